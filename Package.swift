@@ -1,0 +1,28 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// Layers, each depending only on those below it:
+//   swiftkvm (command line) -> Monitor -> Migration -> Machine -> Devices / KVM -> CKVM
+let package = Package(
+    name: "swiftkvm",
+    products: [
+        .executable(name: "swiftkvm", targets: ["swiftkvm"]),
+    ],
+    targets: [
+        .target(name: "CKVM"),
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline"),
+        .target(name: "KVM", dependencies: ["CKVM"]),
+        .target(name: "Devices"),
+        .target(name: "Machine", dependencies: ["KVM", "Devices"]),
+        .target(name: "Migration", dependencies: ["Machine"]),
+        .target(name: "Monitor", dependencies: ["Migration", "Machine", "CReadline"]),
+        .executableTarget(name: "swiftkvm", dependencies: ["Monitor", "Migration", "Machine"]),
+
+        .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+        .testTarget(name: "KVMTests", dependencies: ["KVM"]),
+        .testTarget(name: "MachineTests", dependencies: ["Machine"]),
+        .testTarget(name: "MigrationTests", dependencies: ["Migration"]),
+        .testTarget(name: "MonitorTests", dependencies: ["Monitor"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["swiftkvm"]),
+    ]
+)

@@ -1,0 +1,68 @@
+#define _GNU_SOURCE
+#include "ckvm.h"
+#include <sys/ioctl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
+int ckvm_ioctl_val(int fd, unsigned long request, unsigned long arg) { return ioctl(fd, request, arg); }
+
+struct ckvm_io_exit ckvm_run_io(const struct kvm_run *run) {
+    struct ckvm_io_exit e = { run->io.direction, run->io.size, run->io.port, run->io.count, run->io.data_offset };
+    return e;
+}
+
+struct ckvm_mmio_exit ckvm_run_mmio(struct kvm_run *run) {
+    struct ckvm_mmio_exit e = { run->mmio.phys_addr, run->mmio.data, run->mmio.len, run->mmio.is_write };
+    return e;
+}
+
+uint64_t ckvm_run_hw_failure_reason(const struct kvm_run *run) { return run->hw.hardware_exit_reason; }
+uint32_t ckvm_run_internal_suberror(const struct kvm_run *run) { return run->internal.suberror; }
+uint32_t ckvm_run_internal_ndata(const struct kvm_run *run) { return run->internal.ndata; }
+uint64_t ckvm_run_internal_data(const struct kvm_run *run, uint32_t i) {
+    return i < 16 && i < run->internal.ndata ? run->internal.data[i] : 0;
+}
+uint32_t ckvm_run_system_event_type(const struct kvm_run *run) { return run->system_event.type; }
+uint32_t ckvm_run_fail_entry_reason(const struct kvm_run *run) {
+    return (uint32_t)run->fail_entry.hardware_entry_failure_reason;
+}
+
+struct kvm_msrs *ckvm_msrs_alloc(uint32_t n) {
+    struct kvm_msrs *m = calloc(1, sizeof(struct kvm_msrs) + n * sizeof(struct kvm_msr_entry));
+    if (m) m->nmsrs = n;
+    return m;
+}
+struct kvm_msr_entry *ckvm_msrs_entries(struct kvm_msrs *msrs) { return msrs->entries; }
+
+struct kvm_msr_list *ckvm_msr_list_alloc(uint32_t n) {
+    struct kvm_msr_list *l = calloc(1, sizeof(struct kvm_msr_list) + n * sizeof(uint32_t));
+    if (l) l->nmsrs = n;
+    return l;
+}
+uint32_t *ckvm_msr_list_indices(struct kvm_msr_list *list) { return list->indices; }
+
+struct kvm_cpuid2 *ckvm_cpuid2_alloc(uint32_t n) {
+    struct kvm_cpuid2 *c = calloc(1, sizeof(struct kvm_cpuid2) + n * sizeof(struct kvm_cpuid_entry2));
+    if (c) c->nent = n;
+    return c;
+}
+struct kvm_cpuid_entry2 *ckvm_cpuid2_entries(struct kvm_cpuid2 *cpuid) { return cpuid->entries; }
+
+static void kick_handler(int sig) { (void)sig; }
+
+int ckvm_install_kick_handler(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = kick_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must come back with EINTR
+    return sigaction(sig, &sa, NULL);
+}
+
+int ckvm_thread_kill(unsigned long thread, int sig) { return pthread_kill((pthread_t)thread, sig); }
+int ckvm_gettid(void) { return (int)syscall(SYS_gettid); }

@@ -1,0 +1,88 @@
+/// What the migration layer needs from a machine: its RAM, dirty tracking, pausing, and its
+/// state as opaque sections. `Machine` conforms; tests use a plain-memory fake.
+
+/// One contiguous range of guest-physical RAM and where it lives in this process.
+public struct GuestRAMRegion: @unchecked Sendable {
+    public let guestAddress: UInt64
+    public let size: Int
+    /// Host mapping of the region; valid for the machine's lifetime.
+    public let host: UnsafeMutableRawPointer
+
+    public init(guestAddress: UInt64, size: Int, host: UnsafeMutableRawPointer) {
+        self.guestAddress = guestAddress; self.size = size; self.host = host
+    }
+
+    public var pageCount: Int { size / GuestRAMRegion.pageSize }
+    public static let pageSize = 4096
+}
+
+/// The shape a destination must match: checked before any page is accepted.
+public struct MachineLayout: Equatable, Sendable, CustomStringConvertible {
+    /// (guest-physical start, size in bytes) of every RAM region, in order.
+    public var ramRegions: [RAMRange]
+    public var vcpuCount: Int
+    /// Device models present, by stable name (e.g. "serial0:16550a@0x3f8").
+    public var devices: [String]
+
+    public struct RAMRange: Equatable, Sendable {
+        public var guestAddress: UInt64
+        public var size: UInt64
+        public init(guestAddress: UInt64, size: UInt64) { self.guestAddress = guestAddress; self.size = size }
+    }
+
+    public init(ramRegions: [RAMRange], vcpuCount: Int, devices: [String]) {
+        self.ramRegions = ramRegions; self.vcpuCount = vcpuCount; self.devices = devices
+    }
+
+    public var ramSize: UInt64 { ramRegions.reduce(0) { $0 + $1.size } }
+
+    public var description: String {
+        "\(ramSize / (1024 * 1024)) MiB RAM, \(vcpuCount) vCPU, devices \(devices.joined(separator: ", "))"
+    }
+}
+
+/// One named, versioned piece of machine state (a device, a vCPU, the VM) as bytes.
+public struct StateSection: Equatable, Sendable {
+    public var name: String
+    public var version: UInt32
+    public var bytes: [UInt8]
+    public init(name: String, version: UInt32, bytes: [UInt8]) {
+        self.name = name; self.version = version; self.bytes = bytes
+    }
+}
+
+/// Everything but RAM, in save order (devices, then vCPUs, then the VM).
+public struct MachineState: Equatable, Sendable {
+    public var sections: [StateSection]
+    public init(sections: [StateSection]) { self.sections = sections }
+}
+
+public protocol MigratableMachine: AnyObject {
+    var layout: MachineLayout { get }
+    var ramRegions: [GuestRAMRegion] { get }
+    var runState: RunState { get }
+
+    /// Takes every vCPU out of KVM_RUN and keeps it out; on return no guest code runs.
+    func pause(reason: PauseReason?) throws
+    /// Lets the vCPUs run again.
+    func resume() throws
+    /// Changes the reported state without running or stopping anything (e.g. inmigrate).
+    func setPausedReason(_ reason: PauseReason?)
+
+    /// Switches dirty logging on for every RAM region; the next `collectDirtyPages` reports
+    /// pages written since this call.
+    func startDirtyLogging() throws
+    func stopDirtyLogging()
+    /// Pages written since the previous call (or since logging started), one bitmap per
+    /// region (bit i of word i/64 = page i), including writes the VMM made itself.
+    func collectDirtyPages() throws -> [[UInt64]]
+
+    /// Captures all non-RAM state. The machine must be paused.
+    func saveState() throws -> MachineState
+    /// Restores state captured by `saveState` on a machine of the same layout. Throws a
+    /// `MachineError` naming the section when a section is missing, unknown or malformed.
+    func loadState(_ state: MachineState) throws
+
+    /// Auto-converge: keep vCPUs out of the guest for `percent`% of each 10 ms slice (0 = off).
+    func setCPUThrottle(percent: Int)
+}
