@@ -23,6 +23,7 @@ let package = Package(
         .testTarget(name: "MachineTests", dependencies: ["Machine"]),
         .testTarget(name: "MigrationTests", dependencies: ["Migration"]),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["swiftkvm"]),
         .testTarget(name: "IntegrationTests", dependencies: ["swiftkvm"]),
     ]
 )
