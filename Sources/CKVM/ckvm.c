@@ -66,3 +66,10 @@ int ckvm_install_kick_handler(int sig) {
 
 int ckvm_thread_kill(unsigned long thread, int sig) { return pthread_kill((pthread_t)thread, sig); }
 int ckvm_gettid(void) { return (int)syscall(SYS_gettid); }
+
+int ckvm_thread_setname(unsigned long thread, const char *name) {
+    char buf[16];
+    strncpy(buf, name, 15);
+    buf[15] = 0;
+    return pthread_setname_np((pthread_t)thread, buf);
+}

@@ -1,0 +1,33 @@
+import Glibc
+
+/// A failed call into the kernel, naming the call and the errno.
+public enum KVMError: Error, CustomStringConvertible, Equatable {
+    case open(path: String, errno: Int32)
+    case ioctl(call: String, errno: Int32)
+    case mmap(what: String, size: Int, errno: Int32)
+    case unsupportedAPIVersion(Int32)
+    case missingCapability(String)
+    case shortTransfer(call: String, expected: Int, got: Int)
+
+    public var description: String {
+        switch self {
+        case .open(let path, let err):
+            var hint = ""
+            if err == ENOENT { hint = " (is the kvm module loaded?)" }
+            if err == EACCES { hint = " (run as root or join the kvm group)" }
+            return "cannot open \(path): \(KVMError.text(err))\(hint)"
+        case .ioctl(let call, let err):
+            return "\(call) failed: \(KVMError.text(err)) (errno \(err))"
+        case .mmap(let what, let size, let err):
+            return "cannot map \(what) (\(size) bytes): \(KVMError.text(err))"
+        case .unsupportedAPIVersion(let v):
+            return "/dev/kvm speaks API version \(v); swiftkvm needs version 12"
+        case .missingCapability(let cap):
+            return "this host's KVM lacks \(cap)"
+        case .shortTransfer(let call, let expected, let got):
+            return "\(call) handled \(got) of \(expected) entries"
+        }
+    }
+
+    static func text(_ err: Int32) -> String { String(cString: strerror(err)) }
+}

@@ -1,0 +1,59 @@
+import CKVM
+import Glibc
+
+/// The /dev/kvm system handle: capability queries and VM creation.
+public final class KVMSystem {
+    let fd: OwnedFD
+
+    public init(path: String = "/dev/kvm") throws {
+        let raw = open(path, O_RDWR | O_CLOEXEC)
+        guard raw >= 0 else { throw KVMError.open(path: path, errno: errno) }
+        fd = OwnedFD(raw)
+        let version = try fd.ioctl("KVM_GET_API_VERSION", CKVM_GET_API_VERSION)
+        guard version == 12 else { throw KVMError.unsupportedAPIVersion(version) }
+    }
+
+    /// KVM_CHECK_EXTENSION: 0 when absent, otherwise a capability-specific value.
+    public func checkExtension(_ cap: Int32) -> Int32 {
+        (try? fd.ioctl("KVM_CHECK_EXTENSION", CKVM_CHECK_EXTENSION, UInt(cap))) ?? 0
+    }
+
+    func vcpuMmapSize() throws -> Int {
+        Int(try fd.ioctl("KVM_GET_VCPU_MMAP_SIZE", CKVM_GET_VCPU_MMAP_SIZE))
+    }
+
+    /// The CPUID leaves this host's KVM can offer a guest.
+    public func supportedCPUID() throws -> [kvm_cpuid_entry2] {
+        var capacity: UInt32 = 128
+        while true {
+            guard let buf = ckvm_cpuid2_alloc(capacity) else { throw KVMError.ioctl(call: "KVM_GET_SUPPORTED_CPUID", errno: ENOMEM) }
+            defer { free(buf) }
+            do {
+                try fd.ioctl("KVM_GET_SUPPORTED_CPUID", CKVM_GET_SUPPORTED_CPUID, pointer: buf)
+            } catch KVMError.ioctl(_, let err) where err == E2BIG && capacity < 4096 {
+                capacity *= 2
+                continue
+            }
+            let entries = ckvm_cpuid2_entries(buf)!
+            // SAFETY: the kernel wrote `nent` entries into the buffer allocated for `capacity`.
+            return Array(UnsafeBufferPointer(start: entries, count: Int(buf.pointee.nent)))
+        }
+    }
+
+    /// MSR indices KVM saves and restores (KVM_GET_MSR_INDEX_LIST).
+    public func msrIndexList() throws -> [UInt32] {
+        var probe = kvm_msr_list()
+        _ = try? fd.ioctl("KVM_GET_MSR_INDEX_LIST", CKVM_GET_MSR_INDEX_LIST, &probe)  // E2BIG, sets nmsrs
+        let n = max(probe.nmsrs, 1)
+        guard let list = ckvm_msr_list_alloc(n) else { throw KVMError.ioctl(call: "KVM_GET_MSR_INDEX_LIST", errno: ENOMEM) }
+        defer { free(list) }
+        try fd.ioctl("KVM_GET_MSR_INDEX_LIST", CKVM_GET_MSR_INDEX_LIST, pointer: list)
+        // SAFETY: the list was allocated for `n` indices and the kernel reports how many it wrote.
+        return Array(UnsafeBufferPointer(start: ckvm_msr_list_indices(list), count: Int(min(list.pointee.nmsrs, n))))
+    }
+
+    public func createVM() throws -> VirtualMachine {
+        let raw = try fd.ioctl("KVM_CREATE_VM", CKVM_CREATE_VM, 0)
+        return try VirtualMachine(fd: OwnedFD(raw), system: self)
+    }
+}

@@ -1,0 +1,94 @@
+import CKVM
+import Glibc
+
+/// A KVM VM file descriptor: memory slots, the in-kernel irqchip and PIT, dirty logging,
+/// interrupt lines, and VM-wide state.
+public final class VirtualMachine {
+    let fd: OwnedFD
+    public let system: KVMSystem
+
+    init(fd: OwnedFD, system: KVMSystem) throws {
+        self.fd = fd
+        self.system = system
+    }
+
+    /// The x86 setup every VM gets before its vCPUs exist (order matters to KVM).
+    public func setUpX86Platform() throws {
+        // Three pages just below the 4 GiB boundary, outside any RAM we map, as QEMU does.
+        try fd.ioctl("KVM_SET_TSS_ADDR", CKVM_SET_TSS_ADDR, 0xfffb_d000)
+        var identityMap: UInt64 = 0xfffb_c000
+        try fd.ioctl("KVM_SET_IDENTITY_MAP_ADDR", CKVM_SET_IDENTITY_MAP_ADDR, &identityMap)
+        try fd.ioctl("KVM_CREATE_IRQCHIP", CKVM_CREATE_IRQCHIP)
+        var pit = kvm_pit_config()
+        try fd.ioctl("KVM_CREATE_PIT2", CKVM_CREATE_PIT2, &pit)
+    }
+
+    public func setMemoryRegion(_ region: GuestMemory.Region, logDirtyPages: Bool) throws {
+        var r = kvm_userspace_memory_region(
+            slot: region.slot,
+            flags: logDirtyPages ? UInt32(KVM_MEM_LOG_DIRTY_PAGES) : 0,
+            guest_phys_addr: region.guestAddress,
+            memory_size: UInt64(region.size),
+            userspace_addr: UInt64(UInt(bitPattern: region.host)))
+        try fd.ioctl("KVM_SET_USER_MEMORY_REGION", CKVM_SET_USER_MEMORY_REGION, &r)
+    }
+
+    /// KVM_GET_DIRTY_LOG: pages written since the last call, one bit per page, into `bitmap`
+    /// (which must have room for the slot's pages, rounded up to 64).
+    public func fetchDirtyLog(slot: UInt32, into bitmap: inout [UInt64]) throws {
+        try bitmap.withUnsafeMutableBytes { buf in
+            var log = kvm_dirty_log()
+            log.slot = slot
+            // SAFETY: the buffer outlives the ioctl and holds one bit per page of the slot.
+            log.dirty_bitmap = buf.baseAddress
+            try fd.ioctl("KVM_GET_DIRTY_LOG", CKVM_GET_DIRTY_LOG, &log)
+        }
+    }
+
+    public func setIRQLine(_ irq: UInt32, level: Bool) throws {
+        var line = kvm_irq_level()
+        line.irq = irq
+        line.level = level ? 1 : 0
+        try fd.ioctl("KVM_IRQ_LINE", CKVM_IRQ_LINE, &line)
+    }
+
+    public func createVCPU(id: Int) throws -> VCPU {
+        let raw = try fd.ioctl("KVM_CREATE_VCPU", CKVM_CREATE_VCPU, UInt(id))
+        return try VCPU(fd: OwnedFD(raw), id: id, mmapSize: system.vcpuMmapSize())
+    }
+
+    // MARK: VM-wide state
+
+    public func captureState() throws -> VMState {
+        var state = VMState()
+        try fd.ioctl("KVM_GET_PIT2", CKVM_GET_PIT2, &state.pit)
+        try fd.ioctl("KVM_GET_CLOCK", CKVM_GET_CLOCK, &state.clock)
+        for chip in 0..<3 {
+            var c = kvm_irqchip()
+            c.chip_id = UInt32(chip)
+            try fd.ioctl("KVM_GET_IRQCHIP", CKVM_GET_IRQCHIP, &c)
+            state.irqchips.append(c)
+        }
+        return state
+    }
+
+    public func restore(_ state: VMState) throws {
+        var pit = state.pit
+        try fd.ioctl("KVM_SET_PIT2", CKVM_SET_PIT2, &pit)
+        var clock = kvm_clock_data()
+        clock.clock = state.clock.clock
+        // Carry wall-clock time across a live migration when the source offered it, so
+        // guest time accounts for the downtime.
+        clock.flags = state.clock.flags & UInt32(KVM_CLOCK_REALTIME)
+        clock.realtime = state.clock.realtime
+        do {
+            try fd.ioctl("KVM_SET_CLOCK", CKVM_SET_CLOCK, &clock)
+        } catch KVMError.ioctl(_, let err) where err == EINVAL && clock.flags != 0 {
+            clock.flags = 0
+            try fd.ioctl("KVM_SET_CLOCK", CKVM_SET_CLOCK, &clock)
+        }
+        for var chip in state.irqchips {
+            try fd.ioctl("KVM_SET_IRQCHIP", CKVM_SET_IRQCHIP, &chip)
+        }
+    }
+}

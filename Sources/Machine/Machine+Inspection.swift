@@ -1,0 +1,38 @@
+import KVM
+
+/// What the monitor reads: registers and memory, physical or through the page tables.
+extension Machine {
+    public func registers(cpu: Int) throws -> CPURegisters {
+        guard cpu == 0 else { throw MachineError.noSuchCPU(cpu) }
+        return try runner.withParked {
+            do {
+                return CPURegisters(regs: try vcpu.getRegs(), sregs: try vcpu.getSregs(),
+                                    fpu: try vcpu.getFPU(), debug: try vcpu.getDebugRegs())
+            } catch let e as KVMError {
+                throw MachineError.kvm(e.description)
+            }
+        }
+    }
+
+    public func readPhysical(_ address: UInt64, count: Int) throws -> [UInt8] {
+        try memory.read(address, count: count)
+    }
+
+    /// Reads guest-virtual memory page by page: consecutive virtual pages need not be
+    /// consecutive in physical memory.
+    public func readVirtual(_ address: UInt64, count: Int, cpu: Int) throws -> [UInt8] {
+        let walker = PageWalker(registers: try registers(cpu: cpu)) { [memory] pa, size in
+            guard let v = try? memory.readUInt64(pa) else { return nil }
+            return size == 4 ? v & 0xffff_ffff : v
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        var va = address
+        while out.count < count {
+            let chunk = min(count - out.count, 4096 - Int(va & 0xfff))
+            out += try memory.read(try walker.translate(va), count: chunk)
+            va &+= UInt64(chunk)
+        }
+        return out
+    }
+}

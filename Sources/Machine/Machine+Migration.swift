@@ -1,0 +1,132 @@
+import Devices
+import KVM
+
+extension Machine: MigratableMachine {
+    public var layout: MachineLayout {
+        MachineLayout(ramRegions: memory.regions.map { .init(guestAddress: $0.guestAddress, size: UInt64($0.size)) },
+                      vcpuCount: 1, devices: devices.layoutNames)
+    }
+
+    public var ramRegions: [GuestRAMRegion] {
+        memory.regions.map { GuestRAMRegion(guestAddress: $0.guestAddress, size: $0.size, host: $0.host) }
+    }
+
+    public func startDirtyLogging() throws {
+        dirty.start(memory)
+        do {
+            for region in memory.regions { try vm.setMemoryRegion(region, logDirtyPages: true) }
+        } catch let e as KVMError {
+            stopDirtyLogging()
+            throw MachineError.kvm(e.description)
+        }
+    }
+
+    public func stopDirtyLogging() {
+        for region in memory.regions { try? vm.setMemoryRegion(region, logDirtyPages: false) }
+        dirty.stop()
+    }
+
+    public func collectDirtyPages() throws -> [[UInt64]] {
+        var bitmaps = memory.regions.map { [UInt64](repeating: 0, count: DirtyTracking.words($0.size)) }
+        do {
+            for (i, region) in memory.regions.enumerated() { try vm.fetchDirtyLog(slot: region.slot, into: &bitmaps[i]) }
+        } catch let e as KVMError {
+            throw MachineError.kvm(e.description)
+        }
+        dirty.merge(into: &bitmaps)
+        return bitmaps
+    }
+
+    public func setCPUThrottle(percent: Int) {
+        throttle.kick = { [weak self] in self?.runner.kick() }
+        throttle.set(percent: percent)
+    }
+
+    // MARK: State sections
+
+    static let vcpuSection = "cpu0"
+    static let vmSection = "kvm-vm"
+    static let kvmStateVersion: UInt32 = 1
+
+    /// Devices first, then the vCPU, then VM-wide state (kvm-state.md's save order).
+    public func saveState() throws -> MachineState {
+        try runner.withParked {
+            var sections = devices.saveSections()
+            do {
+                let cpu = try vcpu.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize)
+                sections.append(StateSection(name: Self.vcpuSection, version: Self.kvmStateVersion, bytes: Self.encode(cpu.encodedFields())))
+                let vmState = try vm.captureState()
+                sections.append(StateSection(name: Self.vmSection, version: Self.kvmStateVersion, bytes: Self.encode(vmState.encodedFields())))
+            } catch let e as KVMError {
+                throw MachineError.kvm(e.description)
+            }
+            return MachineState(sections: sections)
+        }
+    }
+
+    /// vCPU, then VM, then devices (kvm-state.md's restore order); every section is decoded
+    /// and checked before anything is applied.
+    public func loadState(_ state: MachineState) throws {
+        var byName: [String: StateSection] = [:]
+        for s in state.sections {
+            guard byName[s.name] == nil else { throw MachineError.stateMismatch(section: s.name, detail: "appears twice") }
+            byName[s.name] = s
+        }
+        let expected = PlatformDevices.sectionNames + [Self.vcpuSection, Self.vmSection]
+        if let unknown = state.sections.first(where: { !expected.contains($0.name) }) {
+            throw MachineError.unexpectedStateSection(unknown.name)
+        }
+        if let missing = expected.first(where: { byName[$0] == nil }) { throw MachineError.missingStateSection(missing) }
+
+        let cpuSection = byName[Self.vcpuSection]!, vmSection = byName[Self.vmSection]!
+        for s in [cpuSection, vmSection] where s.version != Self.kvmStateVersion {
+            throw MachineError.stateMismatch(section: s.name, detail: "version \(s.version), this build reads version \(Self.kvmStateVersion)")
+        }
+        let cpu: VCPUState, vmState: VMState
+        do {
+            cpu = try VCPUState(fields: Self.decode(cpuSection.bytes, section: cpuSection.name))
+            vmState = try VMState(fields: Self.decode(vmSection.bytes, section: vmSection.name))
+        } catch let e as StateFieldError {
+            throw MachineError.stateMismatch(section: "cpu/vm", detail: e.description)
+        }
+        try runner.withParked {
+            do {
+                let localKHz = try vcpu.tscKHz()
+                if cpu.tscKHz != 0, localKHz != cpu.tscKHz,
+                   abs(Int(localKHz) - Int(cpu.tscKHz)) * 1_000_000 / Int(cpu.tscKHz) > 250 {
+                    try vcpu.setTSCKHz(cpu.tscKHz)
+                }
+                try vcpu.restore(cpu)
+                try vm.restore(vmState)
+            } catch let e as KVMError {
+                throw MachineError.kvm(e.description)
+            }
+            for name in PlatformDevices.sectionNames { try devices.load(byName[name]!) }
+        }
+    }
+
+    /// Fields as (tag u32, length u32, bytes), little-endian.
+    static func encode(_ fields: [(tag: UInt32, bytes: [UInt8])]) -> [UInt8] {
+        var w = ByteWriter(reservingCapacity: fields.reduce(0) { $0 + 8 + $1.bytes.count })
+        for f in fields {
+            w.write(f.tag)
+            w.writeBytes(f.bytes)
+        }
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8], section: String) throws -> [(tag: UInt32, bytes: [UInt8])] {
+        var r = ByteReader(bytes)
+        var fields: [(tag: UInt32, bytes: [UInt8])] = []
+        do {
+            while r.remaining > 0 {
+                guard fields.count < 64 else { throw MachineError.stateMismatch(section: section, detail: "too many fields") }
+                let tag = try r.read(UInt32.self, field: "field tag")
+                fields.append((tag, try r.readBytes(maximumCount: VCPUState.maxXSAVEBytes, field: "field \(tag)")))
+            }
+        } catch let e as StateDecodingError {
+            throw MachineError.stateMismatch(section: section, detail: e.description)
+        }
+        return fields
+    }
+}

@@ -1,0 +1,32 @@
+/// Errors from running and controlling a machine, worded for the person at the monitor.
+public enum MachineError: Error, CustomStringConvertible, Equatable {
+    case kvm(String)
+    case boot(BootError)
+    case memorySizeNotPageAligned(UInt64)
+    case notPaused(operation: String)
+    case refusedAfterMigration
+    case waitingForIncomingMigration
+    case guestStopped(reason: String)
+    case noSuchCPU(Int)
+    case stateMismatch(section: String, detail: String)
+    case missingStateSection(String)
+    case unexpectedStateSection(String)
+
+    public var description: String {
+        switch self {
+        case .kvm(let text): return text
+        case .boot(let e): return e.description
+        case .memorySizeNotPageAligned(let size): return "memory size \(size) is not a multiple of 4 KiB"
+        case .notPaused(let op): return "\(op) needs the guest paused (use stop first)"
+        case .refusedAfterMigration:
+            return "the guest was migrated and now runs on the destination; resuming it here would run two copies of one guest. Use 'cont -f' to do it anyway"
+        case .waitingForIncomingMigration:
+            return "this machine is waiting for an incoming migration; it starts when the migration completes"
+        case .guestStopped(let reason): return "the guest has stopped (\(reason)); use system_reset to boot it again"
+        case .noSuchCPU(let n): return "no CPU #\(n)"
+        case .stateMismatch(let section, let detail): return "state section '\(section)': \(detail)"
+        case .missingStateSection(let name): return "the migrated state lacks section '\(name)'"
+        case .unexpectedStateSection(let name): return "the migrated state has a section '\(name)' this machine does not know"
+        }
+    }
+}
