@@ -16,11 +16,11 @@ enum EndpointParsing {
             return .file(path: path)
         }
         if let rest = text.strippingPrefix("unix:") {
-            let (path, server, wait) = try socketOptions(rest, option: option, forms: serialForms)
+            let (path, server, wait) = try socketOptions(rest, option: option, forms: serialForms, whole: text)
             return .unixSocket(path: path, server: server, wait: wait)
         }
         if let rest = text.strippingPrefix("tcp:") {
-            let (address, server, wait) = try socketOptions(rest, option: option, forms: serialForms)
+            let (address, server, wait) = try socketOptions(rest, option: option, forms: serialForms, whole: text)
             let (host, port) = try hostAndPort(address, option: option, whole: text)
             return .tcp(host: host, port: port, server: server, wait: wait)
         }
@@ -34,7 +34,7 @@ enum EndpointParsing {
         default: break
         }
         if let rest = text.strippingPrefix("unix:") {
-            let (path, server, wait) = try socketOptions(rest, option: "-monitor", forms: monitorForms)
+            let (path, server, wait) = try socketOptions(rest, option: "-monitor", forms: monitorForms, whole: text)
             return .unixSocket(path: path, server: server, wait: wait)
         }
         throw OptionError.invalidValue(option: "-monitor", value: text, expected: monitorForms)
@@ -51,10 +51,10 @@ enum EndpointParsing {
     }
 
     /// `PATH[,server][,nowait]`, also the `server=on|off` and `wait=on|off` spellings.
-    private static func socketOptions(_ text: String, option: String, forms: String) throws -> (String, server: Bool, wait: Bool) {
+    private static func socketOptions(_ text: String, option: String, forms: String, whole: String) throws -> (String, server: Bool, wait: Bool) {
         let items = PropertyList(text).items
         guard let first = items.first, first.key == nil, !first.value.isEmpty else {
-            throw OptionError.invalidValue(option: option, value: text, expected: forms)
+            throw OptionError.invalidValue(option: option, value: whole, expected: forms)
         }
         var server = false
         var wait = true

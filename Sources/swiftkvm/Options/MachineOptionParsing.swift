@@ -12,6 +12,8 @@ enum MachineOptionParsing {
         let bytes: UInt64
         do {
             bytes = try parseSize(sizeText, defaultUnit: Configuration.mebibyte)
+        } catch SizeError.tooLarge {
+            throw OptionError.memoryTooLarge(text: sizeText)
         } catch let problem as SizeError {
             throw OptionError.invalidSize(option: "-m", text: sizeText, problem: problem)
         }
