@@ -34,16 +34,16 @@ enum CommandLineParser {
         Option(names: ["append"], argument: "CMDLINE", help: "kernel command line") { config, text in
             config.append = text
         },
-        Option(names: ["drive"], argument: "file=FILE[,format=raw][,if=...]", help: "add a raw disk image (repeatable)") { config, text in
+        Option(names: ["drive"], argument: "file=FILE[,format=raw]", help: "add a raw disk image (repeatable; if= is ignored)") { config, text in
             config.drives.append(try MachineOptionParsing.drive(text, warnings: &config.warnings))
         },
-        Option(names: ["device"], argument: "isa-debug-exit[,iobase=0xf4][,iosize=0x04]", help: "add a device; writing V to its port exits with (V << 1) | 1") { config, text in
+        Option(names: ["device"], argument: "DRIVER[,PROP=VALUE...]", help: "add a device: isa-debug-exit[,iobase=0xf4][,iosize=0x04] (writing V exits with status (V << 1) | 1)") { config, text in
             config.debugExit = try MachineOptionParsing.device(text)
         },
-        Option(names: ["serial"], argument: "DEV", help: "serial port: stdio, null, file:PATH, unix:PATH[,server][,nowait], pty, tcp:HOST:PORT[,server][,nowait]") { config, text in
+        Option(names: ["serial"], argument: "DEV", help: "serial port: stdio, null, file:PATH, pty, unix:PATH or tcp:HOST:PORT (sockets take ,server,nowait)") { config, text in
             config.serial = try EndpointParsing.serial(text)
         },
-        Option(names: ["monitor"], argument: "DEV", help: "human monitor: stdio, none, unix:PATH[,server][,nowait]") { config, text in
+        Option(names: ["monitor"], argument: "DEV", help: "human monitor: stdio, none or unix:PATH[,server][,nowait]") { config, text in
             config.monitor = try EndpointParsing.monitor(text)
         },
         Option(names: ["nographic"], argument: nil, help: "no display; serial port and monitor on the terminal") { config, _ in
