@@ -1,0 +1,70 @@
+/// Everything the command line asks for, as plain values. Parsing does no I/O; `main` acts on it.
+struct Configuration: Equatable {
+    static let mebibyte: UInt64 = 1 << 20
+    static let defaultMemorySize: UInt64 = 128 * mebibyte
+    static let minimumMemorySize: UInt64 = 2 * mebibyte
+    static let maximumMemorySize: UInt64 = 64 << 30
+
+    enum Action: Equatable {
+        case run
+        case showHelp
+        case showVersion
+    }
+
+    /// Where the guest's serial port goes (QEMU's `-serial` chardev syntax).
+    enum SerialBackend: Equatable {
+        case stdio
+        case null
+        case file(path: String)
+        case unixSocket(path: String, server: Bool, wait: Bool)
+        case pty
+        case tcp(host: String, port: UInt16, server: Bool, wait: Bool)
+    }
+
+    /// Where the human monitor listens.
+    enum MonitorEndpoint: Equatable {
+        case stdio
+        case none
+        case unixSocket(path: String, server: Bool, wait: Bool)
+    }
+
+    /// Where an incoming migration comes from; `deferred` waits for `migrate_incoming`.
+    enum IncomingMigration: Equatable {
+        case tcp(host: String, port: UInt16)
+        case unixSocket(path: String)
+        case deferred
+    }
+
+    struct Drive: Equatable {
+        var file: String
+        /// Only raw images are supported; kept so messages and `info block` can say so.
+        var format = "raw"
+    }
+
+    struct DebugExitDevice: Equatable {
+        var iobase: UInt16 = 0xf4
+        var iosize: UInt16 = 0x04
+    }
+
+    var action = Action.run
+    /// Guest RAM in bytes, rounded up to whole 4 KiB pages.
+    var memorySize = defaultMemorySize
+    var kernel: String?
+    var append: String?
+    /// In command-line order; `-drive` accumulates rather than replacing.
+    var drives: [Drive] = []
+    var debugExit: DebugExitDevice?
+    var startPaused = false
+    /// nil when not given: `main` applies QEMU's default (stdio with -nographic).
+    var serial: SerialBackend?
+    /// nil when not given: `main` applies QEMU's default.
+    var monitor: MonitorEndpoint?
+    var nographic = false
+    var name: String?
+    var cpuCount = 1
+    var incoming: IncomingMigration?
+    /// The `-incoming` argument exactly as given, for messages and `info migrate`.
+    var incomingURI: String?
+    /// Things worth telling the user that do not stop the run (QEMU prints these as warnings).
+    var warnings: [String] = []
+}

@@ -1,0 +1,107 @@
+/// Parsers for where bytes go: the serial port, the monitor and an incoming migration.
+enum EndpointParsing {
+    static let serialForms = "use stdio, null, file:PATH, unix:PATH[,server][,nowait], pty or tcp:HOST:PORT[,server][,nowait]"
+    static let monitorForms = "use stdio, none or unix:PATH[,server][,nowait]"
+    static let incomingForms = "use tcp:HOST:PORT, unix:PATH or defer"
+
+    static func serial(_ text: String) throws -> Configuration.SerialBackend {
+        let option = "-serial"
+        switch text {
+        case "stdio": return .stdio
+        case "null", "none": return .null
+        case "pty": return .pty
+        default: break
+        }
+        if let path = text.strippingPrefix("file:"), !path.isEmpty {
+            return .file(path: path)
+        }
+        if let rest = text.strippingPrefix("unix:") {
+            let (path, server, wait) = try socketOptions(rest, option: option, forms: serialForms, whole: text)
+            return .unixSocket(path: path, server: server, wait: wait)
+        }
+        if let rest = text.strippingPrefix("tcp:") {
+            let (address, server, wait) = try socketOptions(rest, option: option, forms: serialForms, whole: text)
+            let (host, port) = try hostAndPort(address, option: option, whole: text)
+            return .tcp(host: host, port: port, server: server, wait: wait)
+        }
+        throw OptionError.invalidValue(option: option, value: text, expected: serialForms)
+    }
+
+    static func monitor(_ text: String) throws -> Configuration.MonitorEndpoint {
+        switch text {
+        case "stdio": return .stdio
+        case "none", "null": return .none
+        default: break
+        }
+        if let rest = text.strippingPrefix("unix:") {
+            let (path, server, wait) = try socketOptions(rest, option: "-monitor", forms: monitorForms, whole: text)
+            return .unixSocket(path: path, server: server, wait: wait)
+        }
+        throw OptionError.invalidValue(option: "-monitor", value: text, expected: monitorForms)
+    }
+
+    static func incoming(_ text: String) throws -> Configuration.IncomingMigration {
+        if text == "defer" { return .deferred }
+        if let path = text.strippingPrefix("unix:"), !path.isEmpty { return .unixSocket(path: path) }
+        if let address = text.strippingPrefix("tcp:") {
+            let (host, port) = try hostAndPort(address, option: "-incoming", whole: text)
+            return .tcp(host: host, port: port)
+        }
+        throw OptionError.invalidValue(option: "-incoming", value: text, expected: incomingForms)
+    }
+
+    /// `PATH[,server][,nowait]`, also the `server=on|off` and `wait=on|off` spellings.
+    private static func socketOptions(_ text: String, option: String, forms: String, whole: String) throws -> (String, server: Bool, wait: Bool) {
+        let items = PropertyList(text).items
+        guard let first = items.first, first.key == nil, !first.value.isEmpty else {
+            throw OptionError.invalidValue(option: option, value: whole, expected: forms)
+        }
+        var server = false
+        var wait = true
+        for item in items.dropFirst() {
+            switch (item.key, item.value) {
+            case (nil, "server"): server = true
+            case (nil, "nowait"): wait = false
+            case (nil, "wait"): wait = true
+            case ("server"?, let value): server = try onOff(value, option: option, property: "server")
+            case ("wait"?, let value): wait = try onOff(value, option: option, property: "wait")
+            default:
+                throw OptionError.unknownProperty(option: option, property: item.key ?? item.value, supported: ["server", "nowait", "wait"])
+            }
+        }
+        return (first.value, server, wait)
+    }
+
+    private static func onOff(_ value: String, option: String, property: String) throws -> Bool {
+        switch value {
+        case "on", "yes", "true": return true
+        case "off", "no", "false": return false
+        default: throw OptionError.invalidValue(option: option, value: "\(property)=\(value)", expected: "use on or off")
+        }
+    }
+
+    /// `HOST:PORT`, `:PORT` (every interface) or `[IPV6]:PORT`. Port 0 asks for any free port.
+    static func hostAndPort(_ address: String, option: String, whole: String) throws -> (String, UInt16) {
+        guard let colon = address.lastIndex(of: ":") else {
+            throw OptionError.invalidValue(option: option, value: whole, expected: "give the address as HOST:PORT")
+        }
+        var host = String(address[..<colon])
+        let portText = address[address.index(after: colon)...]
+        guard portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = UInt16(portText) else {
+            throw OptionError.invalidValue(option: option, value: whole, expected: "the port must be a number from 0 to 65535")
+        }
+        if host.hasPrefix("[") && host.hasSuffix("]") && host.count >= 2 {
+            host = String(host.dropFirst().dropLast())
+        }
+        guard !host.contains(":") || address.hasPrefix("[") else {
+            throw OptionError.invalidValue(option: option, value: whole, expected: "write an IPv6 address in brackets: [::1]:PORT")
+        }
+        return (host, port)
+    }
+}
+
+fileprivate extension String {
+    func strippingPrefix(_ prefix: String) -> String? {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
+    }
+}

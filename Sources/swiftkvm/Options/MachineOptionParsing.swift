@@ -1,0 +1,115 @@
+/// Parsers for the options that shape the machine: memory, CPUs, drives, devices, name.
+enum MachineOptionParsing {
+    static func memorySize(_ text: String) throws -> UInt64 {
+        var sizeText: String?
+        for item in PropertyList(text).items {
+            switch item.key {
+            case nil, "size"?: sizeText = item.value
+            case let key?: throw OptionError.unknownProperty(option: "-m", property: key, supported: ["size"])
+            }
+        }
+        guard let sizeText else { throw OptionError.missingArgument(option: "-m") }
+        let bytes: UInt64
+        do {
+            bytes = try parseSize(sizeText, defaultUnit: Configuration.mebibyte)
+        } catch SizeError.tooLarge {
+            throw OptionError.memoryTooLarge(text: sizeText)
+        } catch let problem as SizeError {
+            throw OptionError.invalidSize(option: "-m", text: sizeText, problem: problem)
+        }
+        guard bytes >= Configuration.minimumMemorySize else { throw OptionError.memoryTooSmall(text: sizeText) }
+        guard bytes <= Configuration.maximumMemorySize else { throw OptionError.memoryTooLarge(text: sizeText) }
+        let page: UInt64 = 4096
+        return (bytes + page - 1) / page * page
+    }
+
+    static func cpuCount(_ text: String) throws -> Int {
+        let supported = ["cpus", "maxcpus", "sockets", "dies", "cores", "threads"]
+        for item in PropertyList(text).items {
+            if let key = item.key, !supported.contains(key) {
+                throw OptionError.unknownProperty(option: "-smp", property: key, supported: supported)
+            }
+            guard let count = Int(item.value), count >= 0 else {
+                throw OptionError.invalidValue(option: "-smp", value: item.value, expected: "use a CPU count such as 1")
+            }
+            guard count == 1 else { throw OptionError.unsupportedCPUCount(item.value) }
+        }
+        return 1
+    }
+
+    static func drive(_ text: String, warnings: inout [String]) throws -> Configuration.Drive {
+        let supported = ["file", "format", "if"]
+        var file: String?
+        var format: String?
+        for item in PropertyList(text).items {
+            switch item.key {
+            case "file"?: file = item.value
+            case "format"?: format = item.value
+            case "if"?: break  // one disk controller only; QEMU users write if=ide or if=none out of habit
+            default:
+                throw OptionError.unknownProperty(option: "-drive", property: item.key ?? item.value, supported: supported)
+            }
+        }
+        guard let file else { throw OptionError.missingProperty(option: "-drive", property: "file") }
+        guard !file.isEmpty else {
+            throw OptionError.invalidValue(option: "-drive", value: "file=", expected: "give the image's path")
+        }
+        switch format {
+        case "raw"?:
+            break
+        case nil:
+            warnings.append("swiftkvm: -drive file=\(file): no format given; using raw (add format=raw to silence this)")
+        case let other?:
+            throw OptionError.unsupportedFormat(other)
+        }
+        return Configuration.Drive(file: file, format: "raw")
+    }
+
+    static func device(_ text: String) throws -> Configuration.DebugExitDevice {
+        let items = PropertyList(text).items
+        guard let first = items.first, first.key == nil || first.key == "driver" else {
+            throw OptionError.unsupportedDevice(text)
+        }
+        guard first.value == "isa-debug-exit" else { throw OptionError.unsupportedDevice(first.value) }
+        var device = Configuration.DebugExitDevice()
+        for item in items.dropFirst() {
+            switch item.key {
+            case "iobase"?: device.iobase = try portNumber(item.value, property: "iobase", range: 0...0xffff)
+            case "iosize"?: device.iosize = try portNumber(item.value, property: "iosize", range: 1...0xffff)
+            default:
+                throw OptionError.unknownProperty(option: "-device isa-debug-exit", property: item.key ?? item.value,
+                                                  supported: ["iobase", "iosize"])
+            }
+        }
+        guard Int(device.iobase) + Int(device.iosize) <= 0x10000 else {
+            throw OptionError.invalidValue(option: "-device isa-debug-exit", value: "iosize=\(device.iosize)",
+                                           expected: "the ports must end at or below 0xffff")
+        }
+        return device
+    }
+
+    static func name(_ text: String) throws -> String {
+        var name: String?
+        for item in PropertyList(text).items {
+            switch item.key {
+            case nil, "guest"?: name = item.value
+            case let key?: throw OptionError.unknownProperty(option: "-name", property: key, supported: ["guest"])
+            }
+        }
+        guard let name, !name.isEmpty else {
+            throw OptionError.invalidValue(option: "-name", value: text, expected: "give a non-empty name")
+        }
+        return name
+    }
+
+    /// Decimal or 0x-prefixed hexadecimal, as QEMU's integer properties accept.
+    private static func portNumber(_ text: String, property: String, range: ClosedRange<Int>) throws -> UInt16 {
+        let lowered = text.lowercased()
+        let value = lowered.hasPrefix("0x") ? Int(lowered.dropFirst(2), radix: 16) : Int(lowered)
+        guard let value, range.contains(value), !lowered.hasPrefix("0x-"), !lowered.hasPrefix("0x+") else {
+            throw OptionError.invalidValue(option: "-device isa-debug-exit", value: "\(property)=\(text)",
+                                           expected: "use a number from \(range.lowerBound) to 0x\(String(range.upperBound, radix: 16))")
+        }
+        return UInt16(value)
+    }
+}

@@ -1,0 +1,60 @@
+import XCTest
+@testable import swiftkvm
+
+final class EndpointOptionTests: XCTestCase {
+    func testSerialForms() throws {
+        let cases: [(String, Configuration.SerialBackend)] = [
+            ("stdio", .stdio), ("null", .null), ("none", .null), ("pty", .pty),
+            ("file:/tmp/out.txt", .file(path: "/tmp/out.txt")),
+            ("unix:/tmp/s.sock", .unixSocket(path: "/tmp/s.sock", server: false, wait: true)),
+            ("unix:/tmp/s.sock,server", .unixSocket(path: "/tmp/s.sock", server: true, wait: true)),
+            ("unix:/tmp/s.sock,server,nowait", .unixSocket(path: "/tmp/s.sock", server: true, wait: false)),
+            ("unix:/tmp/s.sock,server=on,wait=off", .unixSocket(path: "/tmp/s.sock", server: true, wait: false)),
+            ("tcp:127.0.0.1:4444,server,nowait", .tcp(host: "127.0.0.1", port: 4444, server: true, wait: false)),
+            ("tcp::4444,server", .tcp(host: "", port: 4444, server: true, wait: true)),
+            ("tcp:[::1]:4444", .tcp(host: "::1", port: 4444, server: false, wait: true)),
+        ]
+        for (text, expected) in cases {
+            XCTAssertEqual(try parse("-serial", text).serial, expected, text)
+        }
+        XCTAssertEqual(try parse("-serial", "null", "-serial", "stdio").serial, .stdio, "last one wins")
+    }
+
+    func testSerialErrors() {
+        XCTAssertOptionMessage(["-serial", "vc"], contains: "-serial: invalid value 'vc' (use stdio, null")
+        XCTAssertOptionMessage(["-serial", "file:"], contains: "-serial: invalid value 'file:'")
+        XCTAssertOptionMessage(["-serial", "unix:"], contains: "-serial: invalid value 'unix:'")
+        XCTAssertOptionMessage(["-serial", "unix:/x,server,telnet"], contains: "unknown property 'telnet'")
+        XCTAssertOptionMessage(["-serial", "unix:/x,server=maybe"], contains: "use on or off")
+        XCTAssertOptionMessage(["-serial", "tcp:localhost"], contains: "HOST:PORT")
+        XCTAssertOptionMessage(["-serial", "tcp:localhost:99999"], contains: "0 to 65535")
+        XCTAssertOptionMessage(["-serial", "tcp:localhost:+1"], contains: "0 to 65535")
+        XCTAssertOptionMessage(["-serial", "tcp:::1:80"], contains: "brackets")
+        XCTAssertOptionMessage(["-serial", ""], contains: "-serial: invalid value ''")
+        XCTAssertOptionError(["-serial"], .missingArgument(option: "-serial"))
+    }
+
+    func testMonitor() throws {
+        XCTAssertEqual(try parse("-monitor", "stdio").monitor, .stdio)
+        XCTAssertEqual(try parse("-monitor", "none").monitor, Configuration.MonitorEndpoint.none)
+        XCTAssertEqual(try parse("-monitor", "unix:/tmp/m.sock,server,nowait").monitor,
+                       .unixSocket(path: "/tmp/m.sock", server: true, wait: false))
+        XCTAssertOptionMessage(["-monitor", "tcp:127.0.0.1:5555"], contains: "use stdio, none or unix:PATH")
+        XCTAssertOptionMessage(["-monitor", "unix:/m,nodelay"], contains: "unknown property 'nodelay'")
+    }
+
+    func testIncoming() throws {
+        var config = try parse("-incoming", "tcp:0.0.0.0:4444")
+        XCTAssertEqual(config.incoming, .tcp(host: "0.0.0.0", port: 4444))
+        XCTAssertEqual(config.incomingURI, "tcp:0.0.0.0:4444")
+        config = try parse("-incoming", "unix:/tmp/mig.sock")
+        XCTAssertEqual(config.incoming, .unixSocket(path: "/tmp/mig.sock"))
+        config = try parse("-incoming", "defer")
+        XCTAssertEqual(config.incoming, .deferred)
+        XCTAssertEqual(config.incomingURI, "defer")
+        XCTAssertEqual(try parse("-incoming", "tcp:localhost:0").incoming, .tcp(host: "localhost", port: 0))
+        XCTAssertOptionMessage(["-incoming", "exec:cat"], contains: "use tcp:HOST:PORT, unix:PATH or defer")
+        XCTAssertOptionMessage(["-incoming", "tcp:host"], contains: "HOST:PORT")
+        XCTAssertOptionMessage(["-incoming", "unix:"], contains: "-incoming: invalid value 'unix:'")
+    }
+}
