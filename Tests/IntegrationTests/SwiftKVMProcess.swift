@@ -1,0 +1,120 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Paths of the build products and the committed guests, found from this test bundle.
+enum Paths {
+    static let repository: String = {
+        var parts = #filePath.split(separator: "/").map(String.init)
+        parts.removeLast(3)  // Tests/IntegrationTests/<file>
+        return "/" + parts.joined(separator: "/")
+    }()
+    static let binary: String = {
+        // The test bundle sits in the build products folder next to the swiftkvm executable.
+        let bundle = Bundle.main.bundleURL.deletingLastPathComponent()
+        let candidates = [bundle.appendingPathComponent("swiftkvm").path,
+                          URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("swiftkvm").path,
+                          repository + "/.build/debug/swiftkvm"]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
+    }()
+    static func guest(_ name: String) -> String { repository + "/guests/build/" + name }
+
+    /// A fresh path for a socket or file, removed when the test ends.
+    static func temporary(_ test: XCTestCase, _ name: String) -> String {
+        let path = "/tmp/skvm-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(name)"
+        test.addTeardownBlock { unlink(path) }
+        return path
+    }
+}
+
+/// A running `swiftkvm` with its stdin, stdout and stderr on pipes.
+final class SwiftKVMProcess {
+    let process = Process()
+    private let stdinPipe = Pipe()
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+    private let lock = NSCondition()
+    private var out = Data()
+    private var err = Data()
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: Paths.binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["SWIFTKVM_HISTORY"] = ""
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        process.standardInput = stdinPipe
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] h in self?.append(h.availableData, toStdout: true) }
+        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in self?.append(h.availableData, toStdout: false) }
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+        stdoutPipe.fileHandleForReading.readabilityHandler = nil
+        stderrPipe.fileHandleForReading.readabilityHandler = nil
+    }
+
+    private func append(_ data: Data, toStdout: Bool) {
+        lock.lock()
+        if toStdout { out.append(data) } else { err.append(data) }
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    var stdout: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
+    var stderr: String { lock.lock(); defer { lock.unlock() }; return String(decoding: err, as: UTF8.self) }
+
+    func send(_ text: String) {
+        try? stdinPipe.fileHandleForWriting.write(contentsOf: Data(text.utf8))
+    }
+
+    func closeStdin() { try? stdinPipe.fileHandleForWriting.close() }
+
+    /// Waits until stdout contains `needle` `count` times; false after `seconds`.
+    @discardableResult
+    func waitForOutput(_ needle: String, count: Int = 1, seconds: Double = 30) -> Bool {
+        waitFor(seconds: seconds) { $0.components(separatedBy: needle).count - 1 >= count }
+    }
+
+    @discardableResult
+    func waitFor(seconds: Double = 30, _ condition: (String) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        lock.lock()
+        defer { lock.unlock() }
+        while !condition(String(decoding: out, as: UTF8.self)) {
+            if !lock.wait(until: deadline) { return condition(String(decoding: out, as: UTF8.self)) }
+        }
+        return true
+    }
+
+    /// Waits for the process to end; returns its status, or nil if it still runs after `seconds`.
+    func waitForExit(seconds: Double = 30) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning {
+            if Date() > deadline { return nil }
+            usleep(20_000)
+        }
+        // Let the readability handlers drain the last bytes.
+        usleep(50_000)
+        return process.terminationStatus
+    }
+
+    func kill() {
+        if process.isRunning { process.terminate() }
+        _ = waitForExit(seconds: 5)
+    }
+}
+
+/// Runs swiftkvm to completion with `stdin` as its whole input.
+func runSwiftKVM(_ arguments: [String], stdin: String = "", seconds: Double = 60) throws -> (status: Int32?, stdout: String, stderr: String) {
+    let p = try SwiftKVMProcess(arguments)
+    p.send(stdin)
+    p.closeStdin()
+    let status = p.waitForExit(seconds: seconds)
+    if status == nil { p.kill() }
+    return (status, p.stdout, p.stderr)
+}
