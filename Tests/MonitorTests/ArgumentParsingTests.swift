@@ -44,6 +44,13 @@ final class ArgumentParsingTests: XCTestCase {
         XCTAssertEqual(try MonitorArguments.parseSize("1T"), 1 << 40)
     }
 
+    func testSizeDefaultUnitAppliesOnlyToBareNumbers() throws {
+        XCTAssertEqual(try MonitorArguments.parseSize("64", defaultUnit: 1 << 20), 64 << 20)
+        XCTAssertEqual(try MonitorArguments.parseSize("64K", defaultUnit: 1 << 20), 64 << 10)
+        XCTAssertEqual(try MonitorArguments.parseSize("100B", defaultUnit: 1 << 20), 100)
+        XCTAssertThrowsError(try MonitorArguments.parseSize("17592186044416", defaultUnit: 1 << 20))
+    }
+
     func testBadAndOverflowingSizes() {
         for text in ["", "K", "4X", "4KK", "-4K", "1.5G"] {
             XCTAssertThrowsError(try MonitorArguments.parseSize(text), text) { error in

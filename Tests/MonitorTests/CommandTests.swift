@@ -150,7 +150,7 @@ final class CommandTests: XCTestCase {
             "info cpus  -- show infos for each CPU",
             "info history  -- show the command line history",
             "info registers [-a|vcpu] -- show the cpu registers (-a: show register info for all cpus; "
-                + "vcpu: specific vCPU to query; show the current CPU's registers if omitted)",
+                + "vcpu: specific vCPU to query; show the current CPU's registers if no argument is specified)",
             "info status  -- show the current VM status (running|paused)",
             "info version  -- show the version of swiftkvm",
         ])

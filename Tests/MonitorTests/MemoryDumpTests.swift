@@ -24,6 +24,35 @@ final class MemoryDumpTests: XCTestCase {
         XCTAssertEqual(run("xp /2xg 0x400000"), "0000000000400000: 0x0000000000000000 0x0000000000000000\n")
     }
 
+    /// Lines captured from QEMU 7.2 (Debian) dumping the BIOS reset vector of a `-S` machine.
+    func testMatchesQEMUOutputAtTheResetVector() {
+        backend.poke(0xffff0, [0xea, 0x5b, 0xe0, 0x00, 0xf0, 0x30, 0x36, 0x2f,
+                               0x32, 0x33, 0x2f, 0x39, 0x39, 0x00, 0xfc, 0x00])
+        backend.poke(0x100000, Array(repeating: 0, count: 16))
+        backend.poke(0, Array(repeating: 0, count: 16))
+        let captured: [(String, String)] = [
+            ("xp /10xb 0xffff0", "00000000000ffff0: 0xea 0x5b 0xe0 0x00 0xf0 0x30 0x36 0x2f\n00000000000ffff8: 0x32 0x33\n"),
+            ("xp /9xh 0xffff0", "00000000000ffff0: 0x5bea 0x00e0 0x30f0 0x2f36 0x3332 0x392f 0x0039 0x00fc\n"
+                + "0000000000100000: 0x0000\n"),
+            ("xp /5xw 0xffff0", "00000000000ffff0: 0x00e05bea 0x2f3630f0 0x392f3332 0x00fc0039\n0000000000100000: 0x00000000\n"),
+            ("xp /3xg 0xffff0", "00000000000ffff0: 0x2f3630f000e05bea 0x00fc0039392f3332\n0000000000100000: 0x0000000000000000\n"),
+            ("xp /4db 0xffff0", "00000000000ffff0: 234  91 224   0\n"),
+            ("xp /4ub 0xffff0", "00000000000ffff0: 234  91 224   0\n"),
+            ("xp /2uh 0xffff0", "00000000000ffff0: 23530   224\n"),
+            ("xp /1dg 0xffff0", "00000000000ffff0:  3401960375889976298\n"),
+            ("xp /3ob 0xffff0", "00000000000ffff0: 0352 0133 0340\n"),
+            ("xp /1oh 0", "0000000000000000:      0\n"),
+            ("xp /1og 0", "0000000000000000:                      0\n"),
+            ("xp /8cb 0xffff0", #"00000000000ffff0: '\xea' '[' '\xe0' '\x00' '\xf0' '0' '6' '/'"# + "\n"),
+            ("xp /2cw 0xffff0", #"00000000000ffff0: '\xea' '[' '\xe0' '\x00' '\xf0' '0' '6' '/'"# + "\n"),
+            ("xp 0", #"0000000000000000: '\x00' '\x00' '\x00' '\x00'"# + "\n"),
+            ("xp /2xg 0xfffffffffffffff8", "fffffffffffffff8: Cannot access memory\n"),
+        ]
+        for (line, expected) in captured {
+            XCTAssertEqual(run(line), expected, line)
+        }
+    }
+
     func testHexBytesEightPerLine() {
         XCTAssertEqual(run("xp /10xb 0x1000"), """
             0000000000001000: 0x01 0x23 0x45 0x67 0x89 0xab 0xcd 0xef

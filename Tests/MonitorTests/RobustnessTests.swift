@@ -42,7 +42,7 @@ final class RobustnessTests: XCTestCase {
         for round in 0..<5000 {
             let line = makeLine(round: round, random: &random, alphabet: alphabet)
             let outcome = monitor.execute(line)
-            if outcome.error != nil { XCTAssertFalse(outcome.error!.isEmpty) }
+            if let error = outcome.error { XCTAssertFalse(error.isEmpty, line.debugDescription) }
             if !outcome.output.isEmpty {
                 withOutput += 1
                 XCTAssertTrue(outcome.output.hasSuffix("\n"), "\(line.debugDescription) -> \(outcome.output)")

@@ -95,7 +95,7 @@ enum BuiltinCommands {
                     arguments: [.flag("a"), ArgumentSpec("vcpu", .integer(max: UInt64(Int32.max)), optional: true)],
                     params: "[-a|vcpu]",
                     help: "show the cpu registers (-a: show register info for all cpus; vcpu: specific vCPU to query; "
-                        + "show the current CPU's registers if omitted)") { args, context in
+                        + "show the current CPU's registers if no argument is specified)") { args, context in
             try MemoryCommands.registers(args, context)
         },
     ]

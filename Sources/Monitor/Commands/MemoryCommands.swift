@@ -19,15 +19,17 @@ enum MemoryCommands {
 
     static func registers(_ args: MonitorArguments, _ context: CommandContext) throws -> String {
         let cpus = context.backend.cpus()
+        // QEMU 7.2 as Debian ships it heads every CPU's dump with a blank line and `CPU#N`.
+        func dump(_ index: Int) throws -> String {
+            "\nCPU#\(index)\n" + RegisterDumpFormatter.dump(try context.backend.registers(cpu: index))
+        }
         if args.flag("a") {
-            return try cpus.map { cpu in
-                "\nCPU#\(cpu.index)\n" + RegisterDumpFormatter.dump(try context.backend.registers(cpu: cpu.index))
-            }.joined()
+            return try cpus.map { try dump($0.index) }.joined()
         }
         let index = args.optionalInteger("vcpu").map { Int($0) } ?? context.interpreter.currentCPU
         guard cpus.contains(where: { $0.index == index }) else {
             throw MonitorError.noSuchCPU(index, available: cpus.count)
         }
-        return RegisterDumpFormatter.dump(try context.backend.registers(cpu: index))
+        return try dump(index)
     }
 }

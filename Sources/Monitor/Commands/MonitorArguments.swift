@@ -73,10 +73,11 @@ extension MonitorArguments {
     }
 
     /// Parses a byte count: a decimal or `0x` hex number with an optional suffix B, K, M, G
-    /// or T (any case, powers of 1024), as QEMU's size arguments accept.
-    public static func parseSize(_ text: String) throws -> UInt64 {
+    /// or T (any case, powers of 1024), as QEMU's size arguments accept. A bare number counts
+    /// `defaultUnit` bytes (QEMU's `max-bandwidth` takes a bare number as MiB: pass 1 << 20).
+    public static func parseSize(_ text: String, defaultUnit: UInt64 = 1) throws -> UInt64 {
         var number = Substring(text)
-        var multiplier: UInt64 = 1
+        var multiplier = defaultUnit
         if let last = number.last, !(number.hasPrefix("0x") || number.hasPrefix("0X")) || !isDigit(last, radix: 16) {
             if let shift = suffixShift(last) {
                 multiplier = 1 << shift
