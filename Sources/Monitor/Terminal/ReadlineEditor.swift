@@ -32,6 +32,9 @@ final class ReadlineEditor {
         guard !isInstalled else { return }
         currentEditor = self
         isInstalled = true
+        // Readline learns whether to echo from the terminal mode it would set itself; that
+        // step is ours, so tell it: the terminal does not echo, readline must.
+        _ = rl_tty_set_echoing(1)
         rl_callback_handler_install(prompt) { line in
             let text = line.map { String(cString: $0) }
             free(line)
