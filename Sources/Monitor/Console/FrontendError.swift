@@ -1,0 +1,29 @@
+import Glibc
+
+/// Failures of the monitor front end and the console back ends.
+public enum FrontendError: Error, Equatable, CustomStringConvertible {
+    case socketPathTooLong(path: String, limit: Int)
+    case socketFailed(operation: String, path: String, errno: Int32)
+    case fileOpenFailed(path: String, errno: Int32)
+    case pipeFailed(errno: Int32)
+    case pollFailed(errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .socketPathTooLong(let path, let limit):
+            return "unix socket path '\(path)' is longer than \(limit) bytes; use a shorter path"
+        case .socketFailed(let operation, let path, let errno):
+            return "unix socket \(path): \(operation) failed: \(errnoText(errno))"
+        case .fileOpenFailed(let path, let errno):
+            return "cannot open '\(path)' for console output: \(errnoText(errno))"
+        case .pipeFailed(let errno):
+            return "cannot create the monitor's wakeup pipe: \(errnoText(errno))"
+        case .pollFailed(let errno):
+            return "waiting for terminal and socket input failed: \(errnoText(errno))"
+        }
+    }
+}
+
+func errnoText(_ code: Int32) -> String {
+    String(cString: strerror(code))
+}

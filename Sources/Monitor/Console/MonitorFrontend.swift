@@ -1,0 +1,212 @@
+import Foundation
+import Glibc
+import Machine
+
+/// The monitor and the guest console's host side, wired to the terminal, files and sockets.
+///
+/// `run()` owns the thread that calls it (the main thread, by design): one poll loop serves
+/// stdin, the guest's output pipe, the sockets and the async-output wakeups. vCPU and
+/// migration threads talk to it only through `asyncOutput` and `requestExit(status:)`.
+///
+/// How stdin is used:
+/// - a terminal, `-monitor stdio`: the monitor with readline; with `-serial stdio` too, the
+///   guest console shares the terminal (Ctrl-a c / x / h, as QEMU's `-nographic`);
+/// - a terminal, `-serial stdio` only: raw keys to the guest;
+/// - not a terminal, `-monitor stdio`: a command script (see `ScriptRunner`); its end does not
+///   end the process, `quit` does;
+/// - not a terminal, `-serial stdio` only: bytes to the guest.
+public final class MonitorFrontend {
+    public static let prompt = "(monitor) "
+
+    /// Where other threads print (migration progress and the like). Thread-safe.
+    public var asyncOutput: AsyncOutput { queue }
+    /// Lines of a piped script that failed so far.
+    public var failedLines: Int { script?.failedLines ?? 0 }
+
+    private let execute: (String) -> CommandOutcome
+    private let complete: ReadlineEditor.Completer
+    private let console: GuestConsole?
+    private let serialSpec: SerialBackendSpec
+    private let monitorSpec: MonitorBackendSpec
+    private let startInMonitor: Bool
+    private let historyPath: String?
+    private let stdinFD: Int32
+
+    private let queue: AsyncOutputQueue
+    private let loop = PollLoop()
+    private let guestInput: GuestInputQueue
+    private let serialBackend: SerialBackend?
+    private var monitorServer: MonitorSocketServer?
+    private var terminal: TerminalSession?
+    private var script: ScriptRunner?
+    private var stdinToken: PollLoop.Token?
+
+    private let exitLock = NSLock()
+    private var requestedExit: Int32?
+
+    /// Opens files and listening sockets now, so their errors surface before the guest starts.
+    public convenience init(interpreter: CommandInterpreter, console: GuestConsole?,
+                            serial: SerialBackendSpec, monitor: MonitorBackendSpec,
+                            startInMonitor: Bool = false,
+                            historyPath: String? = MonitorFrontend.defaultHistoryPath()) throws {
+        try self.init(execute: { interpreter.execute($0) },
+                      complete: { interpreter.completions(line: $0, wordStart: $1, word: $2) },
+                      console: console, serial: serial, monitor: monitor,
+                      startInMonitor: startInMonitor, historyPath: historyPath)
+    }
+
+    /// The same with the interpreter given as functions (tests, other interpreters).
+    public init(execute: @escaping (String) -> CommandOutcome,
+                complete: @escaping (_ line: String, _ wordStart: Int, _ word: String) -> [String]?,
+                console: GuestConsole?, serial: SerialBackendSpec, monitor: MonitorBackendSpec,
+                startInMonitor: Bool = false, historyPath: String? = MonitorFrontend.defaultHistoryPath(),
+                stdinFD: Int32 = 0) throws {
+        self.execute = execute
+        self.complete = complete
+        self.console = console
+        self.serialSpec = serial
+        self.monitorSpec = monitor
+        self.startInMonitor = startInMonitor
+        self.historyPath = historyPath
+        self.stdinFD = stdinFD
+        self.queue = try AsyncOutputQueue()
+        self.guestInput = GuestInputQueue(console: console)
+        switch serial {
+        case .stdio: serialBackend = nil
+        case .null: serialBackend = NullSerialBackend()
+        case .file(let path): serialBackend = try FileSerialBackend(path: path)
+        case .unixServer(let path, _): serialBackend = try UnixSocketSerialBackend(path: path)
+        }
+        if case .unixServer(let path, _) = monitor {
+            monitorServer = try MonitorSocketServer(path: path, prompt: Self.prompt, execute: execute) { [weak self] in
+                self?.requestExit(status: 0)
+            }
+        }
+    }
+
+    /// `SWIFTKVM_HISTORY` when set (empty: no history file), else `~/.swiftkvm_history`.
+    public static func defaultHistoryPath() -> String? {
+        CommandHistory.defaultPath(environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// Blocks until every `unix:...,server` back end without `nowait` has its first client.
+    /// Call before starting the guest, as QEMU does.
+    public func waitForClients() {
+        if case .unixServer(_, true) = serialSpec { serialBackend?.waitForClient() }
+        if case .unixServer(_, true) = monitorSpec { monitorServer?.waitForClient() }
+    }
+
+    /// Ends `run()` from any thread (the guest shut down, for example).
+    public func requestExit(status: Int32) {
+        exitLock.lock()
+        if requestedExit == nil { requestedExit = status }
+        exitLock.unlock()
+        queue.wake()
+    }
+
+    /// Serves everything until `quit`, Ctrl-a x or `requestExit`; restores the terminal and
+    /// returns the process's exit status (1 when a piped script had failing lines).
+    public func run() -> Int32 {
+        setUpStdin()
+        loop.watch(fd: queue.wakeReadFD) { [unowned self] _ in self.showAsync(self.queue.takeQueued()) }
+        if let console {
+            var outputToken: PollLoop.Token?
+            outputToken = loop.watch(fd: console.guestOutputFD) { [unowned self] _ in
+                switch FileIO.read(console.guestOutputFD) {
+                case .bytes(let bytes): self.showGuestOutput(bytes)
+                case .wouldBlock: break
+                case .endOfFile, .failed: if let outputToken { self.loop.unwatch(outputToken) }
+                }
+            }
+        }
+        serialBackend?.register(in: loop, input: guestInput)
+        monitorServer?.register(in: loop)
+        terminal?.start()
+
+        var status: Int32 = 0
+        while true {
+            if let exit = pendingExit() { status = exit; break }
+            do {
+                try loop.runOnce(timeoutMilliseconds: guestInput.isEmpty ? -1 : GuestInputQueue.retryMilliseconds)
+            } catch {
+                terminal?.stop()
+                FileIO.writeAll(2, "swiftkvm: \(error)\n")
+                terminal = nil
+                status = 1
+                break
+            }
+            guestInput.retry()
+        }
+        showAsync(queue.takeQueued())
+        terminal?.stop()
+        serialBackend?.close()
+        monitorServer?.close()
+        return status == 0 && failedLines > 0 ? 1 : status
+    }
+
+    private func pendingExit() -> Int32? {
+        exitLock.lock()
+        defer { exitLock.unlock() }
+        return requestedExit
+    }
+
+    private func setUpStdin() {
+        let terminalMode = TerminalMode(fd: stdinFD)
+        let monitorOnStdio = monitorSpec == .stdio
+        let serialOnStdio = serialSpec == .stdio
+        guard monitorOnStdio || serialOnStdio else { return }
+        if let terminalMode {
+            let role: TerminalSession.Role = monitorOnStdio
+                ? (serialOnStdio ? .shared(startInMonitor: startInMonitor) : .monitorOnly)
+                : .consoleOnly
+            let session = TerminalSession(mode: terminalMode, role: role, prompt: Self.prompt,
+                                          historyPath: historyPath, execute: execute, completer: complete,
+                                          guestInput: guestInput) { [unowned self] in self.requestExit(status: $0) }
+            terminal = session
+            watchStdin(wantsInput: { session.wantsInput }, handle: session.handleInput)
+        } else if monitorOnStdio {
+            let runner = ScriptRunner(execute: execute,
+                                      writeOutput: { FileIO.writeAll(1, $0) },
+                                      writeError: { FileIO.writeAll(2, $0) })
+            script = runner
+            watchStdin(wantsInput: { true }, handle: { [unowned self] bytes in
+                runner.feed(bytes)
+                if runner.quitRequested { self.requestExit(status: 0) }
+            }, atEnd: { runner.finish() })
+        } else {
+            let input = guestInput
+            watchStdin(wantsInput: { !input.isFull }, handle: { input.send($0) })
+        }
+    }
+
+    private func watchStdin(wantsInput: @escaping () -> Bool, handle: @escaping ([UInt8]) -> Void,
+                            atEnd: @escaping () -> Void = {}) {
+        stdinToken = loop.watch(fd: stdinFD, interest: { (wantsInput(), false) }) { [unowned self] _ in
+            switch FileIO.read(self.stdinFD) {
+            case .bytes(let bytes): handle(bytes)
+            case .wouldBlock: break
+            case .endOfFile, .failed:
+                // The guest keeps running; the monitor just stops reading (QEMU does the same).
+                if let token = self.stdinToken { self.loop.unwatch(token) }
+                self.stdinToken = nil
+                atEnd()
+            }
+        }
+    }
+
+    private func showGuestOutput(_ bytes: [UInt8]) {
+        if let serialBackend {
+            serialBackend.writeGuestOutput(bytes)
+        } else if let terminal {
+            terminal.show(bytes)
+        } else {
+            FileIO.writeAll(1, bytes)
+        }
+    }
+
+    private func showAsync(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        if let terminal { terminal.show(bytes) } else { FileIO.writeAll(1, bytes) }
+        monitorServer?.broadcast(bytes)
+    }
+}

@@ -1,0 +1,106 @@
+import Glibc
+
+/// Where the guest's serial output goes and where its input comes from, for every `-serial`
+/// kind but `stdio` (the terminal handles that one).
+protocol SerialBackend: AnyObject {
+    func writeGuestOutput(_ bytes: [UInt8])
+    /// Adds this back end's descriptors to the loop; input is queued for the guest.
+    func register(in loop: PollLoop, input: GuestInputQueue)
+    /// Blocks until a client is there, for socket back ends that must not start without one.
+    func waitForClient()
+    func close()
+}
+
+/// `-serial null`.
+final class NullSerialBackend: SerialBackend {
+    func writeGuestOutput(_ bytes: [UInt8]) {}
+    func register(in loop: PollLoop, input: GuestInputQueue) {}
+    func waitForClient() {}
+    func close() {}
+}
+
+/// `-serial file:PATH`: truncated at open, like QEMU.
+final class FileSerialBackend: SerialBackend {
+    private let fd: Int32
+
+    init(path: String) throws {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FrontendError.fileOpenFailed(path: path, errno: errno) }
+    }
+
+    func writeGuestOutput(_ bytes: [UInt8]) { FileIO.writeAll(fd, bytes) }
+    func register(in loop: PollLoop, input: GuestInputQueue) {}
+    func waitForClient() {}
+    func close() { FileIO.close(fd) }
+}
+
+/// `-serial unix:PATH,server[,nowait]`: one client at a time; while one is connected, others
+/// wait in the listen backlog. Output with no client connected is dropped.
+final class UnixSocketSerialBackend: SerialBackend {
+    private let listener: UnixSocketListener
+    private(set) var client: SocketConnection?
+    private var loop: PollLoop?
+    private var input: GuestInputQueue?
+    private var clientToken: PollLoop.Token?
+
+    init(path: String) throws {
+        listener = try UnixSocketListener(path: path)
+    }
+
+    var path: String { listener.path }
+
+    func writeGuestOutput(_ bytes: [UInt8]) {
+        client?.send(bytes)
+        if client?.isOpen == false { dropClient() }
+    }
+
+    func register(in loop: PollLoop, input: GuestInputQueue) {
+        self.loop = loop
+        self.input = input
+        loop.watch(fd: listener.fd, interest: { [unowned self] in (self.client == nil, false) }) { [unowned self] _ in
+            if let fd = self.listener.accept() { self.adopt(fd) }
+        }
+        if let client { watchClient(client) }
+    }
+
+    func waitForClient() {
+        guard client == nil else { return }
+        FileIO.writeAll(2, "swiftkvm: waiting for connection on serial unix:\(listener.path),server\n")
+        if let fd = listener.waitForClient() { adopt(fd) }
+    }
+
+    private func adopt(_ fd: Int32) {
+        let connection = SocketConnection(fd: fd)
+        client = connection
+        if loop != nil { watchClient(connection) }
+    }
+
+    private func watchClient(_ connection: SocketConnection) {
+        guard let loop else { return }
+        clientToken = loop.watch(fd: connection.fd, interest: { [unowned self] in
+            (connection.isOpen && !(self.input?.isFull ?? false), connection.wantsWrite)
+        }) { [unowned self] events in
+            if events & Int16(POLLOUT) != 0 { connection.flush() }
+            if events & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                switch FileIO.read(connection.fd) {
+                case .bytes(let bytes): self.input?.send(bytes)
+                case .wouldBlock: break
+                case .endOfFile, .failed: connection.close()
+                }
+            }
+            if !connection.isOpen { self.dropClient() }
+        }
+    }
+
+    private func dropClient() {
+        if let clientToken { loop?.unwatch(clientToken) }
+        clientToken = nil
+        client?.close()
+        client = nil
+    }
+
+    func close() {
+        dropClient()
+        listener.close()
+    }
+}
