@@ -1,66 +1,66 @@
-// SCRATCH main for trying the monitor front end by hand; the lead replaces it.
-import Foundation
 import Glibc
 import Machine
 import Monitor
 
-/// A fake guest: echoes typed bytes back on its output pipe, and prints now and then.
-final class EchoConsole: GuestConsole {
-    let guestOutputFD: Int32
-    let writeFD: Int32
-    init() {
-        var fds: [Int32] = [0, 0]
-        _ = pipe(&fds)
-        _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
-        guestOutputFD = fds[0]
-        writeFD = fds[1]
-    }
-    func emit(_ text: String) { let bytes = Array(text.utf8); _ = write(writeFD, bytes, bytes.count) }
-    func sendToGuest(_ bytes: ArraySlice<UInt8>) -> Int {
-        var echoed: [UInt8] = []
-        for byte in bytes { echoed += byte == 13 ? [13, 10] : [byte] }
-        _ = write(writeFD, echoed, echoed.count)
-        return bytes.count
-    }
-}
-
-let env = ProcessInfo.processInfo.environment
-let commands = ["info", "help", "quit", "stop", "cont", "migrate"]
-let execute: (String) -> CommandOutcome = { line in
-    switch line {
-    case "quit", "q": return CommandOutcome(quit: true)
-    case "info status": return CommandOutcome(output: "VM status: running\n")
-    case "help": return CommandOutcome(output: commands.joined(separator: "\n") + "\n")
-    default: return CommandOutcome(error: "unknown command: '\(line)'")
-    }
-}
-let complete: (String, Int, String) -> [String]? = { line, wordStart, word in
-    if wordStart == 0 { return commands.filter { $0.hasPrefix(word) } }
-    if line.hasPrefix("info ") { return ["status", "cpus", "registers"].filter { $0.hasPrefix(word) } }
-    if line.hasPrefix("migrate ") { return nil }
-    return []
-}
-let console = EchoConsole()
-do {
-    let serial = try SerialBackendSpec(parsing: env["SERIAL"] ?? "stdio")
-    let monitor = try MonitorBackendSpec(parsing: env["MONITOR"] ?? "stdio")
-    let frontend = try MonitorFrontend(execute: execute, complete: complete, console: console,
-                                       serial: serial, monitor: monitor,
-                                       startInMonitor: env["START_IN_MONITOR"] != nil)
-    frontend.waitForClients()
-    if let period = env["TICK"].flatMap(Double.init) {
-        let out = frontend.asyncOutput
-        Thread.detachNewThread {
-            var n = 0
-            while true {
-                Thread.sleep(forTimeInterval: period)
-                n += 1
-                if n % 2 == 0 { out.printAsync("tick \(n)\n") } else { console.emit("guest\(n) ") }
-            }
-        }
-    }
-    exit(frontend.run())
-} catch {
-    FileIO_error: do { fputs("swiftkvm: \(error)\n", stderr) }
+/// Prints a one-line error, and for option errors the usage, then exits with status 1.
+func fail(_ message: String, showUsage: Bool = false) -> Never {
+    fputs("swiftkvm: \(message)\n", stderr)
+    if showUsage { fputs("\n" + CommandLineParser.usage, stderr) }
     exit(1)
 }
+
+let options: Configuration
+do {
+    options = try CommandLineParser.parse(Array(CommandLine.arguments.dropFirst()))
+} catch let error as OptionError {
+    fputs("\(error)\n\n\(CommandLineParser.usage)", stderr)
+    exit(1)
+}
+
+switch options.action {
+case .showHelp:
+    print(CommandLineParser.usage, terminator: "")
+    exit(0)
+case .showVersion:
+    print(CommandLineParser.version)
+    exit(0)
+case .run:
+    break
+}
+for warning in options.warnings { fputs("swiftkvm: warning: \(warning)\n", stderr) }
+
+let machineConfiguration: MachineConfiguration
+do {
+    machineConfiguration = try options.machineConfiguration(defaultKernel: DefaultGuest.path)
+} catch {
+    fail("\(error)")
+}
+
+let stdinIsTerminal = isatty(0) == 1
+let machine: Machine
+do {
+    machine = try Machine(configuration: machineConfiguration)
+} catch {
+    fail("\(error)")
+}
+
+let interpreter = CommandInterpreter(backend: machine)
+let frontend: MonitorFrontend
+do {
+    frontend = try MonitorFrontend(interpreter: interpreter, console: machine.console,
+                                   serial: try options.serialSpec(), monitor: options.monitorSpec)
+} catch {
+    fail("\(error)")
+}
+
+let asyncOutput = frontend.asyncOutput
+machine.log = { line in
+    if stdinIsTerminal { asyncOutput.printAsync(line + "\n") } else { fputs(line + "\n", stderr) }
+}
+machine.onGuestExit = { status in frontend.requestExit(status: status) }
+
+frontend.waitForClients()
+if !options.startPaused && options.incoming == nil { machine.start() }
+
+let status = frontend.run()
+exit(status)

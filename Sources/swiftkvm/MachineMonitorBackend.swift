@@ -1,0 +1,15 @@
+import Machine
+import Monitor
+
+/// The monitor's view of a `Machine`.
+extension Machine: MonitorBackend {
+    public func stop() throws {
+        if runState.isRunning { try pause(reason: nil) }
+    }
+
+    public func requestQuit() {}
+
+    public func cpus() -> [CPUInfo] {
+        vcpuThreadIDs.enumerated().map { CPUInfo(index: $0.offset, threadID: $0.element) }
+    }
+}

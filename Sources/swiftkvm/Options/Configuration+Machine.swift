@@ -1,0 +1,60 @@
+import Machine
+import Monitor
+
+/// Turns parsed options into what the lower layers take.
+extension Configuration {
+    enum WiringError: Error, CustomStringConvertible {
+        case appendWithoutKernel
+        case noDefaultGuest
+        case unsupportedSerial(String)
+
+        var description: String {
+            switch self {
+            case .appendWithoutKernel: return "-append only allowed with -kernel option"
+            case .unsupportedSerial(let kind):
+                return "-serial \(kind): not supported yet; use stdio, null, file:PATH or unix:PATH,server[,nowait]"
+            case .noDefaultGuest:
+                return "no guest given and the default guest (guests/build/hello.elf) was not found; pass -kernel FILE or -drive file=IMG,format=raw, or set SWIFTKVM_GUESTS to the folder of built guests"
+            }
+        }
+    }
+
+    func machineConfiguration(defaultKernel: () -> String?) throws -> MachineConfiguration {
+        let boot: BootSource
+        if let kernel {
+            boot = .pvh(path: kernel, commandLine: append ?? "")
+        } else if append != nil {
+            throw WiringError.appendWithoutKernel
+        } else if let drive = drives.first {
+            boot = .bootSector(path: drive.file)
+        } else if let hello = defaultKernel() {
+            boot = .pvh(path: hello, commandLine: "")
+        } else {
+            throw WiringError.noDefaultGuest
+        }
+        return MachineConfiguration(
+            memorySize: memorySize, boot: boot,
+            debugExit: debugExit.map { .init(base: $0.iobase, count: $0.iosize) },
+            incoming: incoming != nil, vcpuCount: cpuCount)
+    }
+
+    /// QEMU's defaults: whatever -serial and -monitor do not redirect stays on stdio, shared.
+    func serialSpec() throws -> SerialBackendSpec {
+        switch serial {
+        case nil, .stdio?: return .stdio
+        case .null?: return .null
+        case .file(let path)?: return .file(path: path)
+        case .unixSocket(let path, _, let wait)?: return .unixServer(path: path, wait: wait)
+        case .pty?: throw WiringError.unsupportedSerial("pty")
+        case .tcp?: throw WiringError.unsupportedSerial("tcp")
+        }
+    }
+
+    var monitorSpec: MonitorBackendSpec {
+        switch monitor {
+        case nil, .stdio?: return .stdio
+        case .none?: return .none
+        case .unixSocket(let path, _, let wait)?: return .unixServer(path: path, wait: wait)
+        }
+    }
+}
