@@ -24,6 +24,8 @@
 .equ EFER_LME,          0x100
 .equ CR4_PAE,           0x20
 .equ CR0_PG_PE,         0x80000001
+.equ UD_VECTOR,         6
+.equ UD2_OPCODE,        0x0b0f          # 0f 0b, read as a little-endian word
 .equ USER_RFLAGS,       0x3002          # IOPL 3 (in/out from ring 3), IF 0
 
     .section .note.Xen, "a"
@@ -171,7 +173,7 @@ exception_stubs:
     .set vector, 0
     .rept 32
     .balign 16
-    .if !(vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21 || vector == 29 || vector == 30)
+    .if (vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21 || vector == 29 || vector == 30) == 0
     pushq $0                            # no error code: keep one frame layout
     .endif
     pushq $vector
@@ -181,6 +183,14 @@ exception_stubs:
 
 # Stack: vector, error code, rip, cs, rflags, rsp, ss.
 exception_common:
+    cmpq $UD_VECTOR, (%rsp)
+    jne 1f
+    testb $3, 24(%rsp)
+    jz 1f                               # only ring 3 makes requests
+    mov 16(%rsp), %rax
+    cmpw $UD2_OPCODE, (%rax)
+    je ring0_request
+1:
     PRINT "\r\nguest: exception "
     mov (%rsp), %rdi
     call put_dec
@@ -191,16 +201,26 @@ exception_common:
     mov $EXIT_EXCEPTION, %al
     out %al, $DEBUG_EXIT_PORT
     # No debug-exit device: the write was ignored.
-halt_forever_gate:
+halt_forever:
     cli
 1:  hlt
     jmp 1b
 
-triple_fault_gate:
-    lidt empty_idt_pointer(%rip)
-    int3
+# Ring 3's way into ring 0 (see RING0_REQUEST): rax = the ud2, followed by the request byte.
+# Requests never return.
+ring0_request:
+    movzbl 2(%rax), %eax
+    cmp $RING0_TRIPLE_FAULT, %eax
+    je triple_fault
+    cmp $RING0_CLI_SPIN, %eax
+    je cli_spin
+    jmp halt_forever
 
-cli_spin_gate:
+triple_fault:
+    lidt empty_idt_pointer(%rip)
+    ud2                                 # no IDT: #UD, then #DF, then shutdown
+
+cli_spin:
     cli
     jmp .
 
@@ -214,16 +234,8 @@ user_start:
     call set_gate
     add $16, %rsi
     loop 1b
-    lea idt + INT_HALT_FOREVER * 16(%rip), %rdi
-    lea halt_forever_gate(%rip), %rsi
-    mov $0xee, %edx                     # present interrupt gate, DPL 3: callable from ring 3
-    call set_gate
-    lea triple_fault_gate(%rip), %rsi
-    call set_gate
-    lea cli_spin_gate(%rip), %rsi
-    call set_gate
     call guest_main
-    int $INT_HALT_FOREVER
+    RING0_REQUEST RING0_HALT_FOREVER
 
 # Writes the gate at rdi for handler rsi with type/attributes dl; advances rdi to the next gate.
 set_gate:

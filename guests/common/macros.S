@@ -17,10 +17,12 @@
 
 .equ PAGE_SIZE,         4096
 
-# Software interrupts into ring 0 (DPL 3 gates), for what ring 3 cannot do itself.
-.equ INT_HALT_FOREVER,  0x80            # cli; hlt forever
-.equ INT_TRIPLE_FAULT,  0x81            # load an empty IDT and raise #BP
-.equ INT_CLI_SPIN,      0x82            # cli; jmp . in ring 0
+# What ring 3 asks of ring 0; none of them returns. On the PVM host `int n` from ring 3 raises
+# #UD and `syscall` arrives without a usable frame, so a request is `ud2` followed by the
+# request byte, and the #UD handler in ring 0 recognises it.
+.equ RING0_HALT_FOREVER, 0              # cli; hlt forever
+.equ RING0_TRIPLE_FAULT, 1              # load an empty IDT and raise #UD
+.equ RING0_CLI_SPIN,     2              # cli; jmp . in ring 0
 
 # Offsets in struct hvm_start_info.
 .equ SI_CMDLINE,        24
@@ -37,6 +39,11 @@
     .popsection
     lea .Lprint_text\@(%rip), %rdi
     call serial_puts
+.endm
+
+.macro RING0_REQUEST request
+    ud2
+    .byte \request
 .endm
 
 # rax = the 64-bit time stamp counter (clobbers rdx).

@@ -110,7 +110,7 @@ put_from_buffer:
 debug_exit:
     mov %edi, %eax
     out %al, $DEBUG_EXIT_PORT
-    int $INT_HALT_FOREVER
+    RING0_REQUEST RING0_HALT_FOREVER
 
     .section .rodata
 hex_digits: .ascii "0123456789abcdef"
