@@ -1,0 +1,219 @@
+# dirty.elf: the migration workload. Sweep s (1, 2, ...) visits every 4 KiB page in
+# [base, base+size): the page's first 8 bytes must hold s-1 (0 on fresh RAM), and s is written
+# there; with fill=1 the rest of the page gets fresh non-zero pseudo-random data each sweep.
+# Any other value means memory was lost or corrupted (for example by a migration).
+.include "macros.S"
+
+.equ DEFAULT_BASE,      4 << 20
+.equ DEFAULT_SIZE,      96 << 20
+.equ DEFAULT_EVERY,     16
+.equ MIN_BASE,          2 << 20         # below is the guest's own image
+
+    .text
+    .globl guest_main
+guest_main:
+    lea key_base(%rip), %rdi
+    mov $DEFAULT_BASE, %esi
+    call number_argument
+    mov %rax, %r12                      # base
+    lea key_size(%rip), %rdi
+    mov $DEFAULT_SIZE, %esi
+    call number_argument
+    mov %rax, %r13                      # size
+    lea key_every(%rip), %rdi
+    mov $DEFAULT_EVERY, %esi
+    call number_argument
+    mov %rax, %r14                      # every
+    lea key_sweeps(%rip), %rdi
+    xor %esi, %esi
+    call number_argument
+    mov %rax, %r15                      # sweeps (0 = forever)
+    lea key_fill(%rip), %rdi
+    xor %esi, %esi
+    call number_argument
+    mov %rax, fill(%rip)
+
+    lea why_fill(%rip), %rdi
+    cmp $1, %rax
+    ja bad_arguments
+    lea why_every(%rip), %rdi
+    test %r14, %r14
+    jz bad_arguments
+    lea why_base_low(%rip), %rdi
+    cmp $MIN_BASE, %r12
+    jb bad_arguments
+    lea why_base_align(%rip), %rdi
+    test $(PAGE_SIZE - 1), %r12
+    jnz bad_arguments
+    lea why_size(%rip), %rdi
+    test %r13, %r13
+    jz bad_arguments
+    test $(PAGE_SIZE - 1), %r13
+    jnz bad_arguments
+    lea why_ram(%rip), %rdi
+    mov %r12, %rbx
+    add %r13, %rbx
+    jc bad_arguments
+    mov %rdi, %rbp
+    mov %r12, %rdi
+    mov %rbx, %rsi
+    call ram_contains
+    mov %rbp, %rdi
+    jc bad_arguments
+
+    PRINT "dirty: base=0x"
+    mov %r12, %rdi
+    call put_hex
+    PRINT " size=0x"
+    mov %r13, %rdi
+    call put_hex
+    PRINT " pages="
+    mov %r13, %rdi
+    shr $12, %rdi
+    call put_dec
+    PRINT " every="
+    mov %r14, %rdi
+    call put_dec
+    PRINT "\r\n"
+
+    mov $1, %ebp                        # sweep number
+.Lsweep:
+    mov %r12, %rsi                      # page
+    lea -1(%rbp), %rdx                  # expected
+.Lpage:
+    cmp %rdx, (%rsi)
+    jne mismatch
+    mov %rbp, (%rsi)
+    cmpq $0, fill(%rip)
+    jne .Lfill
+.Lfilled:
+    add $PAGE_SIZE, %rsi
+    cmp %rbx, %rsi
+    jb .Lpage
+
+    mov %rbp, %rax
+    xor %edx, %edx
+    div %r14
+    test %rdx, %rdx
+    jnz 1f
+    call start_new_line
+    PRINT "sweep "
+    mov %rbp, %rdi
+    call put_dec
+    PRINT "\r\n"
+1:  cmp %rbp, %r15
+    je done
+    inc %rbp
+    jmp .Lsweep
+
+# Fills bytes 8..4095 of page rsi with xorshift64 output seeded by page and sweep; a non-zero
+# seed never yields zero, so every word differs from a fresh (zero) page.
+.Lfill:
+    mov %rsi, %rax
+    mov %rbp, %rcx
+    shl $40, %rcx
+    xor %rcx, %rax
+    movabs $0x9e3779b97f4a7c15, %rcx
+    xor %rcx, %rax
+    or $1, %rax
+    lea 8(%rsi), %rdi
+    lea PAGE_SIZE(%rsi), %r8
+2:  mov %rax, %rcx
+    shl $13, %rcx
+    xor %rcx, %rax
+    mov %rax, %rcx
+    shr $7, %rcx
+    xor %rcx, %rax
+    mov %rax, %rcx
+    shl $17, %rcx
+    xor %rcx, %rax
+    mov %rax, (%rdi)
+    add $8, %rdi
+    cmp %r8, %rdi
+    jb 2b
+    jmp .Lfilled
+
+# rsi = page, rdx = expected value.
+mismatch:
+    mov %rsi, %rbx
+    mov %rdx, %r12
+    mov (%rsi), %r13
+    call start_new_line
+    PRINT "dirty: MISMATCH at 0x"
+    mov %rbx, %rdi
+    call put_hex
+    PRINT ": expected 0x"
+    mov %r12, %rdi
+    call put_hex
+    PRINT " found 0x"
+    mov %r13, %rdi
+    call put_hex
+    PRINT "\r\n"
+    mov $EXIT_MISMATCH, %edi
+    call debug_exit
+
+done:
+    call start_new_line
+    PRINT "dirty: done "
+    mov %rbp, %rdi
+    call put_dec
+    PRINT " sweeps\r\n"
+    # Idle without touching memory or ports (hlt would need ring 0 and interrupts).
+3:  pause
+    jmp 3b
+
+# rdi = why (NUL-terminated).
+bad_arguments:
+    mov %rdi, %rbx
+    call start_new_line
+    PRINT "dirty: bad arguments: "
+    mov %rbx, %rdi
+    call serial_puts
+    PRINT "\r\n"
+    mov $EXIT_BAD_ARGS, %edi
+    call debug_exit
+
+# rax = the number given for key rdi, or rsi if the key is absent. A malformed number is a bad
+# argument.
+number_argument:
+    push %rbx
+    push %rbp
+    mov %rdi, %rbx
+    mov %rsi, %rbp
+    call cmdline_find
+    jc 1f
+    mov %rax, %rdi
+    mov %rdx, %rsi
+    call parse_number
+    jc 2f
+    pop %rbp
+    pop %rbx
+    ret
+1:  mov %rbp, %rax
+    pop %rbp
+    pop %rbx
+    ret
+2:  call start_new_line
+    PRINT "dirty: bad arguments: "
+    mov %rbx, %rdi
+    call serial_puts
+    PRINT " is not a number\r\n"
+    mov $EXIT_BAD_ARGS, %edi
+    call debug_exit
+
+    .section .rodata
+key_base:       .asciz "base"
+key_size:       .asciz "size"
+key_every:      .asciz "every"
+key_sweeps:     .asciz "sweeps"
+key_fill:       .asciz "fill"
+why_fill:       .asciz "fill must be 0 or 1"
+why_every:      .asciz "every must be at least 1"
+why_base_low:   .asciz "base must be at least 0x200000 (2 MiB)"
+why_base_align: .asciz "base must be a multiple of 4 KiB"
+why_size:       .asciz "size must be a non-zero multiple of 4 KiB"
+why_ram:        .asciz "base+size lies outside RAM"
+
+    .data
+    .balign 8
+fill:   .quad 0
