@@ -28,7 +28,7 @@ final class CommandLineErrorTests: XCTestCase {
         try assertFails(["-kernel", "/bin/true"], mentioning: "PVH", usage: false)
         try assertFails(["-kernel", Paths.guest("bootsector.img")], mentioning: "-drive", usage: false)
         try assertFails(["-drive", "file=/etc/hostname,format=raw"], mentioning: "boot sector", usage: false)
-        try assertFails(["-m", "1M", "-kernel", Paths.guest("hello.elf")], mentioning: "outside guest RAM", usage: false)
+        try assertFails(["-m", "1M", "-kernel", Paths.guest("hello.elf")], mentioning: "-m", usage: true)
         try assertFails(["-append", "x=1"], mentioning: "-append", usage: false)
     }
 

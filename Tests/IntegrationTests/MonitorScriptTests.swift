@@ -75,7 +75,7 @@ final class MonitorScriptTests: XCTestCase {
     func testTripleFaultLeavesTheMonitorUsableAndResetBootsAgain() throws {
         let p = try SwiftKVMProcess(["-kernel", Paths.guest("faults.elf"), "-append", "mode=triple"])
         XCTAssertTrue(p.waitForOutput("faults: triple fault now"), p.stdout)
-        XCTAssertTrue(p.waitFor { _ in p.stderr.contains("triple-faulted") }, p.stderr)
+        XCTAssertTrue(p.waitForStderr("triple-faulted"), p.stderr)
         p.send("info status\n")
         XCTAssertTrue(p.waitForOutput("VM status: paused (shutdown)"), p.stdout)
         p.send("system_reset\n")

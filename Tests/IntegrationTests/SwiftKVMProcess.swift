@@ -80,13 +80,25 @@ final class SwiftKVMProcess {
         waitFor(seconds: seconds) { $0.components(separatedBy: needle).count - 1 >= count }
     }
 
+    /// Waits until `condition` holds for stdout; false after `seconds`.
     @discardableResult
     func waitFor(seconds: Double = 30, _ condition: (String) -> Bool) -> Bool {
+        waitFor(seconds: seconds, stream: \.out, condition)
+    }
+
+    /// Waits until stderr contains `needle`; false after `seconds`.
+    @discardableResult
+    func waitForStderr(_ needle: String, seconds: Double = 30) -> Bool {
+        waitFor(seconds: seconds, stream: \.err) { $0.contains(needle) }
+    }
+
+    private func waitFor(seconds: Double, stream: KeyPath<SwiftKVMProcess, Data>, _ condition: (String) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         lock.lock()
         defer { lock.unlock() }
-        while !condition(String(decoding: out, as: UTF8.self)) {
-            if !lock.wait(until: deadline) { return condition(String(decoding: out, as: UTF8.self)) }
+        // The condition sees a copy: it must not take the lock itself.
+        while !condition(String(decoding: self[keyPath: stream], as: UTF8.self)) {
+            if !lock.wait(until: deadline) { return condition(String(decoding: self[keyPath: stream], as: UTF8.self)) }
         }
         return true
     }
