@@ -21,7 +21,7 @@ final class ConsoleMonitorFrontendTests: XCTestCase {
     }
 
     func testPipedScriptWithAFailingLineEndsWithStatusOne() throws {
-        let stdinFD = makePipeWithInput("info status\nbogus\nquit\n")
+        let stdinFD = makePipeWithInput("info status\nbogus\nquit")
         defer { close(stdinFD) }
         let frontend = try MonitorFrontend(execute: execute, complete: { _, _, _ in [] }, console: nil,
                                            serial: .null, monitor: .stdio, historyPath: nil, stdinFD: stdinFD)

@@ -172,7 +172,10 @@ public final class MonitorFrontend {
             watchStdin(wantsInput: { true }, handle: { [unowned self] bytes in
                 runner.feed(bytes)
                 if runner.quitRequested { self.requestExit(status: 0) }
-            }, atEnd: { runner.finish() })
+            }, atEnd: { [unowned self] in
+                runner.finish()
+                if runner.quitRequested { self.requestExit(status: 0) }
+            })
         } else {
             let input = guestInput
             watchStdin(wantsInput: { !input.isFull }, handle: { input.send($0) })
