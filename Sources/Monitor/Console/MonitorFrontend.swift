@@ -105,7 +105,10 @@ public final class MonitorFrontend {
     }
 
     /// Serves everything until `quit`, Ctrl-a x or `requestExit`; restores the terminal and
-    /// returns the process's exit status (1 when a piped script had failing lines).
+    /// returns the process's exit status: 0 after `quit` or Ctrl-a x, the requested status
+    /// after `requestExit`, but 1 instead of 0 when a piped script had failing lines, and 1
+    /// when polling itself failed. SIGINT/SIGTERM/SIGHUP/SIGQUIT while the terminal is raw
+    /// restore it and end the process with 128+N. Call once.
     public func run() -> Int32 {
         setUpStdin()
         loop.watch(fd: queue.wakeReadFD) { [unowned self] _ in self.showAsync(self.queue.takeQueued()) }
