@@ -4,12 +4,14 @@
 #   COMMAND starts swiftkvm with the guest console and the monitor sharing the terminal, the
 #   monitor focused first, and something printing asynchronous lines now and then. Default: the
 #   scratch main (env START_IN_MONITOR=1 TICK=1), which the real command line replaces.
+#   ASYNC_PATTERN (default "tick"): text of the lines that arrive on their own.
 # Waits poll the screen (no fixed sleeps decide the result); each wait gives up after 15 s.
 set -u
 cd "$(dirname "$0")/.."
 SESSION=swiftkvm-tmux-$$
 HISTORY=$(mktemp)
 if [ $# -gt 0 ]; then COMMAND="$*"; else COMMAND="env START_IN_MONITOR=1 TICK=1 .build/debug/swiftkvm"; fi
+ASYNC_PATTERN=${ASYNC_PATTERN:-tick}
 failures=0
 
 pane() { tmux capture-pane -p -t "$SESSION"; }
@@ -35,8 +37,8 @@ wait_for "command output" screen_has "VM status: running"
 tmux send-keys -t "$SESSION" Up
 wait_for "Up recalls history" last_line_is "(monitor) info status"
 tmux send-keys -t "$SESSION" C-u 'half typed'
-ticks_before=$(pane | grep -c tick)
-wait_for "async output arrives" bash -c "[ \$(tmux capture-pane -p -t $SESSION | grep -c tick) -gt $ticks_before ]"
+ticks_before=$(pane | grep -c -- "$ASYNC_PATTERN")
+wait_for "async output arrives" bash -c "[ \$(tmux capture-pane -p -t $SESSION | grep -c -- '$ASYNC_PATTERN') -gt $ticks_before ]"
 wait_for "half-typed line intact below async output" last_line_is "(monitor) half typed"
 tmux send-keys -t "$SESSION" C-a c
 tmux send-keys -t "$SESSION" 'to the guest' Enter
