@@ -105,7 +105,10 @@ public final class MonitorFrontend {
     }
 
     /// Serves everything until `quit`, Ctrl-a x or `requestExit`; restores the terminal and
-    /// returns the process's exit status (1 when a piped script had failing lines).
+    /// returns the process's exit status: 0 after `quit` or Ctrl-a x, the requested status
+    /// after `requestExit`, but 1 instead of 0 when a piped script had failing lines, and 1
+    /// when polling itself failed. SIGINT/SIGTERM/SIGHUP/SIGQUIT while the terminal is raw
+    /// restore it and end the process with 128+N. Call once.
     public func run() -> Int32 {
         setUpStdin()
         loop.watch(fd: queue.wakeReadFD) { [unowned self] _ in self.showAsync(self.queue.takeQueued()) }
@@ -172,7 +175,10 @@ public final class MonitorFrontend {
             watchStdin(wantsInput: { true }, handle: { [unowned self] bytes in
                 runner.feed(bytes)
                 if runner.quitRequested { self.requestExit(status: 0) }
-            }, atEnd: { runner.finish() })
+            }, atEnd: { [unowned self] in
+                runner.finish()
+                if runner.quitRequested { self.requestExit(status: 0) }
+            })
         } else {
             let input = guestInput
             watchStdin(wantsInput: { !input.isFull }, handle: { input.send($0) })

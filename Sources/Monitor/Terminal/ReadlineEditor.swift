@@ -13,17 +13,16 @@ final class ReadlineEditor {
     let prompt: String
     private let history: CommandHistory
     fileprivate let completer: Completer
-    /// A finished line; nil when Ctrl-D was pressed on an empty line.
-    fileprivate let onLine: (String?) -> Void
+    /// Gets each finished line; nil when Ctrl-D was pressed on an empty line.
+    var onLine: (String?) -> Void = { _ in }
     private(set) var isInstalled = false
     fileprivate var input: [UInt8] = []
     fileprivate var inputIndex = 0
 
-    init(prompt: String, historyPath: String?, completer: @escaping Completer, onLine: @escaping (String?) -> Void) {
+    init(prompt: String, historyPath: String?, completer: @escaping Completer) {
         self.prompt = prompt
         self.history = CommandHistory(path: historyPath)
         self.completer = completer
-        self.onLine = onLine
         configureReadlineOnce()
     }
 

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Puts the controlling terminal into the mode the front end needs and puts it back on every
-/// way out, including SIGINT, SIGTERM, SIGHUP and SIGQUIT.
+/// way out, including exit() from any thread and SIGINT, SIGTERM, SIGHUP and SIGQUIT.
 ///
 /// The mode is "raw" except that output processing stays on, so "\n" still moves to the next
 /// line's start (QEMU does the same for `-nographic`). Signals from keys (Ctrl-C) are on or
@@ -52,6 +52,10 @@ private var signalHandlersInstalled = false
 private func installSignalHandlers() {
     guard !signalHandlersInstalled else { return }
     signalHandlersInstalled = true
+    // Someone calling exit() while the terminal is raw (a vCPU thread on guest shutdown).
+    atexit {
+        if terminalToRestoreFD >= 0 { _ = tcsetattr(terminalToRestoreFD, TCSANOW, &terminalToRestore) }
+    }
     for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
         // Only async-signal-safe calls in here: tcsetattr, write, _exit.
         signal(signalNumber) { received in

@@ -36,13 +36,9 @@ final class TerminalSession {
         case .monitorOnly: focus = .monitor
         case .consoleOnly: focus = .console
         }
-        if role == .consoleOnly {
-            editor = nil
-        } else {
-            var runLine: (String?) -> Void = { _ in }
-            editor = ReadlineEditor(prompt: prompt, historyPath: historyPath, completer: completer) { runLine($0) }
-            runLine = { [unowned self] line in self.run(line, execute: execute) }
-        }
+        editor = role == .consoleOnly ? nil
+            : ReadlineEditor(prompt: prompt, historyPath: historyPath, completer: completer)
+        editor?.onLine = { [unowned self] line in self.run(line, execute: execute) }
     }
 
     /// Ctrl-C reaches the guest when it shares the terminal, and ends the process otherwise.
