@@ -5,6 +5,7 @@
 #   monitor focused first, and something printing asynchronous lines now and then. Default: the
 #   scratch main (env START_IN_MONITOR=1 TICK=1), which the real command line replaces.
 #   ASYNC_PATTERN (default "tick"): text of the lines that arrive on their own.
+#   START_IN_CONSOLE=1: the command starts with the guest console focused (swiftkvm's default).
 # Waits poll the screen (no fixed sleeps decide the result); each wait gives up after 15 s.
 set -u
 cd "$(dirname "$0")/.."
@@ -28,6 +29,11 @@ trap 'tmux kill-session -t "$SESSION" 2>/dev/null; rm -f "$HISTORY"' EXIT
 tmux new-session -d -s "$SESSION" -x 120 -y 30 \
     "SWIFTKVM_HISTORY=$HISTORY $COMMAND; echo EXIT=\$?; stty -a; sleep 600"
 
+if [ -n "${START_IN_CONSOLE:-}" ]; then
+    # Like QEMU, swiftkvm starts with the guest console focused: switch to the monitor first.
+    wait_for "guest console shows output" screen_has "$ASYNC_PATTERN"
+    tmux send-keys -t "$SESSION" C-a c
+fi
 wait_for "prompt shows" last_line_is "(monitor)"
 tmux send-keys -t "$SESSION" 'inf' Tab
 # capture-pane drops trailing blanks: "(monitor) info " reads as "(monitor) info".
