@@ -45,6 +45,9 @@ do {
 }
 
 let interpreter = CommandInterpreter(backend: machine)
+interpreter.registerInfo(InfoCommand(name: "name", help: "show the current VM name") { _, _ in
+    options.name.map { $0 + "\n" } ?? ""
+})
 let frontend: MonitorFrontend
 do {
     frontend = try MonitorFrontend(interpreter: interpreter, console: machine.console,
