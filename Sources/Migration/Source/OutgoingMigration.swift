@@ -175,8 +175,9 @@ final class OutgoingMigration: @unchecked Sendable {
         }
         let merged = zip(pending, last).map { zip($0, $1).map { $0 | $1 } }
             + (pending.count > last.count ? Array(pending[last.count...]) : Array(last[pending.count...]))
-        // The guest is paused: nothing is gained by rate-limiting the last pages.
+        // The guest is paused: its pages hold still, and nothing is gained by rate-limiting them.
         sender.limiter.bytesPerSecond = 0
+        writer.pagesAreStable = true
         let started = MonotonicClock.nanoseconds()
         let counts = try sender.send(.dirty(merged))
         writer.writePassEnd(pass)

@@ -3,12 +3,21 @@ import Machine
 
 /// Encodes the stream described in StreamFormat.swift onto a socket, feeding the digest with
 /// every byte in order. Control records collect in a small buffer; RAM batches go out with one
-/// vectored write that points straight into guest memory (no per-page copies).
+/// vectored write.
+///
+/// While the guest runs, a page can change between hashing it and the kernel copying it, and
+/// the digest would no longer match what was sent (the page is resent later, being dirty, but
+/// the digest cannot tell). So a running guest's pages are first copied into one bounce
+/// buffer (one memcpy per page, no allocations), and the copy is hashed and sent. With the
+/// guest paused (`pagesAreStable`) the vectors point straight into guest memory.
 final class StreamWriter {
     private let socket: MigrationSocket
     private var buffer: [UInt8] = []
     private var digest = StreamDigest()
     private let vectors: UnsafeMutableBufferPointer<iovec>
+    private var bounce: UnsafeMutableRawPointer?
+    /// True once the guest can no longer write its RAM (switchover).
+    var pagesAreStable = false
     /// Bytes put on the wire so far (`transferred ram` counts these).
     private(set) var bytesWritten: UInt64 = 0
 
@@ -19,7 +28,18 @@ final class StreamWriter {
         vectors = .allocate(capacity: StreamFormat.maxBatchPages + 1)
     }
 
-    deinit { vectors.deallocate() }
+    deinit {
+        vectors.deallocate()
+        bounce?.deallocate()
+    }
+
+    private var bounceBuffer: UnsafeMutableRawPointer {
+        if let existing = bounce { return existing }
+        let created = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages * GuestRAMRegion.pageSize,
+                                                       alignment: GuestRAMRegion.pageSize)
+        bounce = created
+        return created
+    }
 
     func writeHeader() {
         buffer += StreamFormat.magic
@@ -84,17 +104,29 @@ final class StreamWriter {
         var vectorCount = 1
         var payloadBytes = 0
         var index = 0
+        let copy = pagesAreStable ? nil : bounceBuffer
         while index < kinds.count {
             guard kinds[index] == StreamFormat.PageKind.normal.rawValue else { index += 1; continue }
             let runStart = index
             while index < kinds.count && kinds[index] == StreamFormat.PageKind.normal.rawValue { index += 1 }
             // SAFETY: the caller built `kinds` for pages inside this region, so the run lies in guest RAM.
-            let base = regionBase + (firstPage + runStart) * pageSize
+            let source = regionBase + (firstPage + runStart) * pageSize
             let length = (index - runStart) * pageSize
-            digest.update(UnsafeRawBufferPointer(start: base, count: length))
-            vectors[vectorCount] = iovec(iov_base: base, iov_len: length)
-            vectorCount += 1
+            if let copy {
+                // SAFETY: at most maxBatchPages pages go into the bounce buffer, which holds that many.
+                (copy + payloadBytes).copyMemory(from: source, byteCount: length)
+            } else {
+                vectors[vectorCount] = iovec(iov_base: source, iov_len: length)
+                vectorCount += 1
+            }
             payloadBytes += length
+        }
+        if let copy, payloadBytes > 0 {
+            vectors[1] = iovec(iov_base: copy, iov_len: payloadBytes)
+            vectorCount = 2
+        }
+        for i in 1..<vectorCount {
+            digest.update(UnsafeRawBufferPointer(start: vectors[i].iov_base, count: vectors[i].iov_len))
         }
         try buffer.withUnsafeMutableBytes { header in
             vectors[0] = iovec(iov_base: header.baseAddress, iov_len: header.count)
