@@ -18,6 +18,10 @@ final class FakeMachine: MigratableMachine {
     private var throttles: [Int] = []
     private var stopLogging = 0
     var failLoad = false
+    /// Runs at the start of every `collectDirtyPages` with its 1-based number: a deterministic
+    /// stand-in for a guest that wrote pages during the pass that just ended.
+    var onCollect: ((Int) -> Void)?
+    private var collects = 0
 
     init(regionSizes: [Int], vcpus: Int = 1, devices: [String] = ["serial0:16550a@0x3f8"],
          running: Bool = true, sections: [StateSection] = FakeMachine.defaultSections) {
@@ -78,7 +82,9 @@ final class FakeMachine: MigratableMachine {
     }
 
     func collectDirtyPages() throws -> [[UInt64]] {
-        lock.withLock {
+        let number = lock.withLock { () -> Int in collects += 1; return collects }
+        onCollect?(number)
+        return lock.withLock {
             let result = dirty
             for i in dirty.indices { for j in dirty[i].indices { dirty[i][j] = 0 } }
             return result

@@ -85,7 +85,14 @@ final class MigrationEndToEndTests: XCTestCase {
         let destination = FakeMachine(regionSizes: [pages * 4096], running: false)
         let (incoming, receiving) = try startDestination(destination, uri: "tcp:127.0.0.1:0")
 
-        // The guest keeps dirtying until the fourth pass has been reported, then idles.
+        // The guest dirties 100 pages during each of the first four passes, and a background
+        // thread adds writes of its own until the fourth pass has been reported.
+        source.onCollect = { number in
+            guard number <= 4 else { return }
+            for page in stride(from: number, to: pages, by: pages / 100) {
+                source.guestWrite(region: 0, page: page, value: UInt8(number))
+            }
+        }
         let keepDirtying = Mutex()
         var dirtying = true
         let log = EventLog()
@@ -275,5 +282,59 @@ final class MigrationEndToEndTests: XCTestCase {
         controller.cancel()
         XCTAssertEqual(controller.waitForCompletion(), .cancelled)
         _ = receiving.wait()
+    }
+}
+
+/// Auto-converge and live parameter changes, end to end.
+final class MigrationConvergenceTests: XCTestCase {
+    func testAutoConvergeThrottlesAHeavilyDirtyingGuestAndResetsAtTheEnd() throws {
+        let pages = 512
+        let source = FakeMachine(regionSizes: [pages * 4096])
+        source.fillPattern(seed: 21)
+        let destination = FakeMachine(regionSizes: [pages * 4096], running: false)
+        let incoming = try IncomingMigration.listen(uri: "tcp:127.0.0.1:0")
+        let receiving = Background { try incoming.receive(into: destination) }
+
+        // Dirties its whole working set during every pass, until throttled twice.
+        source.onCollect = { number in
+            guard source.throttleCalls.count < 2 else { return }
+            for page in 0..<pages { source.guestWrite(region: 0, page: page, value: UInt8(truncatingIfNeeded: number)) }
+        }
+        let controller = MigrationController()
+        try controller.setCapability("auto-converge", on: true)
+        try controller.setParameter("downtime-limit", value: "0")
+        try controller.migrate(uri: "tcp:127.0.0.1:\(incoming.boundPort ?? 0)", machine: source)
+        XCTAssertEqual(controller.waitForCompletion(), .completed)
+        _ = try receiving.wait().get()
+        XCTAssertTrue(source.ramEquals(destination))
+        let calls = source.throttleCalls
+        XCTAssertEqual(Array(calls.prefix(2)), [20, 30])
+        XCTAssertEqual(calls.last, 0)
+    }
+
+    func testDowntimeLimitRaisedDuringMigrationLetsItSwitchOver() throws {
+        let pages = 256
+        let source = FakeMachine(regionSizes: [pages * 4096])
+        let destination = FakeMachine(regionSizes: [pages * 4096], running: false)
+        let incoming = try IncomingMigration.listen(uri: "tcp:127.0.0.1:0")
+        let receiving = Background { try incoming.receive(into: destination) }
+        let controller = MigrationController()
+        try controller.setParameter("downtime-limit", value: "0")
+        source.onCollect = { number in
+            for page in stride(from: 0, to: pages, by: 3) { source.guestWrite(region: 0, page: page, value: UInt8(truncatingIfNeeded: number)) }
+        }
+        let log = EventLog()
+        log.onEvent = { event in
+            // The guest never stops dirtying; a generous limit is what ends the migration.
+            if case .passCompleted(let report) = event, report.pass == 4 {
+                try? controller.setParameter("downtime-limit", value: "2000000")
+            }
+        }
+        try controller.migrate(uri: "tcp:127.0.0.1:\(incoming.boundPort ?? 0)", machine: source, events: log.record)
+        XCTAssertEqual(controller.waitForCompletion(), .completed)
+        _ = try receiving.wait().get()
+        XCTAssertTrue(source.ramEquals(destination))
+        XCTAssertGreaterThanOrEqual(log.passes.filter { !$0.isSwitchover }.count, 5)
+        XCTAssertTrue(controller.formatInfoMigrate().contains("downtime: "))
     }
 }
