@@ -86,6 +86,7 @@ public final class Machine {
         devices.callbacks.log = log
         runner.onInterrupted = { [unowned self] in self.vcpuInterrupted() }
         runner.onExit = { [unowned self] exit in self.vcpuExited(exit) }
+        runner.report = { [unowned self] message in self.log(message) }
     }
 
     private func setBootRegisters() throws {
@@ -157,36 +158,32 @@ public final class Machine {
         throttle.sleepIfThrottled()
     }
 
-    private func vcpuExited(_ exit: VCPUExit) -> RunState? {
+    private func vcpuExited(_ exit: VCPUExit) -> VCPURunner.ExitDecision {
         switch exit {
         case .interrupted, .halted:
-            return nil
+            return .init()
         case .shutdown:
-            log("swiftkvm: the guest triple-faulted (KVM_EXIT_SHUTDOWN) and is stopped; system_reset boots it again")
-            return .paused(.shutdown)
+            return .init(state: .paused(.shutdown),
+                         message: "swiftkvm: the guest triple-faulted (KVM_EXIT_SHUTDOWN) and is stopped; system_reset boots it again")
         case .systemEvent(let type):
             switch Int32(type) {
             case KVM_SYSTEM_EVENT_RESET:
                 resetRequested = true
                 vcpuInterrupted()
-                return nil
+                return .init()
             case KVM_SYSTEM_EVENT_CRASH:
-                log("swiftkvm: the guest reported a crash")
-                return .paused(.guestPanicked)
+                return .init(state: .paused(.guestPanicked), message: "swiftkvm: the guest reported a crash")
             default:
-                log("swiftkvm: the guest powered off")
-                return .paused(.shutdown)
+                return .init(state: .paused(.shutdown), message: "swiftkvm: the guest powered off")
             }
         case .internalError(let suberror, let data):
             let detail = suberror == UInt32.max ? "KVM_RUN failed" : "KVM internal error, suberror \(suberror), data \(data.map { "0x" + String($0, radix: 16) })"
-            log("swiftkvm: \(detail); the guest is stopped\n\(registerSummary())")
-            return .paused(.internalError)
+            return .init(state: .paused(.internalError), message: "swiftkvm: \(detail); the guest is stopped\n\(registerSummary())")
         case .failedEntry(let reason):
-            log("swiftkvm: KVM could not enter the guest (hardware reason 0x\(String(reason, radix: 16))); the guest is stopped\n\(registerSummary())")
-            return .paused(.internalError)
+            return .init(state: .paused(.internalError),
+                         message: "swiftkvm: KVM could not enter the guest (hardware reason 0x\(String(reason, radix: 16))); the guest is stopped\n\(registerSummary())")
         case .unexpected(let reason):
-            log("swiftkvm: unexpected KVM exit \(reason); the guest is stopped\n\(registerSummary())")
-            return .paused(.internalError)
+            return .init(state: .paused(.internalError), message: "swiftkvm: unexpected KVM exit \(reason); the guest is stopped\n\(registerSummary())")
         }
     }
 

@@ -16,9 +16,15 @@ final class VCPURunner {
     private var exiting = false
     private var thread: HostThread?
     private(set) var threadID = 0
-    /// Called on the vCPU thread for every exit other than `.interrupted`; returns the run
-    /// state to enter (nil keeps the current one).
-    var onExit: (VCPUExit) -> RunState? = { _ in nil }
+    /// What to do after an exit: the run state to enter (nil keeps the current one), and a
+    /// message to report once that state is in place (so whoever reads the message sees it).
+    struct ExitDecision {
+        var state: RunState?
+        var message: String?
+    }
+    /// Called on the vCPU thread for every exit other than `.interrupted`.
+    var onExit: (VCPUExit) -> ExitDecision = { _ in ExitDecision() }
+    var report: (String) -> Void = { _ in }
     /// Called on the vCPU thread whenever KVM_RUN was interrupted, before parking.
     var onInterrupted: () -> Void = {}
     var onStateChange: (RunState) -> Void = { _ in }
@@ -136,7 +142,9 @@ final class VCPURunner {
                 onInterrupted()
                 continue
             }
-            if let newState = onExit(exit) { setState(newState) }
+            let decision = onExit(exit)
+            if let newState = decision.state { setState(newState) }
+            if let message = decision.message { report(message) }
         }
     }
 }
