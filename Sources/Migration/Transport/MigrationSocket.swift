@@ -3,7 +3,8 @@ import Glibc
 /// How long a peer may make no progress before we give up on it.
 enum TransportLimits {
     /// A write or a read on a connected stream (including the source waiting for the ack).
-    static let stallTimeoutSeconds = 10
+    /// A variable only so tests can shorten it.
+    static var stallTimeoutSeconds = 10
     /// The destination waiting for more data: the source may spend a while between passes.
     static let incomingIdleTimeoutSeconds = 60
     /// Outgoing connection setup.
