@@ -338,3 +338,46 @@ final class MigrationConvergenceTests: XCTestCase {
         XCTAssertTrue(controller.formatInfoMigrate().contains("downtime: "))
     }
 }
+
+/// Transport behaviour that needs a misbehaving peer.
+final class MigrationTransportTests: XCTestCase {
+    func testListeningOnAllAddressesAcceptsLoopbackConnections() throws {
+        let source = FakeMachine(regionSizes: [256 * 1024])
+        source.fillPattern(seed: 2)
+        let destination = FakeMachine(regionSizes: [256 * 1024], running: false)
+        let incoming = try IncomingMigration.listen(uri: "tcp:0:0")
+        let receiving = Background { try incoming.receive(into: destination) }
+        let controller = MigrationController()
+        try controller.migrate(uri: "tcp:127.0.0.1:\(incoming.boundPort ?? 0)", machine: source)
+        XCTAssertEqual(controller.waitForCompletion(), .completed)
+        _ = try receiving.wait().get()
+        XCTAssertTrue(source.ramEquals(destination))
+    }
+
+    func testStalledDestinationIsNoticedAndTheGuestKeepsRunning() throws {
+        let saved = TransportLimits.stallTimeoutSeconds
+        TransportLimits.stallTimeoutSeconds = 1
+        defer { TransportLimits.stallTimeoutSeconds = saved }
+        let path = temporarySocketPath()
+        defer { unlink(path) }
+        let listener = try SocketConnector.listen(on: .unix(path: path))
+        let release = DispatchSemaphore(value: 0)
+        // Accepts, then reads nothing until the test is over.
+        let stalled = Background { () -> Void in
+            let connection = try SocketConnector.acceptOne(listener: listener)
+            release.wait()
+            connection.close()
+        }
+        let source = FakeMachine(regionSizes: [64 << 20])
+        source.fillPattern(seed: 4, zeroEvery: 1000)
+        let controller = MigrationController()
+        try controller.setParameter("max-bandwidth", value: "0")
+        try controller.migrate(uri: "unix:\(path)", machine: source)
+        let status = controller.waitForCompletion()
+        release.signal()
+        _ = stalled.wait()
+        XCTAssertEqual(status, .failed(reason: "migration stream: sending RAM made no progress for 1 s; is the other side stuck?"))
+        XCTAssertEqual(source.runState, .running)
+        XCTAssertFalse(source.isLogging)
+    }
+}

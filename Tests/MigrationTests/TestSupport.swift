@@ -15,10 +15,16 @@ final class Background<T>: @unchecked Sendable {
         }.start()
     }
 
+    /// Returns the result; a guard against hangs, not a timing assertion: a thread still
+    /// blocked after two minutes is reported as a failure instead of stalling the suite.
     func wait() -> Result<T, Error> {
-        done.wait()
+        guard done.wait(timeout: .now() + 120) == .success else { return .failure(StuckThread()) }
         return result!
     }
+}
+
+struct StuckThread: Error, CustomStringConvertible {
+    var description: String { "the background thread never finished" }
 }
 
 /// Collects events from the migration thread.

@@ -10,8 +10,12 @@ public final class IncomingMigration {
     private var connection: MigrationSocket?
     private var cancelled = false
 
+    /// The TCP port actually bound (differs from the URI's when it asked for port 0).
+    public let boundPort: Int?
+
     private init(uri: MigrationURI, listener: Int32) {
         self.uri = uri; self.listener = listener
+        boundPort = SocketConnector.boundPort(of: listener)
     }
 
     deinit { closeListener() }
@@ -21,9 +25,6 @@ public final class IncomingMigration {
         let uri = try MigrationURI.parse(text)
         return IncomingMigration(uri: uri, listener: try SocketConnector.listen(on: uri))
     }
-
-    /// The TCP port actually bound (differs from the URI's when it asked for port 0).
-    public var boundPort: Int? { lock.withLock { listener >= 0 ? SocketConnector.boundPort(of: listener) : nil } }
 
     /// Accepts one connection and receives the machine into `machine`, which must be paused.
     /// On success the guest runs (or stays paused when `resume` is false, as with `-S`). On any

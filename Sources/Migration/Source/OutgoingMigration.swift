@@ -16,6 +16,9 @@ final class OutgoingMigration: @unchecked Sendable {
     private let lock = Mutex()
     private var socket: MigrationSocket?
     private var cancelRequested = false
+    /// Set once the end marker is out: the destination may already be running the guest, so
+    /// a cancel could leave it running in two places and is ignored from then on.
+    private var streamComplete = false
     private let finished = NSCondition()
     private var finalStatus: MigrationStatus?
 
@@ -37,7 +40,7 @@ final class OutgoingMigration: @unchecked Sendable {
     /// Asks the job to stop; the guest keeps running here. No effect once it has finished.
     func cancel() {
         lock.withLock {
-            guard !cancelRequested, finalStatus == nil else { return }
+            guard !cancelRequested, !streamComplete, finalStatus == nil else { return }
             cancelRequested = true
             statistics.update { if $0.status.isInProgress { $0.status = .cancelling } }
             socket?.shutdown()
@@ -151,6 +154,10 @@ final class OutgoingMigration: @unchecked Sendable {
             throw MigrationError.machine(action: "save the machine state", reason: "\(error)")
         }
         for section in state.sections { try writer.writeState(section) }
+        try lock.withLock {
+            if cancelRequested { throw MigrationError.cancelled }
+            streamComplete = true
+        }
         try writer.writeEnd()
         statistics.update { $0.transferredBytes = writer.bytesWritten; $0.downtimeBytes = writer.bytesWritten - precopyBytes }
 

@@ -3,7 +3,8 @@ import Glibc
 /// How long a peer may make no progress before we give up on it.
 enum TransportLimits {
     /// A write or a read on a connected stream (including the source waiting for the ack).
-    static let stallTimeoutSeconds = 10
+    /// A variable only so tests can shorten it.
+    static var stallTimeoutSeconds = 10
     /// The destination waiting for more data: the source may spend a while between passes.
     static let incomingIdleTimeoutSeconds = 60
     /// Outgoing connection setup.
@@ -65,6 +66,7 @@ final class MigrationSocket {
         guard var base = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
+            // SAFETY: `base` and `left` always describe the unsent tail of `bytes`.
             let n = Glibc.send(fd, base, left, Int32(MSG_NOSIGNAL))
             if n < 0 {
                 try throwForFailedTransfer(operation: operation)
@@ -85,6 +87,7 @@ final class MigrationSocket {
             var header = msghdr()
             header.msg_iov = first + start
             header.msg_iovlen = min(count - start, 1024 /* IOV_MAX on Linux */)
+            // SAFETY: every vector points into guest RAM or a buffer the caller keeps alive for this call.
             var written = Glibc.sendmsg(fd, &header, Int32(MSG_NOSIGNAL))
             if written < 0 {
                 try throwForFailedTransfer(operation: operation)
@@ -106,6 +109,7 @@ final class MigrationSocket {
     /// Reads at most `count` bytes; returns 0 at end of stream.
     func readSome(into buffer: UnsafeMutableRawPointer, count: Int, operation: String) throws -> Int {
         while true {
+            // SAFETY: the caller owns `count` writable bytes at `buffer`.
             let n = Glibc.recv(fd, buffer, count, 0)
             if n >= 0 { return n }
             try throwForFailedTransfer(operation: operation)
@@ -116,6 +120,7 @@ final class MigrationSocket {
     func readExact(into buffer: UnsafeMutableRawPointer, count: Int, operation: String) throws {
         var done = 0
         while done < count {
+            // SAFETY: done < count, so the remaining `count - done` bytes lie inside the caller's buffer.
             let n = try readSome(into: buffer + done, count: count - done, operation: operation)
             if n == 0 { throw MigrationError.peerClosed(during: operation) }
             done += n
