@@ -1,5 +1,5 @@
 # faults.elf: a guest that misbehaves on purpose, so the VMM's handling of it can be tested.
-# mode= selects how: exit, triple, flood, ports, mmio, cli-spin, panic.
+# mode= selects how: exit, triple, flood, ports, mmio, cli-spin, panic, reset.
 .include "macros.S"
 
 .equ MMIO_PROBE_ADDR,       0xd0000000  # mapped by boot.S
@@ -49,7 +49,7 @@ mode_is:
     ret
 
 unknown_mode:
-    PRINT "faults: bad arguments: unknown mode (exit, triple, flood, ports, mmio, cli-spin, panic)\r\n"
+    PRINT "faults: bad arguments: unknown mode (exit, triple, flood, ports, mmio, cli-spin, panic, reset)\r\n"
     mov $EXIT_BAD_ARGS, %edi
     call debug_exit
 
@@ -139,6 +139,14 @@ mode_panic:
     PRINT "faults: panic\r\n"
     RING0_REQUEST RING0_HALT_FOREVER
 
+# Pulses the reset line through the keyboard controller, as PC operating systems reboot. The
+# machine boots this guest again, which resets again: a test counts the boots.
+mode_reset:
+    PRINT "faults: reset via i8042 now\r\n"
+    mov $0xfe, %al
+    out %al, $0x64
+1:  jmp 1b
+
     .section .rodata
 key_mode:       .asciz "mode"
 key_code:       .asciz "code"
@@ -149,6 +157,7 @@ name_ports:     .asciz "ports"
 name_mmio:      .asciz "mmio"
 name_cli_spin:  .asciz "cli-spin"
 name_panic:     .asciz "panic"
+name_reset:     .asciz "reset"
     .balign 8
 modes:
     .quad name_exit, mode_exit
@@ -158,4 +167,5 @@ modes:
     .quad name_mmio, mode_mmio
     .quad name_cli_spin, mode_cli_spin
     .quad name_panic, mode_panic
+    .quad name_reset, mode_reset
     .quad 0, 0

@@ -73,6 +73,14 @@ final class MonitorScriptTests: XCTestCase {
         XCTAssertEqual(p.waitForExit(), 0)
     }
 
+    func testKeyboardControllerResetBootsTheGuestAgain() throws {
+        let p = try SwiftKVMProcess(["-kernel", Paths.guest("faults.elf"), "-append", "mode=reset"])
+        XCTAssertTrue(p.waitForOutput("faults: reset via i8042 now", count: 3), p.stdout + p.stderr)
+        p.send("info status\nquit\n")
+        XCTAssertEqual(p.waitForExit(), 0)
+        XCTAssertTrue(p.stdout.contains("VM status: running"), p.stdout)
+    }
+
     func testTripleFaultLeavesTheMonitorUsableAndResetBootsAgain() throws {
         let p = try SwiftKVMProcess(["-kernel", Paths.guest("faults.elf"), "-append", "mode=triple"])
         XCTAssertTrue(p.waitForOutput("faults: triple fault now"), p.stdout)
