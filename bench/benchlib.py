@@ -265,7 +265,8 @@ class Monitor:
         self.sock.sendall((line + "\n").encode())
         text = self._read_until_prompt(timeout)
         lines = [l.rstrip() for l in text.replace("\r", "").split("\n")]
-        if lines and lines[0].strip() == line.strip():
+        # QEMU echoes the line as it is typed, redrawing it after each character.
+        if lines and lines[0].strip().endswith(line.strip()):
             lines = lines[1:]
         return [l for l in lines if l.strip()]
 

@@ -258,17 +258,24 @@ def iperf_reference(log):
     with b.Processes() as procs:
         server = procs.start(["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
+        data, problem = None, ""
         for _ in range(100):
             client = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "3", "-J"],
                                     capture_output=True, text=True, timeout=60)
-            if client.returncode == 0:
+            try:
+                data = json.loads(client.stdout)
+            except ValueError:
+                data = None
+            if data and "sum_received" in data.get("end", {}):
                 break
-            time.sleep(0.05)  # the server was not listening yet
-        else:
-            log(f"iperf3 reference: failed: {client.stdout[-300:]} {client.stderr[-300:]}")
-            return None
+            # Usually the server is not listening yet: iperf3 then reports {"error": ...}.
+            problem = (data or {}).get("error") or client.stderr[-300:]
+            data = None
+            time.sleep(0.05)
         procs.stop(server)
-    data = json.loads(client.stdout)
+    if data is None:
+        log(f"iperf3 reference: failed: {problem}")
+        return None
     bps = data["end"]["sum_received"]["bits_per_second"]
     log(f"iperf3 loopback, one stream: {bps / 1e9:.1f} Gbit/s ({bps / 8e9:.2f} GB/s)")
     return bps
