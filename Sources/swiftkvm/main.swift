@@ -1,5 +1,6 @@
 import Glibc
 import Machine
+import Migration
 import Monitor
 
 /// Prints a one-line error, and for option errors the usage, then exits with status 1.
@@ -45,6 +46,9 @@ do {
 }
 
 let interpreter = CommandInterpreter(backend: machine)
+interpreter.registerInfo(InfoCommand(name: "name", help: "show the current VM name") { _, _ in
+    options.name.map { $0 + "\n" } ?? ""
+})
 let frontend: MonitorFrontend
 do {
     frontend = try MonitorFrontend(interpreter: interpreter, console: machine.console,
@@ -59,8 +63,20 @@ machine.log = { line in
 }
 machine.onGuestExit = { status in frontend.requestExit(status: status) }
 
+let log = machine.log
+let incoming = IncomingRunner(machine: machine, resumeWhenDone: !options.startPaused, log: log,
+                              fail: { status in frontend.requestExit(status: status) })
+let migration = MigrationController()
+MigrationCommands.register(in: interpreter, controller: migration, machine: machine, output: asyncOutput,
+                           waitWithoutDetach: !stdinIsTerminal,
+                           startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
+
 frontend.waitForClients()
-if !options.startPaused && options.incoming == nil { machine.start() }
+if let uri = options.incomingURI, options.incoming != .deferred {
+    do { try incoming.start(uri: uri) } catch { fail("-incoming \(uri): \(error)") }
+} else if options.incoming == nil && !options.startPaused {
+    machine.start()
+}
 
 let status = frontend.run()
 exit(status)

@@ -25,7 +25,7 @@ enum CommandLineParser {
         Option(names: ["smp"], argument: "[cpus=]1", help: "number of vCPUs (only 1 for now)") { config, text in
             config.cpuCount = try MachineOptionParsing.cpuCount(text)
         },
-        Option(names: ["kernel"], argument: "FILE", help: "boot this kernel (PVH ELF or flat binary)") { config, text in
+        Option(names: ["kernel"], argument: "FILE", help: "boot this kernel: an ELF with a PVH entry note") { config, text in
             guard !text.isEmpty else {
                 throw OptionError.invalidValue(option: "-kernel", value: text, expected: "give the kernel's path")
             }
@@ -103,6 +103,6 @@ enum CommandLineParser {
         for (text, option) in zip(left, options) {
             lines.append(text + String(repeating: " ", count: max(2, width + 2 - text.count)) + option.help)
         }
-        return lines.joined(separator: "\n")
+        return lines.joined(separator: "\n") + "\n"
     }()
 }

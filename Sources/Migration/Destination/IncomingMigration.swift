@@ -1,0 +1,71 @@
+import Glibc
+import Machine
+
+/// The destination side: `listen` binds (so the caller can report and show `paused
+/// (inmigrate)`), `receive` takes one connection and loads the machine from it.
+public final class IncomingMigration {
+    public let uri: MigrationURI
+    private let lock = Mutex()
+    private var listener: Int32
+    private var connection: MigrationSocket?
+    private var cancelled = false
+
+    private init(uri: MigrationURI, listener: Int32) {
+        self.uri = uri; self.listener = listener
+    }
+
+    deinit { closeListener() }
+
+    /// Binds and listens on `uri` (`tcp:HOST:PORT` or `unix:PATH`) and returns at once.
+    public static func listen(uri text: String) throws -> IncomingMigration {
+        let uri = try MigrationURI.parse(text)
+        return IncomingMigration(uri: uri, listener: try SocketConnector.listen(on: uri))
+    }
+
+    /// The TCP port actually bound (differs from the URI's when it asked for port 0).
+    public var boundPort: Int? { lock.withLock { listener >= 0 ? SocketConnector.boundPort(of: listener) : nil } }
+
+    /// Accepts one connection and receives the machine into `machine`, which must be paused.
+    /// On success the guest runs (or stays paused when `resume` is false, as with `-S`). On any
+    /// error it throws, the guest never ran, and the source has been told why when possible.
+    @discardableResult
+    public func receive(into machine: MigratableMachine, resume: Bool = true) throws -> IncomingReport {
+        let socket = try lock.withLock { () throws -> Int32 in
+            if cancelled { throw MigrationError.cancelled }
+            let fd = listener
+            listener = -1
+            return fd
+        }
+        let connection = try SocketConnector.acceptOne(listener: socket)
+        lock.withLock { self.connection = connection }
+        defer { connection.close() }
+        if lock.withLock({ cancelled }) { throw MigrationError.cancelled }
+        connection.configureForBulkTransfer(timeoutSeconds: TransportLimits.incomingIdleTimeoutSeconds)
+        return try StreamReceiver.receive(from: connection, into: machine, resume: resume)
+    }
+
+    /// Stops waiting or receiving; `receive` throws `.cancelled`. Safe from any thread.
+    public func cancel() {
+        lock.withLock {
+            cancelled = true
+            if listener >= 0 { _ = shutdown(listener, Int32(SHUT_RDWR)) }
+            connection?.shutdown()
+        }
+    }
+
+    private func closeListener() {
+        lock.withLock {
+            if listener >= 0 { close(listener); listener = -1 }
+        }
+    }
+}
+
+/// What the destination received.
+public struct IncomingReport: Equatable, Sendable {
+    public var passes: Int
+    public var normalPages: Int
+    public var zeroPages: Int
+    public var stateSections: Int
+    /// False when the guest already runs here but the ack could not reach the source.
+    public var acknowledged: Bool
+}

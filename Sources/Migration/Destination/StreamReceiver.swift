@@ -1,0 +1,192 @@
+import Glibc
+import Machine
+
+/// Reads one whole stream into a machine. Nothing reaches `loadState` or `resume` before the
+/// end marker's digest matches; RAM pages are written in place as they arrive, which is
+/// harmless because the guest stays paused until then.
+enum StreamReceiver {
+    static func receive(from socket: MigrationSocket, into machine: MigratableMachine,
+                        resume: Bool) throws -> IncomingReport {
+        do {
+            let report = try load(from: socket, into: machine, resume: resume)
+            var acknowledged = report
+            do {
+                try ReturnPath.sendAck(on: socket)
+            } catch {
+                // The guest already runs here; the source will time out and resume its copy.
+                acknowledged.acknowledged = false
+            }
+            return acknowledged
+        } catch {
+            if !socket.wasShutDown { tellSource(error, on: socket) }
+            throw error
+        }
+    }
+
+    private static func load(from socket: MigrationSocket, into machine: MigratableMachine,
+                             resume: Bool) throws -> IncomingReport {
+        let reader = StreamReader(socket: socket)
+        try readHeader(reader)
+        let streamLayout = try LayoutCheck.read(from: reader)
+        if let difference = LayoutCheck.difference(stream: streamLayout, local: machine.layout) {
+            throw MigrationError.layoutMismatch(difference)
+        }
+        let regions = machine.ramRegions
+        guard regions.count == streamLayout.ramRegions.count,
+              zip(regions, streamLayout.ramRegions).allSatisfy({ UInt64($0.size) == $1.size && $0.size % GuestRAMRegion.pageSize == 0 }) else {
+            throw MigrationError.layoutMismatch("this machine's RAM mappings do not match its own layout")
+        }
+
+        var report = IncomingReport(passes: 0, normalPages: 0, zeroPages: 0, stateSections: 0, acknowledged: true)
+        var sections: [StateSection] = []
+        var stateBytes = 0
+        let kinds = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages, alignment: 8)
+        defer { kinds.deallocate() }
+
+        while true {
+            reader.context = sections.isEmpty ? "receiving RAM (pass \(report.passes + 1))" : "receiving device state"
+            let tagByte = try reader.readU8()
+            guard let tag = StreamFormat.Tag(rawValue: tagByte) else {
+                throw MigrationError.malformedStream("unknown record tag 0x\(String(tagByte, radix: 16))")
+            }
+            switch tag {
+            case .layout:
+                throw MigrationError.malformedStream("a second layout section")
+            case .ramBatch:
+                guard sections.isEmpty else { throw MigrationError.malformedStream("RAM after device state") }
+                try receiveBatch(reader, regions: regions, kinds: kinds, report: &report)
+            case .passEnd:
+                guard sections.isEmpty else { throw MigrationError.malformedStream("a pass after device state") }
+                let pass = Int(try reader.readU32())
+                guard pass == report.passes + 1 else {
+                    throw MigrationError.malformedStream("pass \(pass) ended where pass \(report.passes + 1) was expected")
+                }
+                report.passes = pass
+            case .state:
+                let section = try readSection(reader, totalSoFar: stateBytes, count: sections.count)
+                stateBytes += section.bytes.count
+                sections.append(section)
+            case .end:
+                let computed = reader.digestSoFar()
+                reader.context = "reading the stream digest"
+                // The digest field itself is not part of what it covers.
+                let sent = try reader.readU64()
+                guard sent == computed else { throw MigrationError.digestMismatch(sent: sent, computed: computed) }
+                report.stateSections = sections.count
+                try finish(machine, sections: sections, resume: resume)
+                return report
+            }
+        }
+    }
+
+    private static func readHeader(_ reader: StreamReader) throws {
+        reader.context = "reading the stream header"
+        var magic: [UInt8] = []
+        for _ in StreamFormat.magic { magic.append(try reader.readU8()) }
+        guard magic == StreamFormat.magic else { throw MigrationError.notAMigrationStream }
+        let version = StreamVersion(major: try reader.readU16(), minor: try reader.readU16())
+        guard version.major <= StreamFormat.version.major else {
+            throw MigrationError.newerVersion(stream: version, supported: StreamFormat.version)
+        }
+        guard version.major == StreamFormat.version.major else {
+            throw MigrationError.malformedStream("format version \(version) is older than any this swiftkvm reads (\(StreamFormat.version))")
+        }
+    }
+
+    private static func receiveBatch(_ reader: StreamReader, regions: [GuestRAMRegion],
+                                     kinds: UnsafeMutableRawPointer, report: inout IncomingReport) throws {
+        let regionIndex = Int(try reader.readU32())
+        let firstPage = try reader.readU64()
+        let count = Int(try reader.readU32())
+        guard regionIndex < regions.count else {
+            throw MigrationError.malformedStream("RAM batch for region \(regionIndex); the machine has \(regions.count)")
+        }
+        let region = regions[regionIndex]
+        guard (1...StreamFormat.maxBatchPages).contains(count) else {
+            throw MigrationError.malformedStream("RAM batch of \(count) pages (1 to \(StreamFormat.maxBatchPages) allowed)")
+        }
+        guard firstPage <= UInt64(region.pageCount), Int(firstPage) + count <= region.pageCount else {
+            throw MigrationError.malformedStream("RAM batch for pages \(firstPage)+\(count) of region \(regionIndex), which has \(region.pageCount)")
+        }
+        try reader.readPayload(into: kinds, count: count)
+        let pageSize = GuestRAMRegion.pageSize
+        var index = 0
+        while index < count {
+            let kind = kinds.load(fromByteOffset: index, as: UInt8.self)
+            // SAFETY: firstPage + count <= pageCount was checked above, so every page lies in the region.
+            let page = region.host + (Int(firstPage) + index) * pageSize
+            switch StreamFormat.PageKind(rawValue: kind) {
+            case .skipped:
+                index += 1
+            case .zero:
+                // Fresh destination memory is already zero; writing would only commit host pages.
+                if !isZeroPage(page) { memset(page, 0, pageSize) }
+                report.zeroPages += 1
+                index += 1
+            case .normal:
+                let runStart = index
+                while index < count && kinds.load(fromByteOffset: index, as: UInt8.self) == StreamFormat.PageKind.normal.rawValue {
+                    index += 1
+                }
+                try reader.readPayload(into: page, count: (index - runStart) * pageSize)
+                report.normalPages += index - runStart
+            case nil:
+                throw MigrationError.malformedStream("page kind \(kind) in a RAM batch")
+            }
+        }
+    }
+
+    private static func readSection(_ reader: StreamReader, totalSoFar: Int, count: Int) throws -> StateSection {
+        guard count < StreamFormat.maxSections else {
+            throw MigrationError.malformedStream("more than \(StreamFormat.maxSections) state sections")
+        }
+        let name = try LayoutCheck.readName(from: reader, what: "state section name")
+        guard !name.isEmpty else { throw MigrationError.malformedStream("a state section without a name") }
+        let version = try reader.readU32()
+        let length = Int(try reader.readU32())
+        guard length <= StreamFormat.maxSectionBytes else {
+            throw MigrationError.malformedStream("state section '\(name)' claims \(length) bytes (at most \(StreamFormat.maxSectionBytes))")
+        }
+        guard totalSoFar + length <= StreamFormat.maxTotalStateBytes else {
+            throw MigrationError.malformedStream("device state exceeds \(StreamFormat.maxTotalStateBytes >> 20) MiB in all")
+        }
+        reader.context = "receiving state section '\(name)'"
+        return StateSection(name: name, version: version, bytes: try reader.readBytes(length))
+    }
+
+    private static func finish(_ machine: MigratableMachine, sections: [StateSection], resume: Bool) throws {
+        do {
+            try machine.loadState(MachineState(sections: sections))
+        } catch {
+            throw MigrationError.machine(action: "load the received state", reason: "\(error)")
+        }
+        if resume {
+            do {
+                try machine.resume()
+            } catch {
+                throw MigrationError.machine(action: "resume the guest", reason: "\(error)")
+            }
+        } else {
+            // Started with -S: wait for `cont`, as QEMU does.
+            machine.setPausedReason(nil)
+        }
+    }
+
+    /// Sends the reason back, then lets the source read it before the connection closes
+    /// (closing with unread input would reset the connection and lose the message).
+    private static func tellSource(_ error: Error, on socket: MigrationSocket) {
+        guard (try? ReturnPath.sendError("\(error)", on: socket)) != nil else { return }
+        socket.shutdownWrite()
+        socket.setTimeout(seconds: 1)
+        var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+        var drained = 0
+        // Bounded: at most 64 MiB or one second of silence, then close regardless.
+        while drained < 64 << 20 {
+            let n = scratch.withUnsafeMutableBytes {
+                (try? socket.readSome(into: $0.baseAddress!, count: $0.count, operation: "draining")) ?? 0
+            }
+            if n <= 0 { break }
+            drained += n
+        }
+    }
+}

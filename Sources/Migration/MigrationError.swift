@@ -1,0 +1,77 @@
+import Glibc
+
+/// Everything that can make a migration fail, worded for the person who started it.
+public enum MigrationError: Error, Equatable, CustomStringConvertible {
+    case invalidURI(String)
+    case addressNotFound(host: String, port: String, reason: String)
+    case connectFailed(uri: String, errno: Int32)
+    case listenFailed(uri: String, errno: Int32)
+    case acceptFailed(errno: Int32)
+    /// A socket call failed; `operation` says what we were doing.
+    case io(operation: String, errno: Int32)
+    case timedOut(operation: String, seconds: Int)
+    /// The other side closed the connection; `during` says what we were doing.
+    case peerClosed(during: String)
+    case notAMigrationStream
+    case newerVersion(stream: StreamVersion, supported: StreamVersion)
+    case layoutMismatch(String)
+    /// The stream broke a rule of the format (bad tag, out-of-range index or size).
+    case malformedStream(String)
+    case digestMismatch(sent: UInt64, computed: UInt64)
+    /// The destination refused or failed and told us why.
+    case destinationFailed(String)
+    /// A call into the machine failed; `action` says which.
+    case machine(action: String, reason: String)
+    case alreadyInProgress
+    case cancelled
+    case invalidParameter(String)
+    case capabilityNotSupported(String)
+
+    public var description: String {
+        switch self {
+        case .invalidURI(let uri):
+            return "migrate: invalid URI '\(uri)' (expected tcp:HOST:PORT or unix:PATH)"
+        case .addressNotFound(let host, let port, let reason):
+            return "migrate: cannot resolve '\(host):\(port)': \(reason)"
+        case .connectFailed(let uri, let err):
+            return "migrate: failed to connect to \(uri): \(errnoText(err))"
+        case .listenFailed(let uri, let err):
+            return "migrate: cannot listen on \(uri): \(errnoText(err))"
+        case .acceptFailed(let err):
+            return "migrate: accepting the incoming connection failed: \(errnoText(err))"
+        case .io(let operation, let err):
+            return "migration stream: \(operation) failed: \(errnoText(err))"
+        case .timedOut(let operation, let seconds):
+            return "migration stream: \(operation) made no progress for \(seconds) s; is the other side stuck?"
+        case .peerClosed(let during):
+            return "migration stream: the other side closed the connection while \(during)"
+        case .notAMigrationStream:
+            return "migration stream: not a swiftkvm migration stream (bad magic)"
+        case .newerVersion(let stream, let supported):
+            return "migration stream: format version \(stream) is newer than this swiftkvm supports (\(supported)); upgrade the destination"
+        case .layoutMismatch(let what):
+            return "migration refused: \(what)"
+        case .malformedStream(let what):
+            return "migration stream is corrupt: \(what)"
+        case .digestMismatch(let sent, let computed):
+            let hex = { (v: UInt64) in "0x" + String(v, radix: 16) }
+            return "migration stream is corrupt: digest mismatch (sent \(hex(sent)), received data hashes to \(hex(computed))); the guest was not resumed"
+        case .destinationFailed(let reason):
+            return "destination: \(reason)"
+        case .machine(let action, let reason):
+            return "could not \(action): \(reason)"
+        case .alreadyInProgress:
+            return "There's a migration process in progress"
+        case .cancelled:
+            return "migration cancelled"
+        case .invalidParameter(let message):
+            return message
+        case .capabilityNotSupported(let name):
+            return "Capability '\(name)' is not supported by swiftkvm"
+        }
+    }
+}
+
+func errnoText(_ err: Int32) -> String {
+    String(cString: strerror(err))
+}

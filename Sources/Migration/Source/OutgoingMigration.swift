@@ -1,0 +1,242 @@
+import Foundation
+import Machine
+
+/// One outgoing migration on its own thread: setup, pre-copy passes, switchover, and the
+/// wait for the destination's acknowledgement. Until that ack arrives every failure puts the
+/// guest back as it was here.
+final class OutgoingMigration: @unchecked Sendable {
+    private let uri: MigrationURI
+    private let machine: MigratableMachine
+    private let parameters: () -> MigrationParameters
+    private let capabilities: MigrationCapabilities
+    private let policy: ConvergencePolicy
+    private let statistics: MigrationStatistics
+    private let events: (MigrationEvent) -> Void
+
+    private let lock = Mutex()
+    private var socket: MigrationSocket?
+    private var cancelRequested = false
+    private let finished = NSCondition()
+    private var finalStatus: MigrationStatus?
+
+    init(uri: MigrationURI, machine: MigratableMachine, parameters: @escaping () -> MigrationParameters,
+         capabilities: MigrationCapabilities, policy: @escaping ConvergencePolicy,
+         statistics: MigrationStatistics, events: @escaping (MigrationEvent) -> Void) {
+        self.uri = uri; self.machine = machine; self.parameters = parameters
+        self.capabilities = capabilities; self.policy = policy
+        self.statistics = statistics; self.events = events
+    }
+
+    func start() {
+        statistics.begin(totalBytes: machine.layout.ramSize)
+        let thread = Thread { [self] in run() }
+        thread.name = "migration"
+        thread.start()
+    }
+
+    /// Asks the job to stop; the guest keeps running here. No effect once it has finished.
+    func cancel() {
+        lock.withLock {
+            guard !cancelRequested, finalStatus == nil else { return }
+            cancelRequested = true
+            statistics.update { if $0.status.isInProgress { $0.status = .cancelling } }
+            socket?.shutdown()
+        }
+    }
+
+    func waitForCompletion() -> MigrationStatus {
+        finished.lock()
+        defer { finished.unlock() }
+        while finalStatus == nil { finished.wait() }
+        return finalStatus ?? .none
+    }
+
+    private var isCancelled: Bool { lock.withLock { cancelRequested } }
+
+    /// What must be undone if the migration fails.
+    private struct Undo {
+        var dirtyLogging = false
+        /// The run state just before switchover paused the guest.
+        var beforeSwitchover: RunState?
+    }
+
+    private func run() {
+        var undo = Undo()
+        let status: MigrationStatus
+        let outcome: MigrationOutcome
+        do {
+            let summary = try migrate(&undo)
+            statistics.update { $0.downtimeMs = summary.downtimeMs; $0.expectedDowntimeMs = nil }
+            status = .completed
+            outcome = .completed(totalMs: statistics.elapsedMs, downtimeMs: summary.downtimeMs,
+                                 passes: summary.passes, bytesSent: summary.bytes)
+        } catch let failure {
+            let error = explain(failure)
+            let guestRunning = rollBack(undo)
+            if isCancelled || (error as? MigrationError) == .cancelled {
+                status = .cancelled
+                outcome = .cancelled(guestRunning: guestRunning)
+            } else {
+                let reason = "\(error)"
+                status = .failed(reason: reason)
+                outcome = .failed(reason: reason, afterMs: statistics.elapsedMs, guestRunning: guestRunning)
+            }
+        }
+        lock.withLock { socket?.close() }
+        statistics.finish(status)
+        events(.finished(outcome))
+        finished.lock()
+        lock.withLock { finalStatus = status }
+        finished.broadcast()
+        finished.unlock()
+    }
+
+    private struct Summary {
+        var downtimeMs: UInt64
+        var passes: Int
+        var bytes: UInt64
+    }
+
+    private func migrate(_ undo: inout Undo) throws -> Summary {
+        let socket = try SocketConnector.connect(to: uri)
+        try lock.withLock {
+            self.socket = socket
+            if cancelRequested { throw MigrationError.cancelled }
+        }
+        socket.configureForBulkTransfer(timeoutSeconds: TransportLimits.stallTimeoutSeconds)
+        let writer = StreamWriter(socket: socket)
+        writer.writeHeader()
+        writer.writeLayout(machine.layout)
+        try writer.flush()
+        do { try machine.startDirtyLogging() } catch {
+            throw MigrationError.machine(action: "start dirty page logging", reason: "\(error)")
+        }
+        undo.dirtyLogging = true
+        statistics.update { stats in
+            stats.status = .active
+            stats.transferredBytes = writer.bytesWritten
+        }
+        statistics.update { [elapsed = statistics.elapsedMs] in $0.setupTimeMs = elapsed }
+
+        let sender = PageSender(
+            writer: writer, regions: machine.ramRegions,
+            limiter: BandwidthLimiter(bytesPerSecond: parameters().maxBandwidth),
+            checkpoint: { [self] in try checkpoint(socket) },
+            shouldStop: { [self] in isCancelled },
+            progress: { [statistics] batch in
+                statistics.update { stats in
+                    stats.transferredBytes += batch.bytes
+                    stats.duplicatePages += UInt64(batch.zeroPages)
+                    stats.normalPages += UInt64(batch.pages - batch.zeroPages)
+                }
+            })
+        let loop = PrecopyLoop(machine: machine, sender: sender, writer: writer, policy: policy,
+                               parameters: parameters, autoConvergeEnabled: capabilities.autoConverge,
+                               statistics: statistics, onPass: { [events] in events(.passCompleted($0)) })
+        let precopy = try loop.run()
+        let precopyBytes = writer.bytesWritten
+        statistics.update { $0.precopyBytes = precopyBytes }
+
+        // Switchover: from here the guest is paused until the destination resumes it.
+        try checkpoint(socket)
+        undo.beforeSwitchover = machine.runState
+        do { try machine.pause(reason: .finishMigrate) } catch {
+            undo.beforeSwitchover = nil
+            throw MigrationError.machine(action: "pause the guest for switchover", reason: "\(error)")
+        }
+        let pausedAt = MonotonicClock.nanoseconds()
+        try sendFinalPass(pending: precopy.pending, pass: precopy.passes + 1, sender: sender, writer: writer)
+        let state: MachineState
+        do { state = try machine.saveState() } catch {
+            throw MigrationError.machine(action: "save the machine state", reason: "\(error)")
+        }
+        for section in state.sections { try writer.writeState(section) }
+        try writer.writeEnd()
+        statistics.update { $0.transferredBytes = writer.bytesWritten; $0.downtimeBytes = writer.bytesWritten - precopyBytes }
+
+        switch try ReturnPath.readReply(from: socket) {
+        case .ack:
+            break
+        case .error(let message):
+            throw MigrationError.destinationFailed(message)
+        }
+        let downtimeMs = (MonotonicClock.nanoseconds() - pausedAt) / 1_000_000
+        // Success: the guest now runs on the destination; this copy must never run again.
+        machine.setPausedReason(.postmigrate)
+        machine.stopDirtyLogging()
+        if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
+        return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: writer.bytesWritten)
+    }
+
+    private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: StreamWriter) throws {
+        let last: [[UInt64]]
+        do { last = try machine.collectDirtyPages() } catch {
+            throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
+        }
+        let merged = zip(pending, last).map { zip($0, $1).map { $0 | $1 } }
+            + (pending.count > last.count ? Array(pending[last.count...]) : Array(last[pending.count...]))
+        // The guest is paused: its pages hold still, and nothing is gained by rate-limiting them.
+        sender.limiter.bytesPerSecond = 0
+        writer.pagesAreStable = true
+        let started = MonotonicClock.nanoseconds()
+        let counts = try sender.send(.dirty(merged))
+        writer.writePassEnd(pass)
+        try writer.flush()
+        let duration = max(MonotonicClock.nanoseconds() - started, 1)
+        statistics.update { stats in
+            stats.passes = pass
+            stats.dirtySyncCount += 1
+            stats.remainingBytes = 0
+        }
+        events(.passCompleted(PassReport(
+            pass: pass, pagesSent: counts.pages, zeroPages: counts.zeroPages, bytesSent: counts.bytes,
+            durationNs: duration, bandwidth: counts.bytes * 1_000_000_000 / duration, dirtyPages: 0,
+            expectedDowntimeMs: 0, isSwitchover: true)))
+    }
+
+    /// Between batches: stop on cancel, and stop early when the destination has already
+    /// answered (it only answers mid-stream to refuse).
+    private func checkpoint(_ socket: MigrationSocket) throws {
+        if isCancelled { throw MigrationError.cancelled }
+        guard socket.hasPendingInput() else { return }
+        throw destinationReason(socket) ?? MigrationError.peerClosed(during: "sending RAM")
+    }
+
+    /// The destination's error message, if it sent one before closing.
+    private func destinationReason(_ socket: MigrationSocket) -> MigrationError? {
+        switch try? ReturnPath.readReply(from: socket) {
+        case .error(let message)?: return .destinationFailed(message)
+        case .ack?: return .malformedStream("the destination acknowledged before the stream ended")
+        case nil: return nil
+        }
+    }
+
+    /// A broken connection usually means the destination refused something: prefer its reason.
+    private func explain(_ error: Error) -> Error {
+        guard !isCancelled, let migrationError = error as? MigrationError else { return error }
+        switch migrationError {
+        case .peerClosed, .io, .timedOut:
+            guard let socket = lock.withLock({ self.socket }), socket.hasPendingInput(waitMilliseconds: 500) else { return error }
+            return destinationReason(socket) ?? error
+        default:
+            return error
+        }
+    }
+
+    /// Puts the guest back as it was before switchover and stops what migration started.
+    /// Returns whether the guest runs here afterwards.
+    private func rollBack(_ undo: Undo) -> Bool {
+        if undo.dirtyLogging { machine.stopDirtyLogging() }
+        if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
+        switch undo.beforeSwitchover {
+        case .running?:
+            // If even this fails the guest stays paused; the status line says so.
+            try? machine.resume()
+        case .paused(let reason)?:
+            machine.setPausedReason(reason)
+        case nil:
+            break
+        }
+        return machine.runState.isRunning
+    }
+}

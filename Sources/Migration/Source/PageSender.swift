@@ -1,0 +1,115 @@
+import Machine
+
+/// Which pages a pass sends: all of RAM (the first pass) or a dirty bitmap per region.
+enum PageSelection {
+    case all
+    case dirty([[UInt64]])
+}
+
+/// What one pass put on the wire.
+struct PassCounts {
+    var pages = 0
+    var zeroPages = 0
+    var bytes: UInt64 = 0
+}
+
+/// Turns a page selection into RAM batches: scans each page for zeros, groups up to
+/// `maxBatchPages` neighbouring pages per batch, and writes each batch with one vectored write.
+/// Between batches it honours the bandwidth limit, cancellation and an early error from the
+/// destination.
+final class PageSender {
+    private let writer: StreamWriter
+    private let regions: [GuestRAMRegion]
+    private let kinds = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: StreamFormat.maxBatchPages)
+    var limiter: BandwidthLimiter
+    /// Called between batches; throws to stop the pass (cancel, destination error).
+    private let checkpoint: () throws -> Void
+    private let shouldStop: () -> Bool
+    /// Called after each batch with its counts, for live statistics.
+    private let progress: (PassCounts) -> Void
+
+    init(writer: StreamWriter, regions: [GuestRAMRegion], limiter: BandwidthLimiter,
+         checkpoint: @escaping () throws -> Void, shouldStop: @escaping () -> Bool,
+         progress: @escaping (PassCounts) -> Void) {
+        self.writer = writer; self.regions = regions; self.limiter = limiter
+        self.checkpoint = checkpoint; self.shouldStop = shouldStop; self.progress = progress
+    }
+
+    deinit { kinds.deallocate() }
+
+    func send(_ selection: PageSelection) throws -> PassCounts {
+        var total = PassCounts()
+        for (index, region) in regions.enumerated() {
+            switch selection {
+            case .all:
+                var page = 0
+                while page < region.pageCount {
+                    let count = min(StreamFormat.maxBatchPages, region.pageCount - page)
+                    for i in 0..<count { kinds[i] = StreamFormat.PageKind.normal.rawValue }
+                    try sendBatch(region: index, firstPage: page, count: count, total: &total)
+                    page += count
+                }
+            case .dirty(let bitmaps):
+                guard index < bitmaps.count else { continue }
+                try sendDirty(region: index, bitmap: bitmaps[index], total: &total)
+            }
+        }
+        return total
+    }
+
+    private func sendDirty(region index: Int, bitmap: [UInt64], total: inout PassCounts) throws {
+        let pageCount = regions[index].pageCount
+        var batchStart = -1
+        var batchEnd = 0
+        for (wordIndex, word) in bitmap.enumerated() where word != 0 {
+            var bits = word
+            while bits != 0 {
+                let page = wordIndex * 64 + bits.trailingZeroBitCount
+                bits &= bits - 1
+                guard page < pageCount else { break }
+                if batchStart >= 0 && page - batchStart >= StreamFormat.maxBatchPages {
+                    try sendBatch(region: index, firstPage: batchStart, count: batchEnd - batchStart, total: &total)
+                    batchStart = -1
+                }
+                if batchStart < 0 {
+                    batchStart = page
+                    batchEnd = page
+                }
+                while batchEnd < page {
+                    kinds[batchEnd - batchStart] = StreamFormat.PageKind.skipped.rawValue
+                    batchEnd += 1
+                }
+                kinds[page - batchStart] = StreamFormat.PageKind.normal.rawValue
+                batchEnd = page + 1
+            }
+        }
+        if batchStart >= 0 {
+            try sendBatch(region: index, firstPage: batchStart, count: batchEnd - batchStart, total: &total)
+        }
+    }
+
+    /// `kinds[0..<count]` holds `.normal` for selected pages; zero pages are found here.
+    private func sendBatch(region index: Int, firstPage: Int, count: Int, total: inout PassCounts) throws {
+        try checkpoint()
+        let region = regions[index]
+        let pageSize = GuestRAMRegion.pageSize
+        var batch = PassCounts()
+        for i in 0..<count where kinds[i] == StreamFormat.PageKind.normal.rawValue {
+            batch.pages += 1
+            // SAFETY: firstPage + count <= region.pageCount, so the page lies in the region's mapping.
+            if isZeroPage(region.host + (firstPage + i) * pageSize) {
+                kinds[i] = StreamFormat.PageKind.zero.rawValue
+                batch.zeroPages += 1
+            }
+        }
+        let bytes = try writer.writeBatch(region: index, firstPage: firstPage,
+                                          kinds: UnsafeBufferPointer(rebasing: kinds[0..<count]),
+                                          regionBase: region.host)
+        batch.bytes = UInt64(bytes)
+        total.pages += batch.pages
+        total.zeroPages += batch.zeroPages
+        total.bytes += batch.bytes
+        progress(batch)
+        limiter.account(batch.bytes, shouldStop: shouldStop)
+    }
+}

@@ -1,0 +1,89 @@
+import Machine
+
+/// The iterative part of pre-copy: pass 1 sends all of RAM, every later pass the pages the
+/// guest dirtied during the one before, until `policy` says the rest fits in the downtime.
+/// Dirty logging must already be on, so pass 1 misses no write made while it runs.
+struct PrecopyLoop {
+    let machine: MigratableMachine
+    let sender: PageSender
+    let writer: StreamWriter
+    let policy: ConvergencePolicy
+    /// Read before each pass, so `migrate_set_parameter` applies to a running migration.
+    let parameters: () -> MigrationParameters
+    let autoConvergeEnabled: Bool
+    let statistics: MigrationStatistics
+    let onPass: (PassReport) -> Void
+
+    struct Result {
+        /// Pages dirtied during the last pass, still to send.
+        var pending: [[UInt64]]
+        var passes: Int
+        /// Throttle left on the guest (reset by the caller at the end).
+        var throttlePercent: Int
+    }
+
+    /// Passes that send less than this measure latency more than bandwidth; the previous
+    /// estimate is kept instead.
+    private static let minimumBytesForEstimate: UInt64 = 256 * 1024
+
+    func run() throws -> Result {
+        var autoConverge = AutoConverge(parameters: parameters())
+        var selection = PageSelection.all
+        var bandwidth: UInt64 = 0
+        var pass = 1
+        while true {
+            let settings = parameters()
+            sender.limiter.bytesPerSecond = settings.maxBandwidth
+            let started = MonotonicClock.nanoseconds()
+            let counts = try sender.send(selection)
+            writer.writePassEnd(pass)
+            try writer.flush()
+            let duration = max(MonotonicClock.nanoseconds() - started, 1)
+
+            let dirty: [[UInt64]]
+            do { dirty = try machine.collectDirtyPages() } catch {
+                throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
+            }
+            let dirtyPages = countPages(dirty)
+            if counts.bytes >= Self.minimumBytesForEstimate || (bandwidth == 0 && counts.bytes > 0) {
+                bandwidth = counts.bytes * 1_000_000_000 / duration
+            }
+            let report = PassReport(
+                pass: pass, pagesSent: counts.pages, zeroPages: counts.zeroPages, bytesSent: counts.bytes,
+                durationNs: duration, bandwidth: bandwidth, dirtyPages: dirtyPages,
+                expectedDowntimeMs: expectedDowntimeMs(pages: dirtyPages, bandwidth: bandwidth),
+                isSwitchover: false)
+            statistics.update { stats in
+                stats.passes = pass
+                stats.dirtySyncCount += 1
+                stats.remainingBytes = UInt64(dirtyPages * GuestRAMRegion.pageSize)
+                stats.expectedDowntimeMs = report.expectedDowntimeMs
+                stats.pagesPerSecond = UInt64(counts.pages) * 1_000_000_000 / duration
+                stats.dirtyPagesRate = UInt64(dirtyPages) * 1_000_000_000 / duration
+            }
+            onPass(report)
+
+            if autoConvergeEnabled, let percent = autoConverge.afterPass(pagesDirtied: dirtyPages, pagesSent: counts.pages) {
+                machine.setCPUThrottle(percent: percent)
+            }
+            let input = ConvergenceInput(lastPass: report, guestRunning: machine.runState.isRunning,
+                                         downtimeLimitMs: settings.downtimeLimitMs)
+            if policy(input) == .switchover {
+                return Result(pending: dirty, passes: pass, throttlePercent: autoConverge.throttlePercent)
+            }
+            selection = .dirty(dirty)
+            pass += 1
+        }
+    }
+
+    private func countPages(_ bitmaps: [[UInt64]]) -> Int {
+        bitmaps.reduce(0) { total, words in words.reduce(total) { $0 + $1.nonzeroBitCount } }
+    }
+
+    private func expectedDowntimeMs(pages: Int, bandwidth: UInt64) -> UInt64 {
+        guard pages > 0 else { return 0 }
+        guard bandwidth > 0 else { return .max }
+        let bytes = Double(pages * GuestRAMRegion.pageSize)
+        return UInt64((bytes * 1000 / Double(bandwidth)).rounded(.up))
+    }
+}

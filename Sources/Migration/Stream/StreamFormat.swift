@@ -1,0 +1,66 @@
+/// The swiftkvm migration stream, version 1.0. Every integer is little-endian.
+///
+/// Source to destination:
+///
+///     header     "SKVM" (4 bytes), major u16, minor u16
+///     layout     tag 0x01, region count u32 (1...64), per region: guest address u64, size u64
+///                (a multiple of 4 KiB); vCPU count u32 (<= 1024); device count u32 (<= 256), per
+///                device: name length u16 (<= 256), UTF-8 name
+///     then, any number of times:
+///     RAM batch  tag 0x02, region index u32, first page u64, page count u32 (1...1024),
+///                one kind byte per page (0 = not in this batch, 1 = zero page, 2 = normal page),
+///                then the 4096 bytes of each normal page in page order; zero pages carry no payload
+///     pass end   tag 0x03, pass number u32 (1, 2, 3, ... without gaps)
+///     then, after the last pass:
+///     state      tag 0x04, name length u16 (1...256), UTF-8 name, version u32, length u32
+///                (<= 1 MiB), bytes; at most 4096 sections and 64 MiB of state in all
+///     end        tag 0x05, digest u64: XXH64 (seed 0) of every stream byte before the digest
+///
+/// Destination to source (the return path), exactly one message:
+///
+///     ack        tag 0x10: everything arrived and loaded; the guest runs there (or waits, -S)
+///     error      tag 0x11, length u32 (<= 4096), UTF-8 message: the destination refused or failed
+///
+/// The stream is untrusted (anyone may connect to `-incoming`): a reader checks every index,
+/// count and length against its own machine before using it, and allocates nothing sized by
+/// an unchecked value. A reader refuses a newer major version, naming both; a minor version
+/// bump may only add what older readers of the same major version can do without.
+enum StreamFormat {
+    static let magic: [UInt8] = Array("SKVM".utf8)
+    static let version = StreamVersion(major: 1, minor: 0)
+
+    static let maxRegions = 64
+    static let maxVCPUs = 1024
+    static let maxDevices = 256
+    static let maxNameBytes = 256
+    static let maxBatchPages = 1024
+    static let maxSectionBytes = 1 << 20
+    static let maxSections = 4096
+    static let maxTotalStateBytes = 64 << 20
+    static let maxErrorMessageBytes = 4096
+
+    enum Tag: UInt8 {
+        case layout = 0x01
+        case ramBatch = 0x02
+        case passEnd = 0x03
+        case state = 0x04
+        case end = 0x05
+    }
+
+    enum PageKind: UInt8 {
+        case skipped = 0
+        case zero = 1
+        case normal = 2
+    }
+
+    enum ReplyTag: UInt8 {
+        case ack = 0x10
+        case error = 0x11
+    }
+}
+
+public struct StreamVersion: Equatable, Sendable, CustomStringConvertible {
+    public var major: UInt16
+    public var minor: UInt16
+    public var description: String { "\(major).\(minor)" }
+}

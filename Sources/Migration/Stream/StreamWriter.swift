@@ -1,0 +1,161 @@
+import Glibc
+import Machine
+
+/// Encodes the stream described in StreamFormat.swift onto a socket, feeding the digest with
+/// every byte in order. Control records collect in a small buffer; RAM batches go out with one
+/// vectored write.
+///
+/// While the guest runs, a page can change between hashing it and the kernel copying it, and
+/// the digest would no longer match what was sent (the page is resent later, being dirty, but
+/// the digest cannot tell). So a running guest's pages are first copied into one bounce
+/// buffer (one memcpy per page, no allocations), and the copy is hashed and sent. With the
+/// guest paused (`pagesAreStable`) the vectors point straight into guest memory.
+final class StreamWriter {
+    private let socket: MigrationSocket
+    private var buffer: [UInt8] = []
+    private var digest = StreamDigest()
+    private let vectors: UnsafeMutableBufferPointer<iovec>
+    private var bounce: UnsafeMutableRawPointer?
+    /// True once the guest can no longer write its RAM (switchover).
+    var pagesAreStable = false
+    /// Bytes put on the wire so far (`transferred ram` counts these).
+    private(set) var bytesWritten: UInt64 = 0
+
+    init(socket: MigrationSocket) {
+        self.socket = socket
+        buffer.reserveCapacity(64 * 1024)
+        // One vector for the batch header plus at most one per run of normal pages.
+        vectors = .allocate(capacity: StreamFormat.maxBatchPages + 1)
+    }
+
+    deinit {
+        vectors.deallocate()
+        bounce?.deallocate()
+    }
+
+    private var bounceBuffer: UnsafeMutableRawPointer {
+        if let existing = bounce { return existing }
+        let created = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages * GuestRAMRegion.pageSize,
+                                                       alignment: GuestRAMRegion.pageSize)
+        bounce = created
+        return created
+    }
+
+    func writeHeader() {
+        buffer += StreamFormat.magic
+        put16(StreamFormat.version.major)
+        put16(StreamFormat.version.minor)
+    }
+
+    func writeLayout(_ layout: MachineLayout) {
+        put8(StreamFormat.Tag.layout.rawValue)
+        put32(UInt32(truncatingIfNeeded: layout.ramRegions.count))
+        for region in layout.ramRegions {
+            put64(region.guestAddress)
+            put64(region.size)
+        }
+        put32(UInt32(truncatingIfNeeded: layout.vcpuCount))
+        put32(UInt32(truncatingIfNeeded: layout.devices.count))
+        for device in layout.devices { putName(device) }
+    }
+
+    func writePassEnd(_ pass: Int) {
+        put8(StreamFormat.Tag.passEnd.rawValue)
+        put32(UInt32(truncatingIfNeeded: pass))
+    }
+
+    func writeState(_ section: StateSection) throws {
+        guard section.bytes.count <= StreamFormat.maxSectionBytes,
+              (1...StreamFormat.maxNameBytes).contains(section.name.utf8.count) else {
+            throw MigrationError.machine(action: "send state section '\(section.name)'",
+                                         reason: "it is \(section.bytes.count) bytes; the stream allows \(StreamFormat.maxSectionBytes)")
+        }
+        put8(StreamFormat.Tag.state.rawValue)
+        putName(section.name)
+        put32(section.version)
+        put32(UInt32(section.bytes.count))
+        buffer += section.bytes
+        if buffer.count >= 256 * 1024 { try flush() }
+    }
+
+    /// Writes the end marker and the digest of everything before it, then flushes.
+    func writeEnd() throws {
+        put8(StreamFormat.Tag.end.rawValue)
+        digest.update(buffer)
+        var value = digest.value.littleEndian
+        withUnsafeBytes(of: &value) { buffer += $0 }
+        try sendBuffer()
+    }
+
+    /// One RAM batch: `kinds[i]` says what page `firstPage + i` of the region is.
+    /// Returns the bytes it put on the wire.
+    @discardableResult
+    func writeBatch(region: Int, firstPage: Int, kinds: UnsafeBufferPointer<UInt8>,
+                    regionBase: UnsafeMutableRawPointer) throws -> Int {
+        let before = bytesWritten + UInt64(buffer.count)
+        put8(StreamFormat.Tag.ramBatch.rawValue)
+        put32(UInt32(region))
+        put64(UInt64(firstPage))
+        put32(UInt32(kinds.count))
+        buffer.append(contentsOf: kinds)
+        digest.update(buffer)
+
+        let pageSize = GuestRAMRegion.pageSize
+        var vectorCount = 1
+        var payloadBytes = 0
+        var index = 0
+        let copy = pagesAreStable ? nil : bounceBuffer
+        while index < kinds.count {
+            guard kinds[index] == StreamFormat.PageKind.normal.rawValue else { index += 1; continue }
+            let runStart = index
+            while index < kinds.count && kinds[index] == StreamFormat.PageKind.normal.rawValue { index += 1 }
+            // SAFETY: the caller built `kinds` for pages inside this region, so the run lies in guest RAM.
+            let source = regionBase + (firstPage + runStart) * pageSize
+            let length = (index - runStart) * pageSize
+            if let copy {
+                // SAFETY: at most maxBatchPages pages go into the bounce buffer, which holds that many.
+                (copy + payloadBytes).copyMemory(from: source, byteCount: length)
+            } else {
+                vectors[vectorCount] = iovec(iov_base: source, iov_len: length)
+                vectorCount += 1
+            }
+            payloadBytes += length
+        }
+        if let copy, payloadBytes > 0 {
+            vectors[1] = iovec(iov_base: copy, iov_len: payloadBytes)
+            vectorCount = 2
+        }
+        for i in 1..<vectorCount {
+            digest.update(UnsafeRawBufferPointer(start: vectors[i].iov_base, count: vectors[i].iov_len))
+        }
+        try buffer.withUnsafeMutableBytes { header in
+            vectors[0] = iovec(iov_base: header.baseAddress, iov_len: header.count)
+            try socket.writeAll(vectors: UnsafeMutableBufferPointer(rebasing: vectors[0..<vectorCount]),
+                                operation: "sending RAM")
+        }
+        bytesWritten += UInt64(buffer.count + payloadBytes)
+        buffer.removeAll(keepingCapacity: true)
+        return Int(bytesWritten - before)
+    }
+
+    func flush() throws {
+        digest.update(buffer)
+        try sendBuffer()
+    }
+
+    private func sendBuffer() throws {
+        try buffer.withUnsafeBytes { try socket.writeAll($0, operation: "sending the migration stream") }
+        bytesWritten += UInt64(buffer.count)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func put8(_ value: UInt8) { buffer.append(value) }
+    private func put16(_ value: UInt16) { var v = value.littleEndian; withUnsafeBytes(of: &v) { buffer += $0 } }
+    private func put32(_ value: UInt32) { var v = value.littleEndian; withUnsafeBytes(of: &v) { buffer += $0 } }
+    private func put64(_ value: UInt64) { var v = value.littleEndian; withUnsafeBytes(of: &v) { buffer += $0 } }
+    private func putName(_ name: String) {
+        let bytes = Array(name.utf8.prefix(StreamFormat.maxNameBytes))
+        put16(UInt16(bytes.count))
+        buffer += bytes
+    }
+}

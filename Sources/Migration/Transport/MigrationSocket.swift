@@ -1,0 +1,161 @@
+import Glibc
+
+/// How long a peer may make no progress before we give up on it.
+enum TransportLimits {
+    /// A write or a read on a connected stream (including the source waiting for the ack).
+    static let stallTimeoutSeconds = 10
+    /// The destination waiting for more data: the source may spend a while between passes.
+    static let incomingIdleTimeoutSeconds = 60
+    /// Outgoing connection setup.
+    static let connectTimeoutSeconds = 10
+    /// Socket buffers: large enough to keep a 4 MiB batch moving without many wake-ups.
+    static let socketBufferBytes: Int32 = 4 << 20
+}
+
+/// One connected stream socket carrying a migration. Every call retries on EINTR and
+/// finishes short transfers. `shutdown()` may be called from any thread to unblock the owner.
+final class MigrationSocket {
+    private let lock = Mutex()
+    private var fd: Int32
+    private var isShutDown = false
+
+    init(fd: Int32) { self.fd = fd }
+
+    deinit { close() }
+
+    func close() {
+        lock.withLock {
+            if fd >= 0 { Glibc.close(fd); fd = -1 }
+        }
+    }
+
+    /// Wakes a blocked read or write on the owning thread with an error or end of file.
+    func shutdown() {
+        lock.withLock {
+            isShutDown = true
+            if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    var wasShutDown: Bool { lock.withLock { isShutDown } }
+
+    /// Large buffers for bulk pages, no Nagle delay for the small control messages.
+    func configureForBulkTransfer(timeoutSeconds: Int) {
+        var size = TransportLimits.socketBufferBytes
+        var one: Int32 = 1
+        let intSize = socklen_t(MemoryLayout<Int32>.size)
+        // Failures here only cost speed (or, for unix sockets, do not apply), never correctness.
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, intSize)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, intSize)
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, intSize)
+        setTimeout(seconds: timeoutSeconds)
+    }
+
+    /// Bounds every blocking read and write: a stalled peer turns into `.timedOut`.
+    func setTimeout(seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        let size = socklen_t(MemoryLayout<timeval>.size)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, size)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, size)
+        timeoutSeconds = seconds
+    }
+    private var timeoutSeconds = TransportLimits.stallTimeoutSeconds
+
+    func writeAll(_ bytes: UnsafeRawBufferPointer, operation: String) throws {
+        guard var base = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let n = Glibc.send(fd, base, left, Int32(MSG_NOSIGNAL))
+            if n < 0 {
+                try throwForFailedTransfer(operation: operation)
+                continue
+            }
+            base += n
+            left -= n
+        }
+    }
+
+    /// Writes every byte the vectors describe, straight from where they lie (guest memory).
+    /// `vectors` is consumed: entries are advanced past what was written.
+    func writeAll(vectors: UnsafeMutableBufferPointer<iovec>, operation: String) throws {
+        guard let first = vectors.baseAddress else { return }
+        var start = 0
+        let count = vectors.count
+        while start < count {
+            var header = msghdr()
+            header.msg_iov = first + start
+            header.msg_iovlen = min(count - start, 1024 /* IOV_MAX on Linux */)
+            var written = Glibc.sendmsg(fd, &header, Int32(MSG_NOSIGNAL))
+            if written < 0 {
+                try throwForFailedTransfer(operation: operation)
+                continue
+            }
+            // Skip the vectors this call finished; trim the one it stopped inside.
+            while start < count && written >= vectors[start].iov_len {
+                written -= vectors[start].iov_len
+                start += 1
+            }
+            if start < count && written > 0 {
+                // SAFETY: `written` is less than this vector's length, so the new base stays inside it.
+                vectors[start].iov_base = vectors[start].iov_base.map { $0 + written }
+                vectors[start].iov_len -= written
+            }
+        }
+    }
+
+    /// Reads at most `count` bytes; returns 0 at end of stream.
+    func readSome(into buffer: UnsafeMutableRawPointer, count: Int, operation: String) throws -> Int {
+        while true {
+            let n = Glibc.recv(fd, buffer, count, 0)
+            if n >= 0 { return n }
+            try throwForFailedTransfer(operation: operation)
+        }
+    }
+
+    /// Fills exactly `count` bytes or throws `.peerClosed`.
+    func readExact(into buffer: UnsafeMutableRawPointer, count: Int, operation: String) throws {
+        var done = 0
+        while done < count {
+            let n = try readSome(into: buffer + done, count: count - done, operation: operation)
+            if n == 0 { throw MigrationError.peerClosed(during: operation) }
+            done += n
+        }
+    }
+
+    /// True when the peer has sent something (or closed) and a read would not block.
+    func hasPendingInput(waitMilliseconds: Int32 = 0) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let n = poll(&entry, 1, waitMilliseconds)
+            if n < 0 && errno == EINTR { continue }
+            return n > 0
+        }
+    }
+
+    func shutdownWrite() {
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
+    private func throwForFailedTransfer(operation: String) throws {
+        let err = errno
+        if err == EINTR { return }
+        if wasShutDown { throw MigrationError.cancelled }
+        if err == EAGAIN || err == EWOULDBLOCK {
+            throw MigrationError.timedOut(operation: operation, seconds: timeoutSeconds)
+        }
+        if err == EPIPE || err == ECONNRESET { throw MigrationError.peerClosed(during: operation) }
+        throw MigrationError.io(operation: operation, errno: err)
+    }
+}
+
+/// A pthread mutex with a stable address.
+final class Mutex {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(mutex, nil) }
+    deinit { pthread_mutex_destroy(mutex); mutex.deallocate() }
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+}

@@ -1,0 +1,45 @@
+/// Where a migration stream goes or comes from, in QEMU's URI syntax.
+public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
+    /// `tcp:HOST:PORT`. An empty host, `0` or `0.0.0.0` listens on every address; IPv6 hosts
+    /// are written in brackets (`tcp:[::1]:4444`).
+    case tcp(host: String, port: String)
+    /// `unix:PATH`.
+    case unix(path: String)
+
+    public static func parse(_ text: String) throws -> MigrationURI {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst("unix:".count))
+            // sockaddr_un holds at most 107 path bytes and a terminator.
+            guard !path.isEmpty, path.utf8.count < 108 else { throw MigrationError.invalidURI(text) }
+            return .unix(path: path)
+        }
+        guard text.hasPrefix("tcp:") else { throw MigrationError.invalidURI(text) }
+        let rest = text.dropFirst("tcp:".count)
+        guard let colon = rest.lastIndex(of: ":") else { throw MigrationError.invalidURI(text) }
+        var host = String(rest[rest.startIndex..<colon])
+        let port = String(rest[rest.index(after: colon)...])
+        if host.hasPrefix("[") && host.hasSuffix("]") && host.count >= 2 {
+            host = String(host.dropFirst().dropLast())
+        }
+        guard let number = Int(port), (0...65535).contains(number), !port.hasPrefix("+"),
+              !host.contains("[") && !host.contains("]") else {
+            throw MigrationError.invalidURI(text)
+        }
+        return .tcp(host: host, port: String(number))
+    }
+
+    /// True when a listener on this URI accepts connections on every local address.
+    var listensOnAllAddresses: Bool {
+        if case .tcp(let host, _) = self { return host.isEmpty || host == "0" || host == "0.0.0.0" || host == "::" }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port):
+            return host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
+        case .unix(let path):
+            return "unix:\(path)"
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Glibc
+import Machine
+import Migration
+
+/// QEMU's migration commands for the human monitor, registered into an interpreter.
+public enum MigrationCommands {
+    /// What the command line offers for `migrate_incoming` (only with `-incoming defer`).
+    public typealias StartIncoming = (_ uri: String) throws -> Void
+
+    public enum CommandError: Error, CustomStringConvertible {
+        case failed(String)
+        case incomingNotDeferred
+
+        public var description: String {
+            switch self {
+            case .failed(let line): return line
+            case .incomingNotDeferred:
+                return "migrate_incoming is only allowed on a machine started with -incoming defer"
+            }
+        }
+    }
+
+    /// - Parameter waitWithoutDetach: `migrate` without `-d` waits for the outcome (piped scripts);
+    ///   in an interactive monitor it returns at once and progress arrives asynchronously.
+    public static func register(in interpreter: CommandInterpreter, controller: MigrationController,
+                                machine: MigratableMachine, output: AsyncOutput,
+                                waitWithoutDetach: Bool, startIncoming: StartIncoming?) {
+        let printer = EventPrinter(output: output)
+        interpreter.register(MonitorCommand(
+            name: "migrate", arguments: [.flag("d"), ArgumentSpec("uri", .string)],
+            help: "migrate to URI (using -d to not wait for completion)") { args, _ in
+            let uri = try args.string("uri")
+            let wait = waitWithoutDetach && !args.flag("d")
+            printer.direct = wait
+            defer { printer.direct = false }
+            try controller.migrate(uri: uri, machine: machine, events: printer.print)
+            guard wait else { return "" }
+            if case .failed = controller.waitForCompletion() {
+                throw CommandError.failed("migration failed: \(controller.stats.status.failureReason ?? "unknown reason")")
+            }
+            return ""
+        })
+        interpreter.register(MonitorCommand(name: "migrate_cancel", help: "cancel the current VM migration") { _, _ in
+            controller.cancel()
+            return ""
+        })
+        interpreter.register(MonitorCommand(
+            name: "migrate_incoming", arguments: [ArgumentSpec("uri", .string)],
+            help: "Continue an incoming migration from an -incoming defer") { args, _ in
+            guard let startIncoming else { throw CommandError.incomingNotDeferred }
+            try startIncoming(try args.string("uri"))
+            return ""
+        })
+        interpreter.register(MonitorCommand(
+            name: "migrate_set_parameter", arguments: [ArgumentSpec("parameter", .string), ArgumentSpec("value", .string)],
+            help: "Set the parameter for migration") { args, _ in
+            try controller.setParameter(try args.string("parameter"), value: try args.string("value"))
+            return ""
+        })
+        interpreter.register(MonitorCommand(
+            name: "migrate_set_capability", arguments: [ArgumentSpec("capability", .string), ArgumentSpec("state", .onOff)],
+            help: "Enable/Disable the usage of a capability for migration") { args, _ in
+            try controller.setCapability(try args.string("capability"), on: args.bool("state"))
+            return ""
+        })
+        interpreter.registerInfo(InfoCommand(name: "migrate", help: "show migration status") { _, _ in
+            controller.formatInfoMigrate()
+        })
+        interpreter.registerInfo(InfoCommand(name: "migrate_parameters", help: "show current migration parameters") { _, _ in
+            controller.formatInfoParameters()
+        })
+        interpreter.registerInfo(InfoCommand(name: "migrate_capabilities", help: "show current migration capabilities") { _, _ in
+            controller.formatInfoCapabilities()
+        })
+    }
+
+    /// Progress lines: above the prompt normally, or straight to stdout while a script waits
+    /// in `migrate` (the monitor's loop is blocked then, and lines should appear as they come).
+    final class EventPrinter: @unchecked Sendable {
+        private let output: AsyncOutput
+        private let lock = NSLock()
+        private var isDirect = false
+        var direct: Bool {
+            get { lock.withLock { isDirect } }
+            set { lock.withLock { isDirect = newValue } }
+        }
+
+        init(output: AsyncOutput) { self.output = output }
+
+        func print(_ event: MigrationEvent) {
+            let line = event.description + "\n"
+            if direct {
+                var bytes = Array(line.utf8)[...]
+                while !bytes.isEmpty {
+                    let n = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+                    if n <= 0 { if errno == EINTR { continue }; break }
+                    bytes = bytes.dropFirst(n)
+                }
+            } else {
+                output.printAsync(line)
+            }
+        }
+    }
+}
+
+extension MigrationStatus {
+    var failureReason: String? {
+        if case .failed(let reason) = self { return reason }
+        return nil
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import Machine
+import Migration
+import Monitor
+
+/// The destination side: listens on the `-incoming` URI (or the one `migrate_incoming` gives
+/// after `-incoming defer`), receives one migration on its own thread, and ends the process
+/// with an error if the stream fails: a half-received guest never runs.
+final class IncomingRunner {
+    enum RunnerError: Error, CustomStringConvertible {
+        case alreadyStarted
+        var description: String { "an incoming migration was already started; a machine accepts one" }
+    }
+
+    private let machine: Machine
+    private let resumeWhenDone: Bool
+    private let log: (String) -> Void
+    private let fail: (Int32) -> Void
+    private let lock = NSLock()
+    private var started = false
+
+    init(machine: Machine, resumeWhenDone: Bool, log: @escaping (String) -> Void, fail: @escaping (Int32) -> Void) {
+        self.machine = machine
+        self.resumeWhenDone = resumeWhenDone
+        self.log = log
+        self.fail = fail
+    }
+
+    /// Binds now (so a bad address is reported at once), then receives in the background.
+    func start(uri: String) throws {
+        try lock.withLock {
+            guard !started else { throw RunnerError.alreadyStarted }
+            started = true
+        }
+        let incoming: IncomingMigration
+        do {
+            incoming = try IncomingMigration.listen(uri: uri)
+        } catch {
+            lock.withLock { started = false }
+            throw error
+        }
+        let thread = Thread { [machine, resumeWhenDone, log, fail] in
+            do {
+                let report = try incoming.receive(into: machine, resume: resumeWhenDone)
+                log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)")
+            } catch {
+                log("swiftkvm: incoming migration failed: \(error); the guest was not started")
+                fail(1)
+            }
+        }
+        thread.name = "incoming"
+        thread.start()
+    }
+}

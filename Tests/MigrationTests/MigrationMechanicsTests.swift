@@ -1,0 +1,70 @@
+import Glibc
+import Machine
+import XCTest
+@testable import Migration
+
+/// The pieces under the pre-copy loop: digest, zero-page scan, convergence and auto-converge.
+final class MigrationMechanicsTests: XCTestCase {
+    private func digest(_ bytes: [UInt8], chunks: [Int] = []) -> UInt64 {
+        var d = StreamDigest()
+        var start = 0
+        for size in chunks + [bytes.count] where start < bytes.count {
+            let end = min(bytes.count, start + size)
+            bytes[start..<end].withUnsafeBytes { d.update($0) }
+            start = end
+        }
+        return d.value
+    }
+
+    func testDigestIsXXH64() {
+        XCTAssertEqual(digest([]), 0xEF46_DB37_51D8_E999)
+        XCTAssertEqual(digest(Array("abc".utf8)), 0x44BC_2CF5_AD77_0999)
+        let long = Array("Nobody inspects the spammish repetition, and then some more bytes to pass 32.".utf8)
+        XCTAssertEqual(digest(long), digest(long, chunks: [1, 31, 3, 40]))
+        XCTAssertEqual(digest(long), digest(long, chunks: [32, 32]))
+        XCTAssertNotEqual(digest(long), digest(long.dropLast() + [0]))
+    }
+
+    func testZeroPageDetection() {
+        let page = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { page.deallocate() }
+        memset(page, 0, 4096)
+        XCTAssertTrue(isZeroPage(page))
+        for offset in [0, 7, 63, 64, 2048, 4095] {
+            page.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self)
+            XCTAssertFalse(isZeroPage(page), "non-zero byte at \(offset) missed")
+            page.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+        }
+    }
+
+    private func pass(dirty: Int, expected: UInt64) -> PassReport {
+        PassReport(pass: 2, pagesSent: 100, zeroPages: 0, bytesSent: 409_600, durationNs: 1_000_000,
+                   bandwidth: 1 << 30, dirtyPages: dirty, expectedDowntimeMs: expected, isSwitchover: false)
+    }
+
+    func testDowntimePolicy() {
+        let policy = ConvergencePolicies.downtimeLimit
+        XCTAssertEqual(policy(ConvergenceInput(lastPass: pass(dirty: 10, expected: 301), guestRunning: true, downtimeLimitMs: 300)), .iterate)
+        XCTAssertEqual(policy(ConvergenceInput(lastPass: pass(dirty: 10, expected: 300), guestRunning: true, downtimeLimitMs: 300)), .switchover)
+        XCTAssertEqual(policy(ConvergenceInput(lastPass: pass(dirty: 10, expected: 900), guestRunning: false, downtimeLimitMs: 300)), .switchover)
+    }
+
+    func testAutoConvergeNeedsTwoHighPassesInARowAndStepsUpToTheMaximum() {
+        var parameters = MigrationParameters()
+        parameters.cpuThrottleInitial = 20
+        parameters.cpuThrottleIncrement = 30
+        parameters.maxCPUThrottle = 70
+        var converge = AutoConverge(parameters: parameters)
+        XCTAssertNil(converge.afterPass(pagesDirtied: 60, pagesSent: 100))
+        XCTAssertNil(converge.afterPass(pagesDirtied: 10, pagesSent: 100), "a low pass breaks the run")
+        XCTAssertNil(converge.afterPass(pagesDirtied: 60, pagesSent: 100))
+        XCTAssertEqual(converge.afterPass(pagesDirtied: 60, pagesSent: 100), 20)
+        XCTAssertNil(converge.afterPass(pagesDirtied: 60, pagesSent: 100))
+        XCTAssertEqual(converge.afterPass(pagesDirtied: 60, pagesSent: 100), 50)
+        XCTAssertNil(converge.afterPass(pagesDirtied: 60, pagesSent: 100))
+        XCTAssertEqual(converge.afterPass(pagesDirtied: 60, pagesSent: 100), 70)
+        XCTAssertNil(converge.afterPass(pagesDirtied: 60, pagesSent: 100))
+        XCTAssertNil(converge.afterPass(pagesDirtied: 60, pagesSent: 100), "already at max-cpu-throttle")
+        XCTAssertNil(converge.afterPass(pagesDirtied: 50, pagesSent: 100), "exactly the threshold is not above it")
+    }
+}
