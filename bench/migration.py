@@ -221,6 +221,7 @@ def migrate_once(vmm, swiftkvm_path, scenario, log):
             result["parameters"] = params
             result["passes_seen"] = passes_seen
             result["wall_s"] = t_seen - t_start
+            result["info"] = info
 
             dst_status = " ".join(dst_mon.command("info status"))
             result["destination_status"] = dst_status
@@ -437,7 +438,8 @@ def main():
     print()
     print(text)
     if not args.no_write:
-        folder = os.path.join(b.RESULTS, b.today())
+        # A smoke run must not overwrite the day's full run.
+        folder = os.path.join(b.RESULTS, b.today() + ("-quick" if args.quick else ""))
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "results.md"), "w") as f:
             f.write(text)
