@@ -63,6 +63,11 @@ def ensure_swiftkvm():
     return SWIFTKVM
 
 
+def stop_children_on_sigterm():
+    """Turns SIGTERM into SystemExit so that every `with Processes()` block still kills its VMMs."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def free_port():
     """A TCP port on loopback that nothing listens on right now (the kernel picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

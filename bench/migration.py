@@ -414,6 +414,7 @@ def main():
     parser.add_argument("--vmms", default="swiftkvm,qemu", help="which VMMs to run (default swiftkvm,qemu)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write bench/results")
     args = parser.parse_args()
+    b.stop_children_on_sigterm()
     if args.quick:
         args.scenarios, args.reps = "a,c", 1
     names = []

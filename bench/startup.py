@@ -120,6 +120,7 @@ def main():
     parser.add_argument("--settle", type=float, default=1.0, help="seconds after the first byte to read memory (default 1)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write bench/results")
     args = parser.parse_args()
+    b.stop_children_on_sigterm()
 
     b.require(tools=(b.QEMU,), guests=("hello.elf",))
     swiftkvm_path = b.ensure_swiftkvm()
