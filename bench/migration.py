@@ -370,7 +370,7 @@ def markdown(args, results, iperf_bps, swiftkvm_path):
         "  `migrate`; during = from the last marker before `migrate` to the first marker after the",
         "  switchover (either side), so the window spans the whole migration plus at most one marker",
         "  interval; after = the destination's first 3 s. Under the PVM backend each first write to a",
-        "  page after a dirty-log clear is a write-protect fault, so the guest slows a lot while logging is on.",
+        "  page after a dirty-log clear is a write-protect fault, so the guest slows while logging is on.",
         "",
     ]
     return "\n".join(lines)
@@ -399,7 +399,7 @@ def chart(args, results, path, log):
         ax.set_xticks([x + 0.2 for x in range(len(names))])
         ax.set_xticklabels(names)
         ax.set_ylabel(label)
-        ax.legend()
+        ax.legend(loc="best")
     fig.suptitle(f"Live migration on loopback, median of {args.reps} rep(s)")
     fig.tight_layout()
     fig.savefig(path)
