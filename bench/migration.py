@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""Live-migration benchmark: swiftkvm versus QEMU on loopback, same guests, same run.
+
+For each scenario and VMM a source and a destination (-incoming tcp:127.0.0.1:PORT) are started,
+the guest is let reach steady state, the source is told `migrate -d`, and `info migrate` is
+polled until the migration ends. Reps alternate between the VMMs.
+
+Scenarios:
+  a    idle 1 GiB guest (hello.elf, -m 1G)
+  b    1 GiB guest with 900 MiB of non-zero data, then idle (dirty.elf fill=1 sweeps=1)
+  c    150 MiB guest dirtying 96 MiB forever (dirty.elf every=64); sweeps/s before and during
+  d    a and b at 4 GiB and 8 GiB (b keeps 900 MiB of data); names a4g b4g a8g b8g
+  e    start-up to the first serial byte (bench/startup.py's measurement)
+
+Usage: python3 bench/migration.py [--scenarios a,b,c,d,e] [--reps 3] [--quick] [--vmms swiftkvm,qemu]
+Writes bench/results/<date>/results.md (+ results.json, + chart.png when matplotlib is present)."""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import benchlib as b
+import startup
+
+DEBUG_EXIT = "isa-debug-exit,iobase=0xf4,iosize=0x04"
+MIGRATION_TIMEOUT_S = 600
+BOOT_TIMEOUT_S = 180
+
+
+class Scenario:
+    def __init__(self, name, title, ram, kernel, append, ready, ready_count=1, sweeps=False):
+        self.name, self.title, self.ram, self.kernel, self.append = name, title, ram, kernel, append
+        self.ready = ready              # console pattern that says the guest is in steady state
+        self.ready_count = ready_count  # how many times it must have been seen
+        self.sweeps = sweeps            # measure dirty.elf's sweep rate around the migration
+
+
+def idle(name, ram):
+    return Scenario(name, f"idle {ram} guest (hello.elf)", ram, "hello.elf", "", r"swiftkvm hello guest:")
+
+
+def filled(name, ram):
+    return Scenario(name, f"{ram} guest, 900 MiB non-zero data then idle (dirty.elf fill=1 sweeps=1)", ram,
+                    "dirty.elf", "base=4M size=900M sweeps=1 fill=1", r"^dirty: done 1 sweeps")
+
+
+SCENARIOS = {
+    "a": idle("a", "1G"),
+    "b": filled("b", "1G"),
+    "c": Scenario("c", "150M guest dirtying 96 MiB forever (dirty.elf every=64)", "150M", "dirty.elf",
+                  "base=4M size=96M every=64", r"^sweep \d+", ready_count=4, sweeps=True),
+    "a4g": idle("a4g", "4G"),
+    "b4g": filled("b4g", "4G"),
+    "a8g": idle("a8g", "8G"),
+    "b8g": filled("b8g", "8G"),
+}
+GROUPS = {"d": ["a4g", "b4g", "a8g", "b8g"]}
+VMMS = ("swiftkvm", "qemu")
+FIELDS = [  # (info migrate key, label, unit)
+    ("total time", "total time", "ms"),
+    ("downtime", "downtime", "ms"),
+    ("transferred ram", "transferred ram", "kbytes"),
+    ("throughput", "throughput", "mbps"),
+    ("dirty sync count", "passes (dirty sync count)", ""),
+]
+
+
+def vmm_argv(vmm, swiftkvm_path, scenario, monitor_path, incoming_port=None):
+    common = ["-m", scenario.ram, "-kernel", b.guest(scenario.kernel), "-device", DEBUG_EXIT,
+              "-monitor", f"unix:{monitor_path},server,nowait", "-serial", "stdio"]
+    if scenario.append:
+        common += ["-append", scenario.append]
+    if incoming_port is not None:
+        common += ["-incoming", f"tcp:127.0.0.1:{incoming_port}"]
+    if vmm == "swiftkvm":
+        return [swiftkvm_path] + common
+    return [b.QEMU, "-enable-kvm", "-display", "none", "-no-reboot"] + common
+
+
+def parse_info_migrate(lines):
+    info = {}
+    for line in lines:
+        key, sep, value = line.partition(": ")
+        if sep:
+            info[key.strip()] = value.strip()
+    return info
+
+
+def number(text):
+    """The leading number of '633 ms', '1900.23 mbps', '5'; None when absent."""
+    if text is None:
+        return None
+    m = re.match(r"\s*(-?[0-9]+(?:\.[0-9]+)?)", text)
+    return float(m.group(1)) if m else None
+
+
+def set_parameters(monitor, log):
+    """max-bandwidth 100G (or a big bare MiB/s number when the suffix is refused), downtime 300 ms."""
+    notes = []
+    for attempt in ("100G", "102400"):
+        out = monitor.command(f"migrate_set_parameter max-bandwidth {attempt}")
+        if not out:
+            notes.append(f"max-bandwidth {attempt}")
+            break
+        log(f"    migrate_set_parameter max-bandwidth {attempt} refused: {' / '.join(out)}")
+    else:
+        notes.append("max-bandwidth left at its default (both forms refused)")
+    out = monitor.command("migrate_set_parameter downtime-limit 300")
+    notes.append("downtime-limit 300" if not out else f"downtime-limit refused: {' / '.join(out)}")
+    return notes
+
+
+def sweep_markers(lines):
+    markers = []
+    for when, text in lines:
+        m = re.match(r"^sweep (\d+)", text)
+        if m:
+            markers.append((when, int(m.group(1))))
+    return markers
+
+
+def rate(markers):
+    if len(markers) < 2 or markers[-1][0] <= markers[0][0]:
+        return None
+    return (markers[-1][1] - markers[0][1]) / (markers[-1][0] - markers[0][0])
+
+
+def sweep_rates(src_lines, dst_lines, t_start, t_end):
+    """Sweeps/s before (markers in the 3 s before `migrate`), during (from the last marker before
+    `migrate` to the first marker after the switchover, on either side: a window that covers the
+    whole migration plus at most one marker interval) and after (destination, first 3 s)."""
+    src, dst = sweep_markers(src_lines), sweep_markers(dst_lines)
+    before = [m for m in src if t_start - 3.0 <= m[0] < t_start]
+    last_before = [m for m in src if m[0] < t_start][-1:]
+    first_after = [m for m in src + dst if m[0] >= t_end][:1] or dst[:1]
+    during = rate(last_before + first_after) if last_before and first_after else None
+    after = [m for m in dst if dst and m[0] <= dst[0][0] + 3.0]
+    return {"sweeps_per_s_before": rate(before), "sweeps_per_s_during": during,
+            "sweeps_per_s_after": rate(after),
+            "during_window_s": (first_after[0][0] - last_before[0][0]) if last_before and first_after else None}
+
+
+class Unsupported(Exception):
+    """This VMM cannot migrate (yet): skip its remaining migration runs."""
+
+
+def migrate_once(vmm, swiftkvm_path, scenario, log):
+    """One migration; a dict of figures, or {'error': why}."""
+    tmp = tempfile.mkdtemp(prefix=f"bench-{vmm}-", dir="/tmp")
+    src_sock, dst_sock = os.path.join(tmp, "src.sock"), os.path.join(tmp, "dst.sock")
+    port = b.free_port()
+    src_mon = dst_mon = None
+    try:
+        with b.Processes() as procs:
+            dst = procs.start(vmm_argv(vmm, swiftkvm_path, scenario, dst_sock, port),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            src = procs.start(vmm_argv(vmm, swiftkvm_path, scenario, src_sock),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            src_console, dst_console = b.Console(src.stdout), b.Console(dst.stdout)
+            src_err, dst_err = b.Console(src.stderr), b.Console(dst.stderr)
+            t_launch = time.monotonic()
+
+            def dead():
+                for name, proc, err in (("source", src, src_err), ("destination", dst, dst_err)):
+                    if proc.poll() is not None:
+                        return f"{name} exited with status {proc.returncode}: {err.tail(3)}"
+                return None
+
+            index = 0
+            for _ in range(scenario.ready_count):
+                found = src_console.wait_for(scenario.ready, BOOT_TIMEOUT_S, index)
+                if found is None:
+                    return {"error": f"guest not ready ({scenario.ready!r}) within {BOOT_TIMEOUT_S} s: "
+                                     f"{dead() or src_console.tail(3)}"}
+                index = found[2] + 1
+            t_ready = time.monotonic()
+            dst_mon = b.Monitor(dst_sock, alive=lambda: dst.poll() is None)
+            src_mon = b.Monitor(src_sock, alive=lambda: src.poll() is None)
+            params = set_parameters(src_mon, log)
+            if scenario.sweeps:
+                time.sleep(3.0)  # a clean 3 s window of sweep markers before migrating
+            else:
+                time.sleep(1.0)
+
+            t_start = time.monotonic()
+            out = src_mon.command(f"migrate -d tcp:127.0.0.1:{port}")
+            if out:
+                message = " / ".join(out)
+                if re.search(r"unknown command|not supported|not implemented", message, re.I):
+                    raise Unsupported(message)
+                return {"error": f"migrate -d refused: {message}"}
+            passes_seen = []  # (dirty sync count, transferred kbytes) whenever the count changes
+            info = {}
+            while True:
+                info = parse_info_migrate(src_mon.command("info migrate"))
+                status = info.get("Migration status", "")
+                sync = number(info.get("dirty sync count"))
+                if sync is not None and (not passes_seen or passes_seen[-1][0] != sync):
+                    passes_seen.append((sync, number(info.get("transferred ram"))))
+                if status.startswith(("completed", "failed", "cancelled")):
+                    break
+                if dead():
+                    return {"error": dead()}
+                if time.monotonic() - t_start > MIGRATION_TIMEOUT_S:
+                    return {"error": f"still '{status}' after {MIGRATION_TIMEOUT_S} s"}
+                time.sleep(0.05)
+            t_seen = time.monotonic()
+            if not status.startswith("completed"):
+                return {"error": f"migration ended '{status}'", "info": info}
+            result = {key: number(info.get(key)) for key, _, _ in FIELDS}
+            result["setup"] = number(info.get("setup"))
+            result["duplicate pages"] = number(info.get("duplicate"))
+            result["normal pages"] = number(info.get("normal"))
+            result["boot_to_ready_s"] = t_ready - t_launch
+            result["parameters"] = params
+            result["passes_seen"] = passes_seen
+            result["wall_s"] = t_seen - t_start
+            result["info"] = info
+
+            dst_status = " ".join(dst_mon.command("info status"))
+            result["destination_status"] = dst_status
+            if "running" not in dst_status:
+                result["error"] = f"destination not running after migration: {dst_status!r}"
+            if scenario.sweeps:
+                # Sweep markers from the destination show that the guest goes on, and give the rate after.
+                first = dst_console.wait_for(r"^sweep \d+", 30.0)
+                if first is not None:
+                    time.sleep(3.2)
+                total_ms = result.get("total time")
+                t_end = t_start + (total_ms / 1000.0 if total_ms is not None else t_seen - t_start)
+                result.update(sweep_rates(src_console.snapshot(), dst_console.snapshot(), t_start, t_end))
+            mismatch = dst_console.wait_for(r"MISMATCH", 0.0) or src_console.wait_for(r"MISMATCH", 0.0)
+            if mismatch is not None:
+                result["error"] = f"guest found corrupt memory: {mismatch[1]}"
+            elif dst.poll() is not None:
+                result["error"] = f"destination exited with status {dst.returncode} after migration"
+            return result
+    except b.MonitorError as error:
+        return {"error": str(error)}
+    finally:
+        for mon in (src_mon, dst_mon):
+            if mon is not None:
+                mon.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def iperf_reference(log):
+    """One loopback TCP stream for 3 s: the transport's limit on this host, measured now."""
+    if shutil.which("iperf3") is None:
+        log("iperf3 reference: SKIPPED (iperf3 not found; install it with: apt-get install iperf3)")
+        return None
+    port = b.free_port()
+    with b.Processes() as procs:
+        server = procs.start(["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        data, problem = None, ""
+        for _ in range(100):
+            client = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "3", "-J"],
+                                    capture_output=True, text=True, timeout=60)
+            try:
+                data = json.loads(client.stdout)
+            except ValueError:
+                data = None
+            if data and "sum_received" in data.get("end", {}):
+                break
+            # Usually the server is not listening yet: iperf3 then reports {"error": ...}.
+            problem = (data or {}).get("error") or client.stderr[-300:]
+            data = None
+            time.sleep(0.05)
+        procs.stop(server)
+    if data is None:
+        log(f"iperf3 reference: failed: {problem}")
+        return None
+    bps = data["end"]["sum_received"]["bits_per_second"]
+    log(f"iperf3 loopback, one stream: {bps / 1e9:.1f} Gbit/s ({bps / 8e9:.2f} GB/s)")
+    return bps
+
+
+def run(args, swiftkvm_path, log=print):
+    results = {vmm: {} for vmm in args.vmms}
+    unsupported = {}
+    for name in args.scenarios:
+        for rep in range(args.reps):
+            order = args.vmms if rep % 2 == 0 else list(reversed(args.vmms))
+            for vmm in order:
+                runs = results[vmm].setdefault(name, [])
+                if name == "e":
+                    r = startup.measure_startup(vmm, swiftkvm_path)
+                    runs.append(r)
+                    log(f"[e rep {rep + 1}] {vmm:8}: first byte {r['first_byte_ms']:.1f} ms, beyond guest RAM {r['overhead']} KiB")
+                    continue
+                if vmm in unsupported:
+                    runs.append({"error": f"skipped: {unsupported[vmm]}"})
+                    continue
+                log(f"[{name} rep {rep + 1}] {vmm:8}: {SCENARIOS[name].title}")
+                try:
+                    r = migrate_once(vmm, swiftkvm_path, SCENARIOS[name], log)
+                except Unsupported as why:
+                    unsupported[vmm] = f"{vmm} cannot migrate: {why}"
+                    r = {"error": unsupported[vmm]}
+                runs.append(r)
+                if "error" in r:
+                    log(f"    FAILED: {r['error']}")
+                if r.get("total time") is not None:
+                    extra = ""
+                    if SCENARIOS[name].sweeps:
+                        extra = (f", sweeps/s before {fmt(r.get('sweeps_per_s_before'))} during "
+                                 f"{fmt(r.get('sweeps_per_s_during'))} after {fmt(r.get('sweeps_per_s_after'))}")
+                    log(f"    total {r['total time']:.0f} ms, downtime {fmt(r.get('downtime'))} ms, "
+                        f"{fmt(r.get('transferred ram'))} kbytes, {fmt(r.get('throughput'))} mbps, "
+                        f"passes {fmt(r.get('dirty sync count'))}{extra}")
+    return results
+
+
+def fmt(value):
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def ok_values(runs, key):
+    return [r.get(key) for r in runs if "error" not in r]
+
+
+def markdown(args, results, iperf_bps, swiftkvm_path):
+    lines = [
+        f"# Live migration: swiftkvm vs QEMU ({b.today()})",
+        "",
+        f"- swiftkvm: `.build/release/swiftkvm` at {b.git_revision()}; QEMU: {b.qemu_version()}",
+        f"- Host: {b.host_description()}",
+        f"- Reps per scenario per VMM: {args.reps}, alternated. Median (min-max) over successful reps;",
+        "  the ratio is of the medians, swiftkvm/QEMU.",
+        "- Source and destination on loopback (`-incoming tcp:127.0.0.1:PORT`), "
+        "`migrate_set_parameter max-bandwidth 100G`, `downtime-limit 300`, `migrate -d`, `info migrate` polled every 50 ms.",
+        "- Loopback reference (iperf3, one stream, 3 s): " +
+        (f"{iperf_bps / 1e9:.1f} Gbit/s = {iperf_bps / 8e6:.0f} MB/s" if iperf_bps else "skipped (iperf3 missing)"),
+        "",
+    ]
+    for name in args.scenarios:
+        title = "start-up to first serial byte, hello.elf 128M" if name == "e" else SCENARIOS[name].title
+        lines += [f"## {name}: {title}", "", "| figure | swiftkvm | QEMU | swiftkvm/QEMU |", "| --- | --- | --- | --- |"]
+        runs = {vmm: results.get(vmm, {}).get(name, []) for vmm in VMMS}
+        if name == "e":
+            fields = [("first_byte_ms", "first serial byte", " ms", 1), ("overhead", "VmRSS beyond guest RAM", " KiB", 0)]
+        else:
+            fields = [(key, label, f" {unit}" if unit else "", 1 if unit == "mbps" else 0) for key, label, unit in FIELDS]
+            if name in SCENARIOS and SCENARIOS[name].sweeps:
+                fields += [("sweeps_per_s_before", "sweeps/s before", "", 1),
+                           ("sweeps_per_s_during", "sweeps/s during", "", 1),
+                           ("sweeps_per_s_after", "sweeps/s after (destination)", "", 1)]
+        for key, label, unit, digits in fields:
+            sk, qe = ok_values(runs["swiftkvm"], key), ok_values(runs["qemu"], key)
+            lines.append(f"| {label} | {b.fmt_summary(sk, unit, digits)} | {b.fmt_summary(qe, unit, digits)} | {b.ratio(sk, qe)} |")
+        for vmm in VMMS:
+            errors = sorted({r["error"] for r in runs[vmm] if "error" in r})
+            for error in errors:
+                lines.append(f"\n{vmm} failures: {error}")
+        lines.append("")
+    lines += [
+        "Notes:",
+        "- `transferred ram`, `throughput`, `downtime`, `total time` and `dirty sync count` are each VMM's",
+        "  own `info migrate` figures (QEMU 7.2 layout). QEMU counts a zero page as a few bytes on the wire.",
+        "- b and its 4G/8G variants keep 900 MiB of data: the rest of RAM stays zero, so they show how",
+        "  the cost of zero pages scales with RAM size while the data to move stays fixed.",
+        "- c: sweeps/s before = dirty.elf's `sweep N` markers (one per 64 sweeps) in the 3 s before",
+        "  `migrate`; during = from the last marker before `migrate` to the first marker after the",
+        "  switchover (either side), so the window spans the whole migration plus at most one marker",
+        "  interval; after = the destination's first 3 s. Under the PVM backend each first write to a",
+        "  page after a dirty-log clear is a write-protect fault, so the guest slows while logging is on.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def chart(args, results, path, log):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is missing: no chart written (install it with: pip install matplotlib)")
+        return False
+    names = [n for n in args.scenarios if n != "e"]
+    if not names:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, label in ((axes[0], "total time", "total time (ms)"), (axes[1], "transferred ram", "transferred ram (MiB)")):
+        for i, vmm in enumerate(VMMS):
+            values = []
+            for n in names:
+                s = b.summary(ok_values(results.get(vmm, {}).get(n, []), key))
+                v = s[0] if s else 0
+                values.append(v / 1024 if key == "transferred ram" else v)
+            ax.bar([x + i * 0.4 for x in range(len(names))], values, width=0.4, label=vmm)
+        ax.set_xticks([x + 0.2 for x in range(len(names))])
+        ax.set_xticklabels(names)
+        ax.set_ylabel(label)
+        ax.legend(loc="best")
+    fig.suptitle(f"Live migration on loopback, median of {args.reps} rep(s)")
+    fig.tight_layout()
+    fig.savefig(path)
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", default="a,b,c,d,e", help="comma-separated: a,b,c,d,e (d = a4g,b4g,a8g,b8g)")
+    parser.add_argument("--reps", type=int, default=3, help="reps per scenario per VMM (default 3)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: scenarios a and c, 1 rep")
+    parser.add_argument("--vmms", default="swiftkvm,qemu", help="which VMMs to run (default swiftkvm,qemu)")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not write bench/results")
+    args = parser.parse_args()
+    b.stop_children_on_sigterm()
+    if args.quick:
+        args.scenarios, args.reps = "a,c", 1
+    names = []
+    for token in args.scenarios.split(","):
+        token = token.strip()
+        if token in GROUPS:
+            names += GROUPS[token]
+        elif token in SCENARIOS or token == "e":
+            names.append(token)
+        elif token:
+            parser.error(f"unknown scenario {token!r}; use a, b, c, d (a4g, b4g, a8g, b8g) or e")
+    args.scenarios = names
+    args.vmms = [v.strip() for v in args.vmms.split(",") if v.strip()]
+    if any(v not in VMMS for v in args.vmms) or not args.vmms:
+        parser.error("--vmms takes swiftkvm and/or qemu")
+
+    b.require(tools=(b.QEMU,) if "qemu" in args.vmms else (), guests=("hello.elf", "dirty.elf"))
+    swiftkvm_path = b.ensure_swiftkvm() if "swiftkvm" in args.vmms else None
+    iperf_bps = iperf_reference(print)
+    results = run(args, swiftkvm_path)
+    text = markdown(args, results, iperf_bps, swiftkvm_path)
+    print()
+    print(text)
+    if not args.no_write:
+        # A smoke run must not overwrite the day's full run.
+        folder = os.path.join(b.RESULTS, b.today() + ("-quick" if args.quick else ""))
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "results.md"), "w") as f:
+            f.write(text)
+        with open(os.path.join(folder, "results.json"), "w") as f:
+            json.dump({"scenarios": args.scenarios, "reps": args.reps, "iperf_bps": iperf_bps, "results": results},
+                      f, indent=1, default=str)
+        if chart(args, results, os.path.join(folder, "chart.png"), print):
+            print(f"wrote {os.path.relpath(os.path.join(folder, 'chart.png'), b.REPO)}")
+        print(f"wrote {os.path.relpath(os.path.join(folder, 'results.md'), b.REPO)}")
+    failed = any("error" in r and not r["error"].startswith("skipped") for vmm in results.values()
+                 for runs in vmm.values() for r in runs)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
