@@ -71,6 +71,24 @@ MigrationCommands.register(in: interpreter, controller: migration, machine: mach
                            waitWithoutDetach: !stdinIsTerminal,
                            startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
 
+// QMP runs on the monitor's poll loop, so QMP and human-monitor commands never overlap.
+if !options.qmp.isEmpty {
+    do {
+        let qmpEvents = try QMPEventHub(initialState: machine.runState)
+        machine.onStateChange = { qmpEvents.machineStateChanged($0) }
+        let qmpTable = QMPCommandTable()
+        QMPMachineCommands.register(in: qmpTable, backend: machine, events: qmpEvents,
+                                    humanMonitor: { interpreter.execute($0) },
+                                    requestQuit: { frontend.requestExit(status: 0) })
+        QMPMachineCommands.reportHumanMonitorResets(in: interpreter, events: qmpEvents)
+        QMPMigrationCommands.register(in: qmpTable, controller: migration, machine: machine, events: qmpEvents,
+                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
+        frontend.attach(try QMPServer(specs: options.qmpSpecs, table: qmpTable, events: qmpEvents))
+    } catch {
+        fail("-qmp: \(error)")
+    }
+}
+
 frontend.waitForClients()
 if let uri = options.incomingURI, options.incoming != .deferred {
     do { try incoming.start(uri: uri) } catch { fail("-incoming \(uri): \(error)") }

@@ -46,6 +46,9 @@ enum CommandLineParser {
         Option(names: ["monitor"], argument: "DEV", help: "human monitor: stdio, none or unix:PATH[,server][,nowait]") { config, text in
             config.monitor = try EndpointParsing.monitor(text)
         },
+        Option(names: ["qmp"], argument: "DEV", help: "QMP server for tools (repeatable): unix:PATH,server[,nowait] or tcp:HOST:PORT,server[,nowait]") { config, text in
+            config.qmp.append(try EndpointParsing.qmp(text))
+        },
         Option(names: ["nographic"], argument: nil, help: "no display; serial port and monitor on the terminal") { config, _ in
             config.nographic = true
         },

@@ -40,6 +40,24 @@ enum EndpointParsing {
         throw OptionError.invalidValue(option: "-monitor", value: text, expected: monitorForms)
     }
 
+    static let qmpForms = "use unix:PATH,server[,nowait] or tcp:HOST:PORT,server[,nowait]"
+
+    static func qmp(_ text: String) throws -> Configuration.QMPEndpoint {
+        let option = "-qmp"
+        if let rest = text.strippingPrefix("unix:") {
+            let (path, server, wait) = try socketOptions(rest, option: option, forms: qmpForms, whole: text)
+            guard server else { throw OptionError.invalidValue(option: option, value: text, expected: "only listening sockets are supported; add ,server") }
+            return .unixSocket(path: path, server: server, wait: wait)
+        }
+        if let rest = text.strippingPrefix("tcp:") {
+            let (address, server, wait) = try socketOptions(rest, option: option, forms: qmpForms, whole: text)
+            guard server else { throw OptionError.invalidValue(option: option, value: text, expected: "only listening sockets are supported; add ,server") }
+            let (host, port) = try hostAndPort(address, option: option, whole: text)
+            return .tcp(host: host, port: port, server: server, wait: wait)
+        }
+        throw OptionError.invalidValue(option: option, value: text, expected: qmpForms)
+    }
+
     static func incoming(_ text: String) throws -> Configuration.IncomingMigration {
         if text == "defer" { return .deferred }
         if let path = text.strippingPrefix("unix:"), !path.isEmpty { return .unixSocket(path: path) }
