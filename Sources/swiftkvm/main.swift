@@ -30,6 +30,15 @@ case .run:
 }
 for warning in options.warnings { fputs("swiftkvm: warning: \(warning)\n", stderr) }
 
+// Forks first, while no threads exist; errors until `daemon.finish()` still reach the terminal.
+let daemon: Daemonizer
+do {
+    daemon = try Daemonizer(daemonize: options.daemonize, pidFile: options.pidFile,
+                            serialOnStdio: (try? options.serialSpec()) == .stdio, monitorOnStdio: options.monitorSpec == .stdio)
+} catch {
+    fail("\(error)")
+}
+
 let machineConfiguration: MachineConfiguration
 do {
     machineConfiguration = try options.machineConfiguration(defaultKernel: DefaultGuest.path)
@@ -96,5 +105,6 @@ if let uri = options.incomingURI, options.incoming != .deferred {
     machine.start()
 }
 
+daemon.finish()
 let status = frontend.run()
 exit(status)
