@@ -90,6 +90,9 @@ if !options.qmp.isEmpty {
                                     humanMonitor: { interpreter.execute($0) },
                                     requestQuit: { frontend.requestExit(status: 0) })
         QMPMachineCommands.reportHumanMonitorResets(in: interpreter, events: qmpEvents)
+        machine.onGuestReset = {
+            qmpEvents.emit("RESET", data: .object([("guest", .bool(true)), ("reason", .string("guest-reset"))]))
+        }
         QMPMigrationCommands.register(in: qmpTable, controller: migration, machine: machine, events: qmpEvents,
                                       startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
         frontend.attach(try QMPServer(specs: options.qmpSpecs, table: qmpTable, events: qmpEvents))

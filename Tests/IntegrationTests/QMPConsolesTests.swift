@@ -159,6 +159,18 @@ final class QMPConsolesTests: XCTestCase {
         XCTAssertEqual(vm.waitForExit(seconds: 10), 0, vm.stderr)
     }
 
+    func testAGuestResettingItselfSendsRESET() throws {
+        let path = Paths.temporary(self, "qmp")
+        let vm = try SwiftKVMProcess(["-kernel", Paths.guest("faults.elf"), "-append", "mode=reset",
+                                      "-qmp", "unix:\(path),server,nowait"])
+        defer { vm.kill() }
+        let client = try Client(unix: path)
+        XCTAssertNotNil(client.negotiate())
+        let event = client.read(until: #""event": "RESET""#).map { $0 + (client.message() ?? "") }
+        XCTAssertNotNil(event)
+        XCTAssertEqual(event?.contains(#""guest": true"#), true, event ?? "")
+    }
+
     func testSerialOnAPseudoTerminal() throws {
         let vm = try SwiftKVMProcess(hello + ["-serial", "pty", "-monitor", "stdio"])
         defer { vm.kill() }
