@@ -5,10 +5,12 @@ import Machine
 /// end marker's digest matches; RAM pages are written in place as they arrive, which is
 /// harmless because the guest stays paused until then.
 enum StreamReceiver {
+    /// `prefaulter`, when given, runs over `machine`'s RAM; it is asked to stop once the
+    /// stream is complete.
     static func receive(from socket: MigrationSocket, into machine: MigratableMachine,
-                        resume: Bool) throws -> IncomingReport {
+                        resume: Bool, prefaulter: RAMPrefaulter? = nil) throws -> IncomingReport {
         do {
-            let report = try load(from: socket, into: machine, resume: resume)
+            let report = try load(from: socket, into: machine, resume: resume, prefaulter: prefaulter)
             var acknowledged = report
             do {
                 try ReturnPath.sendAck(on: socket)
@@ -24,7 +26,7 @@ enum StreamReceiver {
     }
 
     private static func load(from socket: MigrationSocket, into machine: MigratableMachine,
-                             resume: Bool) throws -> IncomingReport {
+                             resume: Bool, prefaulter: RAMPrefaulter?) throws -> IncomingReport {
         let reader = StreamReader(socket: socket)
         try readHeader(reader)
         let streamLayout = try LayoutCheck.read(from: reader)
@@ -54,7 +56,7 @@ enum StreamReceiver {
                 throw MigrationError.malformedStream("a second layout section")
             case .ramBatch:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("RAM after device state") }
-                try receiveBatch(reader, regions: regions, kinds: kinds, report: &report)
+                try receiveBatch(reader, regions: regions, kinds: kinds, prefaulter: prefaulter, report: &report)
             case .passEnd:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("a pass after device state") }
                 let pass = Int(try reader.readU32())
@@ -73,6 +75,7 @@ enum StreamReceiver {
                 let sent = try reader.readU64()
                 guard sent == computed else { throw MigrationError.digestMismatch(sent: sent, computed: computed) }
                 report.stateSections = sections.count
+                prefaulter?.requestStop()
                 try finish(machine, sections: sections, resume: resume)
                 return report
             }
@@ -93,8 +96,8 @@ enum StreamReceiver {
         }
     }
 
-    private static func receiveBatch(_ reader: StreamReader, regions: [GuestRAMRegion],
-                                     kinds: UnsafeMutableRawPointer, report: inout IncomingReport) throws {
+    private static func receiveBatch(_ reader: StreamReader, regions: [GuestRAMRegion], kinds: UnsafeMutableRawPointer,
+                                     prefaulter: RAMPrefaulter?, report: inout IncomingReport) throws {
         let regionIndex = Int(try reader.readU32())
         let firstPage = try reader.readU64()
         let count = Int(try reader.readU32())
@@ -109,6 +112,7 @@ enum StreamReceiver {
             throw MigrationError.malformedStream("RAM batch for pages \(firstPage)+\(count) of region \(regionIndex), which has \(region.pageCount)")
         }
         try reader.readPayload(into: kinds, count: count)
+        let published = prefaulter?.sync(passOnePosition: report.passes == 0 ? (regionIndex, Int(firstPage)) : nil) ?? 0
         let pageSize = GuestRAMRegion.pageSize
         var index = 0
         while index < count {
@@ -120,7 +124,8 @@ enum StreamReceiver {
                 index += 1
             case .zero:
                 // Fresh destination memory is already zero; writing would only commit host pages.
-                if !isZeroPage(page) { memset(page, 0, pageSize) }
+                let known = prefaulter?.isKnownZero(region: regionIndex, page: Int(firstPage) + index, published: published) ?? false
+                if !known && !isZeroPage(page) { memset(page, 0, pageSize) }
                 report.zeroPages += 1
                 index += 1
             case .normal:
@@ -128,6 +133,7 @@ enum StreamReceiver {
                 while index < count && kinds.load(fromByteOffset: index, as: UInt8.self) == StreamFormat.PageKind.normal.rawValue {
                     index += 1
                 }
+                prefaulter?.markWritten(region: regionIndex, firstPage: Int(firstPage) + runStart, count: index - runStart)
                 try reader.readPayload(into: page, count: (index - runStart) * pageSize)
                 report.normalPages += index - runStart
             case nil:
