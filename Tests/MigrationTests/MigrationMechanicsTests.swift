@@ -37,6 +37,22 @@ final class MigrationMechanicsTests: XCTestCase {
         }
     }
 
+    func testPageResidencySeesOnlyPagesNeverBacked() throws {
+        let size = 64 * 4096
+        let host = try XCTUnwrap(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        defer { munmap(host, size) }
+        _ = madvise(host, size, MADV_NOHUGEPAGE)
+        host.storeBytes(of: 1, toByteOffset: 3 * 4096, as: UInt8.self)
+        host.storeBytes(of: 0, toByteOffset: 9 * 4096, as: UInt8.self)
+        let residency = PageResidency()
+        XCTAssertTrue(residency.load(host: host, count: 64))
+        XCTAssertFalse(residency.isUntouched(3))
+        XCTAssertFalse(residency.isUntouched(9), "written with zero is still backed, and scanned")
+        XCTAssertTrue(residency.isUntouched(4))
+        XCTAssertTrue(residency.isUntouched(63))
+        XCTAssertFalse(residency.load(host: host, count: StreamFormat.maxBatchPages + 1), "more than it holds")
+    }
+
     private func pass(dirty: Int, expected: UInt64) -> PassReport {
         PassReport(pass: 2, pagesSent: 100, zeroPages: 0, bytesSent: 409_600, durationNs: 1_000_000,
                    bandwidth: 1 << 30, dirtyPages: dirty, expectedDowntimeMs: expected, isSwitchover: false)

@@ -44,6 +44,7 @@ enum StreamReceiver {
         var stateBytes = 0
         let kinds = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages, alignment: 8)
         defer { kinds.deallocate() }
+        let residency = PageResidency()
 
         while true {
             reader.context = sections.isEmpty ? "receiving RAM (pass \(report.passes + 1))" : "receiving device state"
@@ -56,7 +57,8 @@ enum StreamReceiver {
                 throw MigrationError.malformedStream("a second layout section")
             case .ramBatch:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("RAM after device state") }
-                try receiveBatch(reader, regions: regions, kinds: kinds, prefaulter: prefaulter, report: &report)
+                try receiveBatch(reader, regions: regions, kinds: kinds, prefaulter: prefaulter,
+                                 residency: residency, report: &report)
             case .passEnd:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("a pass after device state") }
                 let pass = Int(try reader.readU32())
@@ -97,7 +99,8 @@ enum StreamReceiver {
     }
 
     private static func receiveBatch(_ reader: StreamReader, regions: [GuestRAMRegion], kinds: UnsafeMutableRawPointer,
-                                     prefaulter: RAMPrefaulter?, report: inout IncomingReport) throws {
+                                     prefaulter: RAMPrefaulter?, residency: PageResidency,
+                                     report: inout IncomingReport) throws {
         let regionIndex = Int(try reader.readU32())
         let firstPage = try reader.readU64()
         let count = Int(try reader.readU32())
@@ -114,6 +117,8 @@ enum StreamReceiver {
         try reader.readPayload(into: kinds, count: count)
         let published = prefaulter?.sync(passOnePosition: report.passes == 0 ? (regionIndex, Int(firstPage)) : nil) ?? 0
         let pageSize = GuestRAMRegion.pageSize
+        // Read only when a zero page needs it; nil until then.
+        var residencyKnown: Bool?
         var index = 0
         while index < count {
             let kind = kinds.load(fromByteOffset: index, as: UInt8.self)
@@ -124,7 +129,16 @@ enum StreamReceiver {
                 index += 1
             case .zero:
                 // Fresh destination memory is already zero; writing would only commit host pages.
-                let known = prefaulter?.isKnownZero(region: regionIndex, page: Int(firstPage) + index, published: published) ?? false
+                var known = prefaulter?.isKnownZero(region: regionIndex, page: Int(firstPage) + index, published: published) ?? false
+                if !known {
+                    if residencyKnown == nil {
+                        // Entries for the whole batch; a page appears once per batch, so a zero
+                        // page's entry cannot reflect this batch's own writes.
+                        // SAFETY: pages firstPage..<firstPage+count lie in the region (checked above).
+                        residencyKnown = residency.load(host: region.host + Int(firstPage) * pageSize, count: count)
+                    }
+                    known = residencyKnown == true && residency.isUntouched(index)
+                }
                 if !known && !isZeroPage(page) { memset(page, 0, pageSize) }
                 report.zeroPages += 1
                 index += 1

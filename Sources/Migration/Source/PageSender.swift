@@ -13,7 +13,8 @@ struct PassCounts {
     var bytes: UInt64 = 0
 }
 
-/// Turns a page selection into RAM batches: scans each page for zeros, groups up to
+/// Turns a page selection into RAM batches: finds zero pages (untouched host pages without
+/// reading them, the others by scanning), groups up to
 /// `maxBatchPages` neighbouring pages per batch, and writes each batch with one vectored write.
 /// Between batches it honours the bandwidth limit, cancellation and an early error from the
 /// destination.
@@ -21,6 +22,7 @@ final class PageSender {
     private let writer: StreamWriter
     private let regions: [GuestRAMRegion]
     private let kinds = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: StreamFormat.maxBatchPages)
+    private let residency = PageResidency()
     var limiter: BandwidthLimiter
     /// Called between batches; throws to stop the pass (cancel, destination error).
     private let checkpoint: () throws -> Void
@@ -94,10 +96,12 @@ final class PageSender {
         let region = regions[index]
         let pageSize = GuestRAMRegion.pageSize
         var batch = PassCounts()
+        // SAFETY: firstPage + count <= region.pageCount, so every page below lies in the region's mapping.
+        let batchStart = region.host + firstPage * pageSize
+        let residencyKnown = residency.load(host: batchStart, count: count)
         for i in 0..<count where kinds[i] == StreamFormat.PageKind.normal.rawValue {
             batch.pages += 1
-            // SAFETY: firstPage + count <= region.pageCount, so the page lies in the region's mapping.
-            if isZeroPage(region.host + (firstPage + i) * pageSize) {
+            if (residencyKnown && residency.isUntouched(i)) || isZeroPage(batchStart + i * pageSize) {
                 kinds[i] = StreamFormat.PageKind.zero.rawValue
                 batch.zeroPages += 1
             }
