@@ -90,25 +90,30 @@ final class PageSender {
         }
     }
 
-    /// `kinds[0..<count]` holds `.normal` for selected pages; zero pages are found here.
+    /// `kinds[0..<count]` holds `.normal` for selected pages; zero pages are found here
+    /// (untouched host pages, and all pages when the guest is paused) or by the writer as it
+    /// copies them.
     private func sendBatch(region index: Int, firstPage: Int, count: Int, total: inout PassCounts) throws {
         try checkpoint()
         let region = regions[index]
         let pageSize = GuestRAMRegion.pageSize
+        let normal = StreamFormat.PageKind.normal.rawValue
+        let zero = StreamFormat.PageKind.zero.rawValue
         var batch = PassCounts()
         // SAFETY: firstPage + count <= region.pageCount, so every page below lies in the region's mapping.
         let batchStart = region.host + firstPage * pageSize
         let residencyKnown = residency.load(host: batchStart, count: count)
-        for i in 0..<count where kinds[i] == StreamFormat.PageKind.normal.rawValue {
+        let scanHere = writer.pagesAreStable
+        for i in 0..<count where kinds[i] == normal {
             batch.pages += 1
-            if (residencyKnown && residency.isUntouched(i)) || isZeroPage(batchStart + i * pageSize) {
-                kinds[i] = StreamFormat.PageKind.zero.rawValue
-                batch.zeroPages += 1
+            if (residencyKnown && residency.isUntouched(i)) || (scanHere && isZeroPage(batchStart + i * pageSize)) {
+                kinds[i] = zero
             }
         }
         let bytes = try writer.writeBatch(region: index, firstPage: firstPage,
-                                          kinds: UnsafeBufferPointer(rebasing: kinds[0..<count]),
+                                          kinds: UnsafeMutableBufferPointer(rebasing: kinds[0..<count]),
                                           regionBase: region.host)
+        for i in 0..<count where kinds[i] == zero { batch.zeroPages += 1 }
         batch.bytes = UInt64(bytes)
         total.pages += batch.pages
         total.zeroPages += batch.zeroPages
