@@ -9,7 +9,8 @@ import Machine
 /// two thirds of the destination's time for a 1 GiB guest full of data.
 ///
 /// Cost: the destination's RAM is committed up front, like QEMU's `-mem-prealloc`, except for
-/// chunks the receiver has already passed in pass 1 (their zero pages need no memory). Once
+/// chunks the receiver has already passed in pass 1 (their zero pages need no memory), and
+/// only while the host keeps 1/8 of its memory free. Once
 /// pages arrive it runs at SCHED_IDLE, using only CPU time nothing else wants, and it stops
 /// when the stream ends.
 ///
@@ -121,6 +122,16 @@ final class RAMPrefaulter {
         for page in firstPage..<(firstPage + count) { bits[page / 64] |= 1 << UInt64(page % 64) }
     }
 
+    /// Committing RAM early must not push the host into swapping or the OOM killer for pages
+    /// that may arrive as zero anyway: it stops once free memory falls under 1/8 of the total.
+    private static let memoryCheckChunks = 32
+
+    private static func hostHasMemoryToSpare() -> Bool {
+        let free = sysconf(Int32(_SC_AVPHYS_PAGES)), total = sysconf(Int32(_SC_PHYS_PAGES))
+        guard free > 0, total > 0 else { return false }
+        return free * 8 > total
+    }
+
     /// Set by the receiver's first `sync`: from then on the thread yields to everything else.
     private var streamStarted = false
 
@@ -141,6 +152,7 @@ final class RAMPrefaulter {
                     idle = true
                 }
                 let count = min(Self.chunkPages, region.pageCount - page)
+                if chunk % Self.memoryCheckChunks == 0 && !Self.hostHasMemoryToSpare() { return }
                 if chunk >= receiverAt {
                     // SAFETY: page + count <= pageCount, so the range lies inside the region's mapping.
                     let start = region.host + page * pageSize
