@@ -237,6 +237,7 @@ final class LiveMigrationTests: XCTestCase {
         XCTAssertTrue(src.waitForOutput("sweep 64"))
         src.send("migrate tcp:127.0.0.1:\(port)\ninfo status\n")
         XCTAssertTrue(src.waitForOutput("VM status: running"), src.stdout + src.stderr)
+        XCTAssertTrue(src.waitForStderr("256 MiB"), src.stderr)
         XCTAssertTrue(src.stderr.contains("150 MiB") && src.stderr.contains("256 MiB"), "the error must say what differs: \(src.stderr)")
         XCTAssertEqual(dst.waitForExit(), 1)
         XCTAssertFalse(dst.stdout.contains("sweep"))

@@ -36,6 +36,7 @@ final class SwiftKVMProcess {
     private let lock = NSCondition()
     private var out = Data()
     private var err = Data()
+    private var openStreams = 2
 
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: Paths.binary)
@@ -60,6 +61,11 @@ final class SwiftKVMProcess {
 
     private func append(_ data: Data, toStdout: Bool) {
         lock.lock()
+        if data.isEmpty {
+            // End of file: the process closed this stream (usually by exiting).
+            openStreams -= 1
+            (toStdout ? stdoutPipe : stderrPipe).fileHandleForReading.readabilityHandler = nil
+        }
         if toStdout { out.append(data) } else { err.append(data) }
         lock.broadcast()
         lock.unlock()
@@ -110,8 +116,11 @@ final class SwiftKVMProcess {
             if Date() > deadline { return nil }
             usleep(20_000)
         }
-        // Let the readability handlers drain the last bytes.
-        usleep(50_000)
+        // Let the readability handlers deliver the last bytes of both streams.
+        let drained = Date().addingTimeInterval(5)
+        lock.lock()
+        while openStreams > 0 && lock.wait(until: drained) {}
+        lock.unlock()
         return process.terminationStatus
     }
 
