@@ -10,20 +10,6 @@ final class LiveMigrationTests: XCTestCase {
         ["-m", ram, "-kernel", Paths.guest("dirty.elf"), "-append", "base=4M size=96M every=64"] + debugExit
     }
 
-    /// A free loopback TCP port (bound and released; the race is acceptable in tests).
-    func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
     /// Waits until `info migrate` on `p` reports one of `statuses`; returns the final report.
     func waitForMigration(_ p: SwiftKVMProcess, _ statuses: [String], seconds: Double = 90) -> String {
         let deadline = Date().addingTimeInterval(seconds)
@@ -45,7 +31,7 @@ final class LiveMigrationTests: XCTestCase {
     }
 
     func testDirtyGuestMigratesWhileRunningAndKeepsCheckingMemory() throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         let dst = try SwiftKVMProcess(dirtyArgs() + ["-incoming", "tcp:127.0.0.1:\(port)"])
         dst.send("info status\n")
         XCTAssertTrue(dst.waitForOutput("VM status: paused (inmigrate)"), dst.stdout)
@@ -88,7 +74,7 @@ final class LiveMigrationTests: XCTestCase {
     func testAutoConvergeThrottlesAGuestThatOutrunsTheLink() throws {
         // At the default 128 MiB/s the dirty guest rewrites all 96 MiB faster than a pass can
         // send it; only throttling its vCPU lets the migration converge.
-        let port = freePort()
+        let port = freeLoopbackPort()
         let dst = try SwiftKVMProcess(dirtyArgs() + ["-incoming", "tcp:127.0.0.1:\(port)"])
         dst.send("info status\n")
         XCTAssertTrue(dst.waitForOutput("VM status: paused (inmigrate)"), dst.stdout)
@@ -106,7 +92,7 @@ final class LiveMigrationTests: XCTestCase {
     }
 
     func testStoppedGuestArrivesByteIdenticalWithTheSameRegisters() throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         let srcDump = Paths.temporary(self, "src.ram"), dstDump = Paths.temporary(self, "dst.ram")
         let args = ["-m", "64M", "-kernel", Paths.guest("hello.elf")]
         let dst = try SwiftKVMProcess(args + ["-incoming", "tcp:127.0.0.1:\(port)", "-S"])
@@ -133,7 +119,7 @@ final class LiveMigrationTests: XCTestCase {
     }
 
     func testTypedInputSurvivesSwitchover() throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         let args = ["-m", "64M", "-kernel", Paths.guest("hello.elf")]
         let srcSock = Paths.temporary(self, "src.sock"), dstSock = Paths.temporary(self, "dst.sock")
         let dst = try SwiftKVMProcess(args + ["-incoming", "tcp:127.0.0.1:\(port)", "-serial", "unix:\(dstSock),server,nowait"])
@@ -159,7 +145,7 @@ final class LiveMigrationTests: XCTestCase {
     }
 
     func testDestinationKilledMidwayLeavesSourceRunningAndRetryWorks() throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         let dst = try SwiftKVMProcess(dirtyArgs() + ["-incoming", "tcp:127.0.0.1:\(port)"])
         let src = try SwiftKVMProcess(dirtyArgs())
         XCTAssertTrue(src.waitForOutput("sweep 64"))
@@ -178,7 +164,7 @@ final class LiveMigrationTests: XCTestCase {
         XCTAssertFalse(src.stdout.contains("MISMATCH"))
 
         // A new migration to a new destination then succeeds.
-        let port2 = freePort()
+        let port2 = freeLoopbackPort()
         let dst2 = try SwiftKVMProcess(dirtyArgs() + ["-incoming", "tcp:127.0.0.1:\(port2)"])
         dst2.send("info status\n")
         XCTAssertTrue(dst2.waitForOutput("VM status: paused (inmigrate)"), dst2.stdout)
@@ -191,7 +177,7 @@ final class LiveMigrationTests: XCTestCase {
     }
 
     func testCancelKeepsSourceRunningAndDestinationExitsNonZero() throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         let dst = try SwiftKVMProcess(dirtyArgs() + ["-incoming", "tcp:127.0.0.1:\(port)"])
         let src = try SwiftKVMProcess(dirtyArgs())
         XCTAssertTrue(src.waitForOutput("sweep 64"))
@@ -208,7 +194,7 @@ final class LiveMigrationTests: XCTestCase {
     }
 
     func testSourceKilledMidwayDestinationNeverRunsTheGuest() throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         let dst = try SwiftKVMProcess(dirtyArgs() + ["-incoming", "tcp:127.0.0.1:\(port)"])
         let src = try SwiftKVMProcess(dirtyArgs())
         XCTAssertTrue(src.waitForOutput("sweep 64"))
@@ -221,7 +207,7 @@ final class LiveMigrationTests: XCTestCase {
     }
 
     func testConnectionRefusedFailsAndScriptExitsNonZero() throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         let src = try SwiftKVMProcess(dirtyArgs())
         XCTAssertTrue(src.waitForOutput("sweep 64"))
         src.send("migrate tcp:127.0.0.1:\(port)\ninfo status\nquit\n")
@@ -231,7 +217,7 @@ final class LiveMigrationTests: XCTestCase {
     }
 
     func testRAMSizeMismatchIsRefusedWithWhatDiffers() throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         let dst = try SwiftKVMProcess(dirtyArgs(ram: "256M") + ["-incoming", "tcp:127.0.0.1:\(port)"])
         let src = try SwiftKVMProcess(dirtyArgs())
         XCTAssertTrue(src.waitForOutput("sweep 64"))

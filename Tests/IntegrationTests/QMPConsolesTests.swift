@@ -92,21 +92,9 @@ final class QMPConsolesTests: XCTestCase {
         }
     }
 
-    func freePort() -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return UInt16(bigEndian: addr.sin_port)
-    }
-
     func testSeveralQMPClientsAndTheHumanMonitorSeeTheSameStateAndEvents() throws {
         let unixQMP = Paths.temporary(self, "qmp")
-        let port = freePort()
+        let port = UInt16(freeLoopbackPort())
         let vm = try SwiftKVMProcess(hello + ["-serial", "null", "-qmp", "unix:\(unixQMP),server,nowait",
                                               "-qmp", "tcp:127.0.0.1:\(port),server,nowait"])
         defer { vm.kill() }
@@ -193,7 +181,7 @@ final class QMPConsolesTests: XCTestCase {
     }
 
     func testSerialOnATCPServerWaitsForItsClient() throws {
-        let port = freePort()
+        let port = UInt16(freeLoopbackPort())
         let vm = try SwiftKVMProcess(hello + ["-serial", "tcp:127.0.0.1:\(port),server", "-monitor", "stdio"])
         defer { vm.kill() }
         XCTAssertTrue(vm.waitForStderr("waiting for connection on serial tcp:127.0.0.1:\(port),server"), vm.stderr)
