@@ -13,56 +13,88 @@ struct StreamRecord: Equatable {
     var endOffset: Int { offset + length }
 }
 
-/// Splits stream bytes into records, as far as they are complete. Used by the test proxies
-/// to know which phase a migration is in, and to cut captured streams at their boundaries.
-enum StreamRecords {
-    static func parse(_ bytes: [UInt8]) -> (records: [StreamRecord], complete: Bool) {
-        var records: [StreamRecord] = []
-        var at = 0
-        func u8(_ o: Int) -> Int? { o < bytes.count ? Int(bytes[o]) : nil }
-        func u16(_ o: Int) -> Int? { o + 2 <= bytes.count ? Int(bytes[o]) | Int(bytes[o + 1]) << 8 : nil }
+/// Finds record boundaries in a migration stream fed in pieces, without keeping payloads:
+/// the test proxies use it to know which phase a migration is in, and the hostile-stream
+/// tests to cut captured streams at their boundaries.
+final class StreamScanner {
+    private(set) var records: [StreamRecord] = []
+    private(set) var complete = false
+    /// Called for each record as soon as its header has arrived (its payload may follow).
+    var onRecord: ((StreamRecord) -> Void)?
+    private var buffer: [UInt8] = []
+    private var skip = 0
+    private var position = 0
+    private var pass = 1
+
+    func feed(_ chunk: ArraySlice<UInt8>) {
+        var input = chunk
+        let skipped = min(skip, input.count)
+        skip -= skipped
+        position += skipped
+        input = input.dropFirst(skipped)
+        buffer += input
+        while !complete, let (kind, header, payload) = nextHeader() {
+            let record = StreamRecord(kind: kind, offset: position, length: header + payload)
+            records.append(record)
+            if case .passEnd(let number) = kind { pass = number + 1 }
+            if kind == .end { complete = true }
+            let inBuffer = min(header + payload, buffer.count)
+            buffer.removeFirst(inBuffer)
+            position += inBuffer
+            skip = header + payload - inBuffer
+            onRecord?(record)
+        }
+    }
+
+    /// The next record's kind, header length and payload length, once its header is here.
+    private func nextHeader() -> (StreamRecord.Kind, Int, Int)? {
+        func u16(_ o: Int) -> Int? { o + 2 <= buffer.count ? Int(buffer[o]) | Int(buffer[o + 1]) << 8 : nil }
         func u32(_ o: Int) -> Int? {
-            o + 4 <= bytes.count ? (0..<4).reduce(0) { $0 | Int(bytes[o + $1]) << (8 * $1) } : nil
+            o + 4 <= buffer.count ? (0..<4).reduce(0) { $0 | Int(buffer[o + $1]) << (8 * $1) } : nil
         }
-        func add(_ kind: StreamRecord.Kind, _ length: Int) -> Bool {
-            guard at + length <= bytes.count else { return false }
-            records.append(StreamRecord(kind: kind, offset: at, length: length))
-            at += length
-            return true
-        }
-        guard add(.header, 8) else { return (records, false) }
-        // Layout: tag, region count, regions, vCPU count, device count, names.
-        guard let regions = u32(at + 1) else { return (records, false) }
-        var o = at + 5 + regions * 16 + 4
-        guard let devices = u32(o) else { return (records, false) }
-        o += 4
-        for _ in 0..<devices {
-            guard let n = u16(o) else { return (records, false) }
-            o += 2 + n
-        }
-        guard add(.layout, o - at) else { return (records, false) }
-        var pass = 1
-        while let tag = u8(at) {
-            switch tag {
-            case 0x02:
-                guard let count = u32(at + 13), at + 17 + count <= bytes.count else { return (records, false) }
-                let normal = bytes[(at + 17)..<(at + 17 + count)].filter { $0 == 2 }.count
-                guard add(.ramBatch(pass: pass), 17 + count + normal * 4096) else { return (records, false) }
-            case 0x03:
-                guard let number = u32(at + 1), add(.passEnd(number), 5) else { return (records, false) }
-                pass = number + 1
-            case 0x04:
-                guard let n = u16(at + 1), let length = u32(at + 3 + n + 4) else { return (records, false) }
-                let name = String(decoding: bytes[(at + 3)..<(at + 3 + n)], as: UTF8.self)
-                guard add(.state(name), 3 + n + 8 + length) else { return (records, false) }
-            case 0x05:
-                let complete = add(.end, 9)
-                return (records, complete)
-            default:
-                return (records, false)
+        if records.isEmpty { return buffer.count >= 8 ? (.header, 8, 0) : nil }
+        if records.count == 1 {
+            guard let regions = u32(1) else { return nil }
+            var o = 5 + regions * 16 + 4
+            guard let devices = u32(o) else { return nil }
+            o += 4
+            for _ in 0..<devices {
+                guard let n = u16(o) else { return nil }
+                o += 2 + n
             }
+            return o <= buffer.count ? (.layout, o, 0) : nil
         }
-        return (records, false)
+        guard let tag = buffer.first else { return nil }
+        switch tag {
+        case 0x02:
+            guard let count = u32(13), 17 + count <= buffer.count else { return nil }
+            let normal = buffer[17..<(17 + count)].filter { $0 == 2 }.count
+            return (.ramBatch(pass: pass), 17 + count, normal * 4096)
+        case 0x03:
+            guard let number = u32(1) else { return nil }
+            return (.passEnd(number), 5, 0)
+        case 0x04:
+            guard let n = u16(1), let length = u32(3 + n + 4) else { return nil }
+            return (.state(String(decoding: buffer[3..<(3 + n)], as: UTF8.self)), 11 + n, length)
+        case 0x05:
+            return buffer.count >= 9 ? (.end, 9, 0) : nil
+        default:
+            return nil
+        }
+    }
+}
+
+enum StreamRecords {
+    /// The records of a whole stream, and whether it is complete up to its end marker.
+    static func parse(_ bytes: [UInt8]) -> (records: [StreamRecord], complete: Bool) {
+        let scanner = StreamScanner()
+        scanner.feed(bytes[...])
+        let records = scanner.records
+        // A record whose payload was cut off is not a whole record.
+        if let last = records.last, last.endOffset > bytes.count {
+            return (Array(records.dropLast()), false)
+        }
+        return (records, scanner.complete)
     }
 }
 
@@ -151,4 +183,121 @@ final class TestThread<T>: @unchecked Sendable {
         guard done.wait(timeout: .now() + seconds) == .success else { return nil }
         return result
     }
+}
+
+/// A TCP forwarder between a migration source and its destination that the test controls:
+/// it watches the stream's records and cuts the connection (or stops reading, or swallows
+/// the destination's acknowledgement) at the moment a `Fault` names.
+final class FaultProxy: @unchecked Sendable {
+    enum Fault {
+        /// Close both sides once this many stream bytes went through.
+        case cutAfterBytes(Int)
+        /// Close both sides as soon as a record like this starts (nothing of it is forwarded).
+        case cutAtRecord((StreamRecord.Kind) -> Bool)
+        /// Forward the whole stream, then close instead of passing on the destination's ack.
+        case dropAck
+        /// Stop reading from the source after this many bytes, keeping the connection open.
+        case stallAfterBytes(Int)
+        /// Forward everything; `onRecord` runs for each record (for example, to kill the source).
+        case watch
+    }
+
+    let port: Int
+    private let listener: Int32
+    private let fault: Fault
+    private let destinationPort: Int
+    private let lock = NSCondition()
+    private var fired = false
+    private var sockets: [Int32] = []
+    var onRecord: ((StreamRecord) -> Void)?
+
+    init(to destinationPort: Int, fault: Fault) {
+        (listener, port) = Loopback.listen()
+        self.fault = fault
+        self.destinationPort = destinationPort
+        Thread { [self] in run() }.start()
+    }
+
+    /// Whether the fault happened, waiting up to `seconds` for it.
+    func waitUntilFired(seconds: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        lock.lock(); defer { lock.unlock() }
+        while !fired { if !lock.wait(until: deadline) { return fired } }
+        return true
+    }
+
+    /// Ends everything (a stalled proxy lets go of its connections).
+    func close() {
+        lock.lock(); defer { lock.unlock() }
+        for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
+        shutdown(listener, Int32(SHUT_RDWR))
+    }
+
+    deinit { close(); Glibc.close(listener) }
+
+    private func fire(closing fds: Int32...) {
+        lock.lock()
+        fired = true
+        for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) }
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    private func run() {
+        let source = Loopback.accept(listener)
+        guard source >= 0, let destination = Loopback.connect(port: destinationPort) else { return }
+        lock.lock(); sockets = [source, destination]; lock.unlock()
+        Thread { [self] in forwardReplies(from: destination, to: source) }.start()
+        let scanner = StreamScanner()
+        var cutAt: Int?
+        scanner.onRecord = { [self] record in
+            onRecord?(record)
+            if case .cutAtRecord(let matches) = fault, cutAt == nil, matches(record.kind) { cutAt = record.offset }
+        }
+        var total = 0
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            if case .stallAfterBytes(let limit) = fault, total >= limit {
+                fire()
+                return  // holds both connections open and never reads again
+            }
+            let n = chunk.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { shutdown(destination, Int32(SHUT_WR)); return }
+            scanner.feed(chunk[0..<n])
+            var forward = n
+            if case .cutAfterBytes(let limit) = fault, total + n >= limit { cutAt = limit }
+            if let cut = cutAt { forward = max(0, min(n, cut - total)) }
+            _ = Loopback.writeAll(destination, chunk[0..<forward])
+            total += forward
+            if cutAt != nil { fire(closing: source, destination); return }
+        }
+    }
+
+    private func forwardReplies(from destination: Int32, to source: Int32) {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(destination, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { shutdown(source, Int32(SHUT_WR)); return }
+            if case .dropAck = fault, chunk[0] == 0x10 {
+                fire(closing: source, destination)
+                return
+            }
+            _ = Loopback.writeAll(source, chunk[0..<n])
+        }
+    }
+}
+
+/// Asks `info migrate` until the status is one of `statuses`; returns that report.
+func migrationReport(_ p: SwiftKVMProcess, until statuses: [String], seconds: Double = 90) -> String {
+    let deadline = Date().addingTimeInterval(seconds)
+    var asked = p.stdout.components(separatedBy: "Migration status: ").count - 1
+    while Date() < deadline {
+        asked += 1
+        p.send("info migrate\n")
+        _ = p.waitFor(seconds: 2) { $0.components(separatedBy: "Migration status: ").count - 1 >= asked }
+        let reports = p.stdout.components(separatedBy: "Migration status: ")
+        if let last = reports.last, statuses.contains(where: { last.hasPrefix($0) }) { return last }
+        usleep(200_000)
+    }
+    return p.stdout.components(separatedBy: "Migration status: ").last ?? ""
 }

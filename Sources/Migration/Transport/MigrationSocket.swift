@@ -66,12 +66,14 @@ final class MigrationSocket {
         guard var base = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
+            let began = MonotonicClock.nanoseconds()
             // SAFETY: `base` and `left` always describe the unsent tail of `bytes`.
             let n = Glibc.send(fd, base, left, Int32(MSG_NOSIGNAL))
             if n < 0 {
                 try throwForFailedTransfer(operation: operation)
                 continue
             }
+            try checkShortWrite(sent: n, of: left, began: began, operation: operation)
             base += n
             left -= n
         }
@@ -87,11 +89,15 @@ final class MigrationSocket {
             var header = msghdr()
             header.msg_iov = first + start
             header.msg_iovlen = min(count - start, 1024 /* IOV_MAX on Linux */)
+            let began = MonotonicClock.nanoseconds()
             // SAFETY: every vector points into guest RAM or a buffer the caller keeps alive for this call.
             var written = Glibc.sendmsg(fd, &header, Int32(MSG_NOSIGNAL))
             if written < 0 {
                 try throwForFailedTransfer(operation: operation)
                 continue
+            }
+            if written < (0..<header.msg_iovlen).reduce(0, { $0 + vectors[start + $1].iov_len }) {
+                try checkShortWrite(sent: written, of: Int.max, began: began, operation: operation)
             }
             // Skip the vectors this call finished; trim the one it stopped inside.
             while start < count && written >= vectors[start].iov_len {
@@ -139,6 +145,15 @@ final class MigrationSocket {
 
     func shutdownWrite() {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
+    /// A send that hits SO_SNDTIMEO after moving some bytes returns the short count instead
+    /// of failing; without this check a stalled peer would cost up to twice the timeout.
+    private func checkShortWrite(sent: Int, of requested: Int, began: UInt64, operation: String) throws {
+        guard sent < requested, timeoutSeconds > 0 else { return }
+        if MonotonicClock.nanoseconds() - began >= UInt64(timeoutSeconds) * 1_000_000_000 {
+            throw MigrationError.timedOut(operation: operation, seconds: timeoutSeconds)
+        }
     }
 
     private func throwForFailedTransfer(operation: String) throws {
