@@ -134,6 +134,17 @@ enum Loopback {
         return nil
     }
 
+    /// One attempt: the connected socket, or the errno of the failure.
+    static func connectOnce(port: Int) -> Result<Int32, POSIXError> {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = address(port: port)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if rc == 0 { return .success(fd) }
+        let error = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        close(fd)
+        return .failure(error)
+    }
+
     static func accept(_ listener: Int32) -> Int32 { Glibc.accept(listener, nil, nil) }
 
     static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
