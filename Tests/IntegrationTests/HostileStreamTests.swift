@@ -13,9 +13,9 @@ final class HostileStreamTests: XCTestCase {
 
     /// A stream recorded from a real source migrating its running guest into the test, which
     /// plays the destination and acknowledges once the end marker arrived.
-    func capturedStream() throws -> [UInt8] {
-        try Self.captureLock.withLock {
-            if let stream = Self.cachedStream { return stream }
+    static func capturedStream() throws -> [UInt8] {
+        try captureLock.withLock {
+            if let stream = cachedStream { return stream }
             let (listener, port) = Loopback.listen()
             defer { close(listener) }
             let sink = TestThread { () -> [UInt8] in
@@ -31,14 +31,14 @@ final class HostileStreamTests: XCTestCase {
                 _ = Loopback.writeAll(fd, [0x10][...])
                 return bytes
             }
-            let source = try SwiftKVMProcess(Self.guestArgs)
+            let source = try SwiftKVMProcess(guestArgs)
             defer { source.kill() }
             XCTAssertTrue(source.waitForOutput("tick 1"), source.stdout)
             source.send("migrate tcp:127.0.0.1:\(port)\n")
             XCTAssertTrue(source.waitForOutput("migration: completed"), source.stdout + source.stderr)
             let stream = try XCTUnwrap(sink.wait())
             XCTAssertTrue(StreamRecords.parse(stream).complete, "captured \(stream.count) bytes")
-            Self.cachedStream = stream
+            cachedStream = stream
             return stream
         }
     }
@@ -87,14 +87,14 @@ final class HostileStreamTests: XCTestCase {
     }
 
     func testCapturedStreamRunsTheGuestOnADestination() throws {
-        let outcome = try feed(try capturedStream())
+        let outcome = try feed(try Self.capturedStream())
         XCTAssertEqual(outcome.reply, [0x10])
         XCTAssertNil(outcome.status, "the destination keeps running the guest")
         XCTAssertTrue(outcome.stdout.contains("tick") || outcome.stderr.contains("incoming migration completed"), outcome.stdout + outcome.stderr)
     }
 
     func testStreamCutAtEveryBoundaryAndAtRandomOffsetsIsRefused() throws {
-        let stream = try capturedStream()
+        let stream = try Self.capturedStream()
         let records = StreamRecords.parse(stream).records
         var cuts = Set(records.map(\.endOffset).filter { $0 < stream.count })
         cuts.insert(0)
@@ -112,7 +112,7 @@ final class HostileStreamTests: XCTestCase {
     }
 
     func testSingleBitFlipsAreRefused() throws {
-        let stream = try capturedStream()
+        let stream = try Self.capturedStream()
         let records = StreamRecords.parse(stream).records
         var offsets = Set<Int>()
         // One flip in each kind of record, and the rest anywhere.
@@ -128,7 +128,7 @@ final class HostileStreamTests: XCTestCase {
     }
 
     func testHostileRecordsAreRefusedBeforeUse() throws {
-        let stream = try capturedStream()
+        let stream = try Self.capturedStream()
         let records = StreamRecords.parse(stream).records
         let layoutEnd = try XCTUnwrap(records.first { $0.kind == .layout }).endOffset
         let body = Array(stream[0..<layoutEnd])
@@ -147,7 +147,7 @@ final class HostileStreamTests: XCTestCase {
     }
 
     func testStateSectionOfTheWrongSizeIsRefused() throws {
-        let stream = try capturedStream()
+        let stream = try Self.capturedStream()
         let records = StreamRecords.parse(stream).records
         let state = try XCTUnwrap(records.first { if case .state = $0.kind { return true } else { return false } })
         guard case .state(let name) = state.kind else { return }
@@ -166,7 +166,7 @@ final class HostileStreamTests: XCTestCase {
     }
 
     func testWrongMagicNewerVersionGarbageAndEmptyConnectionAreRefused() throws {
-        let stream = try capturedStream()
+        let stream = try Self.capturedStream()
         var magic = stream
         magic[0] = UInt8(ascii: "Q")
         try assertRefused(magic, "wrong magic", mentioning: "not a swiftkvm migration stream")
