@@ -76,6 +76,7 @@ final class PathFaultTests: XCTestCase {
         source.send(converging + "migrate -d tcp:127.0.0.1:\(proxy.port)\n")
         XCTAssertTrue(proxy.waitUntilFired(), source.stdout.suffix(500) + source.stderr)
         assertSourceRecovered(source, "ack lost")
+        XCTAssertTrue(source.stdout.contains("waiting for the destination's acknowledgement"), source.stdout.suffix(800) + source.stderr)
         XCTAssertTrue(dst.waitForOutput("sweep"), "the destination runs the guest it fully received: \(dst.stderr)")
         dst.kill()
 
