@@ -9,6 +9,12 @@ import KVM
 /// little next to sending the pages; the cost that dominates under PVM is the write-protect
 /// fault on the guest's first write after each sync, which all three methods share. The
 /// dirty ring must be enabled before vCPUs exist and harvested per vCPU, for no gain at one vCPU.
+/// Re-measured for the migration figures (release build, loopback): switching logging on
+/// for a 1 GiB guest takes 0.3-3.9 ms and for 150 MiB 0.3 ms; the sync after pass 1 of the
+/// dirty guest (96 MiB rewritten) 2.8-5.8 ms, later syncs 0.02-0.6 ms. Manual protect with
+/// INITIALLY_SET would only move the first write-protect out of setup into pass 1 and split
+/// the re-protect into CLEAR calls doing the same work, saving at most those few ms of
+/// setup per GiB, so the simpler call stays.
 final class DirtyTracking {
     private let lock = ConditionLock()
     private(set) var enabled = false

@@ -32,6 +32,9 @@ public final class Machine {
     public var log: (String) -> Void = { fputs($0 + "\n", stderr) } {
         didSet { devices.callbacks.log = log }
     }
+    /// The guest reset itself (keyboard-controller reset line or a KVM reset event); called on
+    /// the vCPU thread after the machine has booted again.
+    public var onGuestReset: () -> Void = {}
     public var onStateChange: (RunState) -> Void {
         get { runner.onStateChange }
         set { runner.onStateChange = newValue }
@@ -153,7 +156,12 @@ public final class Machine {
     private func vcpuInterrupted() {
         if resetRequested {
             resetRequested = false
-            do { try performReset() } catch { log("swiftkvm: reset failed: \(error)") }
+            do {
+                try performReset()
+                onGuestReset()
+            } catch {
+                log("swiftkvm: reset failed: \(error)")
+            }
         }
         throttle.sleepIfThrottled()
     }

@@ -5,7 +5,9 @@
 public struct GuestRAMRegion: @unchecked Sendable {
     public let guestAddress: UInt64
     public let size: Int
-    /// Host mapping of the region; valid for the machine's lifetime.
+    /// Host mapping of the region; valid for the machine's lifetime. It must be a private
+    /// anonymous mapping: migration reads /proc/self/pagemap to skip pages the host never
+    /// backed (they read as zero) without touching them.
     public let host: UnsafeMutableRawPointer
 
     public init(guestAddress: UInt64, size: Int, host: UnsafeMutableRawPointer) {

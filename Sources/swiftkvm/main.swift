@@ -30,6 +30,15 @@ case .run:
 }
 for warning in options.warnings { fputs("swiftkvm: warning: \(warning)\n", stderr) }
 
+// Forks first, while no threads exist; errors until `daemon.finish()` still reach the terminal.
+let daemon: Daemonizer
+do {
+    daemon = try Daemonizer(daemonize: options.daemonize, pidFile: options.pidFile,
+                            serialOnStdio: (try? options.serialSpec()) == .stdio, monitorOnStdio: options.monitorSpec == .stdio)
+} catch {
+    fail("\(error)")
+}
+
 let machineConfiguration: MachineConfiguration
 do {
     machineConfiguration = try options.machineConfiguration(defaultKernel: DefaultGuest.path)
@@ -71,6 +80,27 @@ MigrationCommands.register(in: interpreter, controller: migration, machine: mach
                            waitWithoutDetach: !stdinIsTerminal,
                            startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
 
+// QMP runs on the monitor's poll loop, so QMP and human-monitor commands never overlap.
+if !options.qmp.isEmpty {
+    do {
+        let qmpEvents = try QMPEventHub(initialState: machine.runState)
+        machine.onStateChange = { qmpEvents.machineStateChanged($0) }
+        let qmpTable = QMPCommandTable()
+        QMPMachineCommands.register(in: qmpTable, backend: machine, events: qmpEvents,
+                                    humanMonitor: { interpreter.execute($0) },
+                                    requestQuit: { frontend.requestExit(status: 0) })
+        QMPMachineCommands.reportHumanMonitorResets(in: interpreter, events: qmpEvents)
+        machine.onGuestReset = {
+            qmpEvents.emit("RESET", data: .object([("guest", .bool(true)), ("reason", .string("guest-reset"))]))
+        }
+        QMPMigrationCommands.register(in: qmpTable, controller: migration, machine: machine, events: qmpEvents,
+                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
+        frontend.attach(try QMPServer(specs: options.qmpSpecs, table: qmpTable, events: qmpEvents))
+    } catch {
+        fail("-qmp: \(error)")
+    }
+}
+
 frontend.waitForClients()
 if let uri = options.incomingURI, options.incoming != .deferred {
     do { try incoming.start(uri: uri) } catch { fail("-incoming \(uri): \(error)") }
@@ -78,5 +108,6 @@ if let uri = options.incomingURI, options.incoming != .deferred {
     machine.start()
 }
 
+daemon.finish()
 let status = frontend.run()
 exit(status)

@@ -37,6 +37,22 @@ final class MigrationMechanicsTests: XCTestCase {
         }
     }
 
+    func testPageResidencySeesOnlyPagesNeverBacked() throws {
+        let size = 64 * 4096
+        let host = try XCTUnwrap(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        defer { munmap(host, size) }
+        _ = madvise(host, size, MADV_NOHUGEPAGE)
+        host.storeBytes(of: 1, toByteOffset: 3 * 4096, as: UInt8.self)
+        host.storeBytes(of: 0, toByteOffset: 9 * 4096, as: UInt8.self)
+        let residency = PageResidency()
+        XCTAssertTrue(residency.load(host: host, count: 64))
+        XCTAssertFalse(residency.isUntouched(3))
+        XCTAssertFalse(residency.isUntouched(9), "written with zero is still backed, and scanned")
+        XCTAssertTrue(residency.isUntouched(4))
+        XCTAssertTrue(residency.isUntouched(63))
+        XCTAssertFalse(residency.load(host: host, count: StreamFormat.maxBatchPages + 1), "more than it holds")
+    }
+
     private func pass(dirty: Int, expected: UInt64) -> PassReport {
         PassReport(pass: 2, pagesSent: 100, zeroPages: 0, bytesSent: 409_600, durationNs: 1_000_000,
                    bandwidth: 1 << 30, dirtyPages: dirty, expectedDowntimeMs: expected, isSwitchover: false)
@@ -47,6 +63,28 @@ final class MigrationMechanicsTests: XCTestCase {
         XCTAssertEqual(policy(ConvergenceInput(lastPass: pass(dirty: 10, expected: 301), guestRunning: true, downtimeLimitMs: 300)), .iterate)
         XCTAssertEqual(policy(ConvergenceInput(lastPass: pass(dirty: 10, expected: 300), guestRunning: true, downtimeLimitMs: 300)), .switchover)
         XCTAssertEqual(policy(ConvergenceInput(lastPass: pass(dirty: 10, expected: 900), guestRunning: false, downtimeLimitMs: 300)), .switchover)
+    }
+
+    func testShrinkingPolicyIteratesWhileTheDirtySetShrinksAndNeverSwitchesAboveTheLimit() {
+        let policy = ConvergencePolicies.shrinkingDirtySet
+        func decide(_ dirtyByPass: [Int], expected: UInt64, withinLimit: Int = 1, running: Bool = true) -> ConvergenceDecision {
+            let reports = dirtyByPass.map { pass(dirty: $0, expected: 10) }
+            var last = pass(dirty: dirtyByPass.last ?? 0, expected: expected)
+            last.pass = dirtyByPass.count
+            return policy(ConvergenceInput(lastPass: last, guestRunning: running, downtimeLimitMs: 300,
+                                           earlierPasses: Array(reports.dropLast()), passesWithinLimit: withinLimit))
+        }
+        XCTAssertEqual(decide([24_000], expected: 40), .iterate, "after pass 1 it tries one more pass")
+        XCTAssertEqual(decide([24_000], expected: 301, withinLimit: 0), .iterate, "above the limit it waits, as QEMU does")
+        XCTAssertEqual(decide([24_000, 24_000, 24_000], expected: 301, withinLimit: 0), .iterate)
+        XCTAssertEqual(decide([24_000], expected: 900, running: false), .switchover, "a paused guest dirties nothing")
+        XCTAssertEqual(decide([24_000, 8_000], expected: 12), .iterate, "shrank to a third")
+        XCTAssertEqual(decide([24_000, 8_000, 6_000], expected: 9), .iterate, "exactly 3/4 still counts as shrinking")
+        XCTAssertEqual(decide([24_000, 8_000, 6_500], expected: 9), .iterate, "one pass that did not shrink gets another try")
+        XCTAssertEqual(decide([24_000, 8_000, 6_500, 6_400], expected: 9), .switchover, "two in a row: it has converged")
+        XCTAssertEqual(decide([24_000, 8_000, 2_000], expected: 3), .switchover, "at the floor another pass cannot win much")
+        XCTAssertEqual(decide([24_000, 8_000], expected: 12, withinLimit: ConvergencePolicies.maxPassesWithinLimit), .switchover,
+                       "the cap bounds the total time")
     }
 
     func testAutoConvergeNeedsTwoHighPassesInARowAndStepsUpToTheMaximum() {

@@ -9,7 +9,7 @@ public final class MigrationController: @unchecked Sendable {
     private var job: OutgoingMigration?
     private let statistics = MigrationStatistics()
     /// Decides when to switch over; replaceable for tests and experiments.
-    public var convergencePolicy: ConvergencePolicy = ConvergencePolicies.downtimeLimit
+    public var convergencePolicy: ConvergencePolicy = ConvergencePolicies.shrinkingDirtySet
 
     public init() {}
 

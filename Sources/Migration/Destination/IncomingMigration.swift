@@ -53,12 +53,15 @@ public final class IncomingMigration {
             defer { preopened = nil }
             return (fd, preopened)
         }
+        let prefaulter = RAMPrefaulter(regions: machine.ramRegions)
+        prefaulter.start()
+        defer { prefaulter.stop() }
         let connection = try ready ?? SocketConnector.acceptOne(listener: socket)
         lock.withLock { self.connection = connection }
         defer { connection.close() }
         if lock.withLock({ cancelled }) { throw MigrationError.cancelled }
         connection.configureForBulkTransfer(timeoutSeconds: TransportLimits.incomingIdleTimeoutSeconds)
-        return try StreamReceiver.receive(from: connection, into: machine, resume: resume)
+        return try StreamReceiver.receive(from: connection, into: machine, resume: resume, prefaulter: prefaulter)
     }
 
     /// Stops waiting or receiving; `receive` throws `.cancelled`. Safe from any thread.

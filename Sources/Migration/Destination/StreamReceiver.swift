@@ -5,10 +5,12 @@ import Machine
 /// end marker's digest matches; RAM pages are written in place as they arrive, which is
 /// harmless because the guest stays paused until then.
 enum StreamReceiver {
+    /// `prefaulter`, when given, runs over `machine`'s RAM; it is asked to stop once the
+    /// stream is complete.
     static func receive(from socket: MigrationSocket, into machine: MigratableMachine,
-                        resume: Bool) throws -> IncomingReport {
+                        resume: Bool, prefaulter: RAMPrefaulter? = nil) throws -> IncomingReport {
         do {
-            let report = try load(from: socket, into: machine, resume: resume)
+            let report = try load(from: socket, into: machine, resume: resume, prefaulter: prefaulter)
             var acknowledged = report
             do {
                 try ReturnPath.sendAck(on: socket)
@@ -24,7 +26,7 @@ enum StreamReceiver {
     }
 
     private static func load(from socket: MigrationSocket, into machine: MigratableMachine,
-                             resume: Bool) throws -> IncomingReport {
+                             resume: Bool, prefaulter: RAMPrefaulter?) throws -> IncomingReport {
         let reader = StreamReader(socket: socket)
         try readHeader(reader)
         let streamLayout = try LayoutCheck.read(from: reader)
@@ -42,6 +44,7 @@ enum StreamReceiver {
         var stateBytes = 0
         let kinds = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages, alignment: 8)
         defer { kinds.deallocate() }
+        let residency = PageResidency()
 
         while true {
             reader.context = sections.isEmpty ? "receiving RAM (pass \(report.passes + 1))" : "receiving device state"
@@ -54,7 +57,8 @@ enum StreamReceiver {
                 throw MigrationError.malformedStream("a second layout section")
             case .ramBatch:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("RAM after device state") }
-                try receiveBatch(reader, regions: regions, kinds: kinds, report: &report)
+                try receiveBatch(reader, regions: regions, kinds: kinds, prefaulter: prefaulter,
+                                 residency: residency, report: &report)
             case .passEnd:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("a pass after device state") }
                 let pass = Int(try reader.readU32())
@@ -73,6 +77,7 @@ enum StreamReceiver {
                 let sent = try reader.readU64()
                 guard sent == computed else { throw MigrationError.digestMismatch(sent: sent, computed: computed) }
                 report.stateSections = sections.count
+                prefaulter?.requestStop()
                 try finish(machine, sections: sections, resume: resume)
                 return report
             }
@@ -93,8 +98,9 @@ enum StreamReceiver {
         }
     }
 
-    private static func receiveBatch(_ reader: StreamReader, regions: [GuestRAMRegion],
-                                     kinds: UnsafeMutableRawPointer, report: inout IncomingReport) throws {
+    private static func receiveBatch(_ reader: StreamReader, regions: [GuestRAMRegion], kinds: UnsafeMutableRawPointer,
+                                     prefaulter: RAMPrefaulter?, residency: PageResidency,
+                                     report: inout IncomingReport) throws {
         let regionIndex = Int(try reader.readU32())
         let firstPage = try reader.readU64()
         let count = Int(try reader.readU32())
@@ -109,7 +115,10 @@ enum StreamReceiver {
             throw MigrationError.malformedStream("RAM batch for pages \(firstPage)+\(count) of region \(regionIndex), which has \(region.pageCount)")
         }
         try reader.readPayload(into: kinds, count: count)
+        let published = prefaulter?.sync(passOnePosition: report.passes == 0 ? (regionIndex, Int(firstPage)) : nil) ?? 0
         let pageSize = GuestRAMRegion.pageSize
+        // Read only when a zero page needs it; nil until then.
+        var residencyKnown: Bool?
         var index = 0
         while index < count {
             let kind = kinds.load(fromByteOffset: index, as: UInt8.self)
@@ -120,7 +129,17 @@ enum StreamReceiver {
                 index += 1
             case .zero:
                 // Fresh destination memory is already zero; writing would only commit host pages.
-                if !isZeroPage(page) { memset(page, 0, pageSize) }
+                var known = prefaulter?.isKnownZero(region: regionIndex, page: Int(firstPage) + index, published: published) ?? false
+                if !known {
+                    if residencyKnown == nil {
+                        // Entries for the whole batch; a page appears once per batch, so a zero
+                        // page's entry cannot reflect this batch's own writes.
+                        // SAFETY: pages firstPage..<firstPage+count lie in the region (checked above).
+                        residencyKnown = residency.load(host: region.host + Int(firstPage) * pageSize, count: count)
+                    }
+                    known = residencyKnown == true && residency.isUntouched(index)
+                }
+                if !known && !isZeroPage(page) { memset(page, 0, pageSize) }
                 report.zeroPages += 1
                 index += 1
             case .normal:
@@ -128,6 +147,7 @@ enum StreamReceiver {
                 while index < count && kinds.load(fromByteOffset: index, as: UInt8.self) == StreamFormat.PageKind.normal.rawValue {
                     index += 1
                 }
+                prefaulter?.markWritten(region: regionIndex, firstPage: Int(firstPage) + runStart, count: index - runStart)
                 try reader.readPayload(into: page, count: (index - runStart) * pageSize)
                 report.normalPages += index - runStart
             case nil:

@@ -13,7 +13,8 @@ struct PassCounts {
     var bytes: UInt64 = 0
 }
 
-/// Turns a page selection into RAM batches: scans each page for zeros, groups up to
+/// Turns a page selection into RAM batches: finds zero pages (untouched host pages without
+/// reading them, the others by scanning), groups up to
 /// `maxBatchPages` neighbouring pages per batch, and writes each batch with one vectored write.
 /// Between batches it honours the bandwidth limit, cancellation and an early error from the
 /// destination.
@@ -21,6 +22,7 @@ final class PageSender {
     private let writer: StreamWriter
     private let regions: [GuestRAMRegion]
     private let kinds = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: StreamFormat.maxBatchPages)
+    private let residency = PageResidency()
     var limiter: BandwidthLimiter
     /// Called between batches; throws to stop the pass (cancel, destination error).
     private let checkpoint: () throws -> Void
@@ -88,23 +90,30 @@ final class PageSender {
         }
     }
 
-    /// `kinds[0..<count]` holds `.normal` for selected pages; zero pages are found here.
+    /// `kinds[0..<count]` holds `.normal` for selected pages; zero pages are found here
+    /// (untouched host pages, and all pages when the guest is paused) or by the writer as it
+    /// copies them.
     private func sendBatch(region index: Int, firstPage: Int, count: Int, total: inout PassCounts) throws {
         try checkpoint()
         let region = regions[index]
         let pageSize = GuestRAMRegion.pageSize
+        let normal = StreamFormat.PageKind.normal.rawValue
+        let zero = StreamFormat.PageKind.zero.rawValue
         var batch = PassCounts()
-        for i in 0..<count where kinds[i] == StreamFormat.PageKind.normal.rawValue {
+        // SAFETY: firstPage + count <= region.pageCount, so every page below lies in the region's mapping.
+        let batchStart = region.host + firstPage * pageSize
+        let residencyKnown = residency.load(host: batchStart, count: count)
+        let scanHere = writer.pagesAreStable
+        for i in 0..<count where kinds[i] == normal {
             batch.pages += 1
-            // SAFETY: firstPage + count <= region.pageCount, so the page lies in the region's mapping.
-            if isZeroPage(region.host + (firstPage + i) * pageSize) {
-                kinds[i] = StreamFormat.PageKind.zero.rawValue
-                batch.zeroPages += 1
+            if (residencyKnown && residency.isUntouched(i)) || (scanHere && isZeroPage(batchStart + i * pageSize)) {
+                kinds[i] = zero
             }
         }
         let bytes = try writer.writeBatch(region: index, firstPage: firstPage,
-                                          kinds: UnsafeBufferPointer(rebasing: kinds[0..<count]),
+                                          kinds: UnsafeMutableBufferPointer(rebasing: kinds[0..<count]),
                                           regionBase: region.host)
+        for i in 0..<count where kinds[i] == zero { batch.zeroPages += 1 }
         batch.bytes = UInt64(bytes)
         total.pages += batch.pages
         total.zeroPages += batch.zeroPages

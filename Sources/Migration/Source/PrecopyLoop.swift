@@ -31,6 +31,8 @@ struct PrecopyLoop {
         var selection = PageSelection.all
         var bandwidth: UInt64 = 0
         var pass = 1
+        var earlier: [PassReport] = []
+        var passesWithinLimit = 0
         while true {
             let settings = parameters()
             sender.limiter.bytesPerSecond = settings.maxBandwidth
@@ -66,11 +68,14 @@ struct PrecopyLoop {
             if autoConvergeEnabled, let percent = autoConverge.afterPass(pagesDirtied: dirtyPages, pagesSent: counts.pages) {
                 machine.setCPUThrottle(percent: percent)
             }
+            passesWithinLimit = report.expectedDowntimeMs <= settings.downtimeLimitMs ? passesWithinLimit + 1 : 0
             let input = ConvergenceInput(lastPass: report, guestRunning: machine.runState.isRunning,
-                                         downtimeLimitMs: settings.downtimeLimitMs)
+                                         downtimeLimitMs: settings.downtimeLimitMs, earlierPasses: earlier,
+                                         passesWithinLimit: passesWithinLimit)
             if policy(input) == .switchover {
                 return Result(pending: dirty, passes: pass, throttlePercent: autoConverge.throttlePercent)
             }
+            earlier.append(report)
             selection = .dirty(dirty)
             pass += 1
         }

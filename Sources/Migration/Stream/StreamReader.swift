@@ -47,11 +47,19 @@ final class StreamReader {
         destination.copyMemory(from: buffer + start, byteCount: buffered)
         start += buffered
         digested = start
-        if buffered < count {
-            try socket.readExact(into: destination + buffered, count: count - buffered, operation: context)
+        digest.update(UnsafeRawBufferPointer(start: destination, count: buffered))
+        // In pieces, each hashed right after it lands, while it is still in the cache.
+        var done = buffered
+        while done < count {
+            let piece = min(count - done, Self.payloadPieceBytes)
+            // SAFETY: done + piece <= count, inside the caller's `count` bytes.
+            try socket.readExact(into: destination + done, count: piece, operation: context)
+            digest.update(UnsafeRawBufferPointer(start: destination + done, count: piece))
+            done += piece
         }
-        digest.update(UnsafeRawBufferPointer(start: destination, count: count))
     }
+
+    private static let payloadPieceBytes = 256 * 1024
 
     /// The digest of everything consumed so far.
     func digestSoFar() -> UInt64 {

@@ -9,7 +9,9 @@ import Machine
 /// the digest would no longer match what was sent (the page is resent later, being dirty, but
 /// the digest cannot tell). So a running guest's pages are first copied into one bounce
 /// buffer (one memcpy per page, no allocations), and the copy is hashed and sent. With the
-/// guest paused (`pagesAreStable`) the vectors point straight into guest memory.
+/// guest paused (`pagesAreStable`) the vectors point straight into guest memory. Measured on
+/// 896 MiB of data (release build): copying costs about as much as hashing, each well under
+/// the kernel's own copy into the socket; the copy is kept, the scan is folded into it.
 final class StreamWriter {
     private let socket: MigrationSocket
     private var buffer: [UInt8] = []
@@ -87,44 +89,57 @@ final class StreamWriter {
         try sendBuffer()
     }
 
-    /// One RAM batch: `kinds[i]` says what page `firstPage + i` of the region is.
+    /// One RAM batch: `kinds[i]` says what page `firstPage + i` of the region is. While the
+    /// guest runs, each `.normal` page is copied into the bounce buffer and checked for zeros
+    /// there, in one pass while it is in the L1 cache (scanning guest memory first and
+    /// copying later missed the cache twice per page); a page whose copy is all zero becomes
+    /// `.zero` in `kinds`. With the guest paused the caller has already found the zero pages.
     /// Returns the bytes it put on the wire.
     @discardableResult
-    func writeBatch(region: Int, firstPage: Int, kinds: UnsafeBufferPointer<UInt8>,
+    func writeBatch(region: Int, firstPage: Int, kinds: UnsafeMutableBufferPointer<UInt8>,
                     regionBase: UnsafeMutableRawPointer) throws -> Int {
         let before = bytesWritten + UInt64(buffer.count)
+        let pageSize = GuestRAMRegion.pageSize
+        let normal = StreamFormat.PageKind.normal.rawValue
+        var vectorCount = 1
+        var payloadBytes = 0
+        if !pagesAreStable {
+            let copy = bounceBuffer
+            for index in 0..<kinds.count where kinds[index] == normal {
+                // SAFETY: the caller built `kinds` for pages inside this region, and at most
+                // maxBatchPages pages go into the bounce buffer, which holds that many.
+                let slot = copy + payloadBytes
+                slot.copyMemory(from: regionBase + (firstPage + index) * pageSize, byteCount: pageSize)
+                if isZeroPage(slot) {
+                    kinds[index] = StreamFormat.PageKind.zero.rawValue
+                } else {
+                    payloadBytes += pageSize
+                }
+            }
+            if payloadBytes > 0 {
+                vectors[1] = iovec(iov_base: copy, iov_len: payloadBytes)
+                vectorCount = 2
+            }
+        } else {
+            var index = 0
+            while index < kinds.count {
+                guard kinds[index] == normal else { index += 1; continue }
+                let runStart = index
+                while index < kinds.count && kinds[index] == normal { index += 1 }
+                // SAFETY: the caller built `kinds` for pages inside this region, so the run lies in guest RAM.
+                let source = regionBase + (firstPage + runStart) * pageSize
+                let length = (index - runStart) * pageSize
+                vectors[vectorCount] = iovec(iov_base: source, iov_len: length)
+                vectorCount += 1
+                payloadBytes += length
+            }
+        }
         put8(StreamFormat.Tag.ramBatch.rawValue)
         put32(UInt32(region))
         put64(UInt64(firstPage))
         put32(UInt32(kinds.count))
         buffer.append(contentsOf: kinds)
         digest.update(buffer)
-
-        let pageSize = GuestRAMRegion.pageSize
-        var vectorCount = 1
-        var payloadBytes = 0
-        var index = 0
-        let copy = pagesAreStable ? nil : bounceBuffer
-        while index < kinds.count {
-            guard kinds[index] == StreamFormat.PageKind.normal.rawValue else { index += 1; continue }
-            let runStart = index
-            while index < kinds.count && kinds[index] == StreamFormat.PageKind.normal.rawValue { index += 1 }
-            // SAFETY: the caller built `kinds` for pages inside this region, so the run lies in guest RAM.
-            let source = regionBase + (firstPage + runStart) * pageSize
-            let length = (index - runStart) * pageSize
-            if let copy {
-                // SAFETY: at most maxBatchPages pages go into the bounce buffer, which holds that many.
-                (copy + payloadBytes).copyMemory(from: source, byteCount: length)
-            } else {
-                vectors[vectorCount] = iovec(iov_base: source, iov_len: length)
-                vectorCount += 1
-            }
-            payloadBytes += length
-        }
-        if let copy, payloadBytes > 0 {
-            vectors[1] = iovec(iov_base: copy, iov_len: payloadBytes)
-            vectorCount = 2
-        }
         for i in 1..<vectorCount {
             digest.update(UnsafeRawBufferPointer(start: vectors[i].iov_base, count: vectors[i].iov_len))
         }

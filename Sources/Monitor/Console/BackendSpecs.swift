@@ -9,6 +9,10 @@ public enum SerialBackendSpec: Equatable, Sendable {
     /// A listening unix socket, one client at a time. `wait`: the guest starts only after the
     /// first client connected (QEMU's `server` without `nowait`).
     case unixServer(path: String, wait: Bool)
+    /// A new pseudo-terminal; its `/dev/pts/N` is printed at start and shown by `info chardev`.
+    case pty
+    /// A listening TCP socket, one client at a time; an empty host listens on every address.
+    case tcpServer(host: String, port: UInt16, wait: Bool)
 
     /// Parses `stdio`, `null`, `none`, `file:PATH`, `unix:PATH,server[,nowait]`.
     public init(parsing text: String) throws {

@@ -7,6 +7,9 @@ public enum FrontendError: Error, Equatable, CustomStringConvertible {
     case fileOpenFailed(path: String, errno: Int32)
     case pipeFailed(errno: Int32)
     case pollFailed(errno: Int32)
+    case addressNotFound(address: String, reason: String)
+    case tcpListenFailed(address: String, errno: Int32)
+    case ptyFailed(operation: String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -20,6 +23,12 @@ public enum FrontendError: Error, Equatable, CustomStringConvertible {
             return "cannot create the monitor's wakeup pipe: \(errnoText(errno))"
         case .pollFailed(let errno):
             return "waiting for terminal and socket input failed: \(errnoText(errno))"
+        case .addressNotFound(let address, let reason):
+            return "cannot listen on tcp:\(address): \(reason)"
+        case .tcpListenFailed(let address, let errno):
+            return "cannot listen on tcp:\(address): \(errnoText(errno)); choose another port or address"
+        case .ptyFailed(let operation, let errno):
+            return "cannot create a pseudo-terminal for -serial pty: \(operation) failed: \(errnoText(errno))"
         }
     }
 }

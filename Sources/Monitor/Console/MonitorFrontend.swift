@@ -40,6 +40,7 @@ public final class MonitorFrontend {
     private var terminal: TerminalSession?
     private var script: ScriptRunner?
     private var stdinToken: PollLoop.Token?
+    private var qmpServer: QMPServer?
 
     private let exitLock = NSLock()
     private var requestedExit: Int32?
@@ -53,6 +54,9 @@ public final class MonitorFrontend {
                       complete: { interpreter.completions(line: $0, wordStart: $1, word: $2) },
                       console: console, serial: serial, monitor: monitor,
                       startInMonitor: startInMonitor, historyPath: historyPath)
+        interpreter.registerInfo(InfoCommand(name: "chardev", help: "show the character devices") { [unowned self] _, _ in
+            self.chardevInfo()
+        })
     }
 
     /// The same with the interpreter given as functions (tests, other interpreters).
@@ -75,7 +79,14 @@ public final class MonitorFrontend {
         case .stdio: serialBackend = nil
         case .null: serialBackend = NullSerialBackend()
         case .file(let path): serialBackend = try FileSerialBackend(path: path)
-        case .unixServer(let path, _): serialBackend = try UnixSocketSerialBackend(path: path)
+        case .unixServer(let path, _): serialBackend = try SocketSerialBackend(path: path)
+        case .pty:
+            let pty = try PtySerialBackend()
+            serialBackend = pty
+            // QEMU's message, which scripts look for to find the terminal.
+            FileIO.writeAll(2, "char device redirected to \(pty.slavePath) (label serial0)\n")
+        case .tcpServer(let host, let port, _):
+            serialBackend = SocketSerialBackend(listener: try TCPSocketListener(host: host, port: port))
         }
         if case .unixServer(let path, _) = monitor {
             monitorServer = try MonitorSocketServer(path: path, prompt: Self.prompt, execute: execute) { [weak self] in
@@ -89,11 +100,35 @@ public final class MonitorFrontend {
         CommandHistory.defaultPath(environment: ProcessInfo.processInfo.environment)
     }
 
+    /// Serves QMP from this front end's loop (call before `waitForClients` and `run`).
+    public func attach(_ server: QMPServer) {
+        qmpServer = server
+    }
+
+    /// `info chardev`: one `label: filename=...` line per console back end, QEMU's labels.
+    public func chardevInfo() -> String {
+        var lines: [String] = []
+        switch serialSpec {
+        case .stdio: lines.append("serial0: filename=stdio")
+        default: if let serialBackend { lines.append("serial0: filename=\(serialBackend.chardevFilename)") }
+        }
+        var monitorIndex = 0
+        switch monitorSpec {
+        case .stdio: lines.append("compat_monitor0: filename=stdio"); monitorIndex = 1
+        case .unixServer(let path, _): lines.append("compat_monitor0: filename=unix:\(path),server=on"); monitorIndex = 1
+        case .none: break
+        }
+        lines += qmpServer?.chardevLines(firstIndex: monitorIndex) ?? []
+        return lines.map { $0 + "\n" }.joined()
+    }
+
     /// Blocks until every `unix:...,server` back end without `nowait` has its first client.
     /// Call before starting the guest, as QEMU does.
     public func waitForClients() {
         if case .unixServer(_, true) = serialSpec { serialBackend?.waitForClient() }
+        if case .tcpServer(_, _, true) = serialSpec { serialBackend?.waitForClient() }
         if case .unixServer(_, true) = monitorSpec { monitorServer?.waitForClient() }
+        qmpServer?.waitForClients()
     }
 
     /// Ends `run()` from any thread (the guest shut down, for example).
@@ -124,6 +159,7 @@ public final class MonitorFrontend {
         }
         serialBackend?.register(in: loop, input: guestInput)
         monitorServer?.register(in: loop)
+        qmpServer?.register(in: loop)
         terminal?.start()
 
         var status: Int32 = 0
@@ -144,6 +180,7 @@ public final class MonitorFrontend {
         terminal?.stop()
         serialBackend?.close()
         monitorServer?.close()
+        qmpServer?.close()
         return status == 0 && failedLines > 0 ? 1 : status
     }
 

@@ -4,6 +4,8 @@ import Glibc
 /// kind but `stdio` (the terminal handles that one).
 protocol SerialBackend: AnyObject {
     func writeGuestOutput(_ bytes: [UInt8])
+    /// What `info chardev` shows after `filename=`.
+    var chardevFilename: String { get }
     /// Adds this back end's descriptors to the loop; input is queued for the guest.
     func register(in loop: PollLoop, input: GuestInputQueue)
     /// Blocks until a client is there, for socket back ends that must not start without one.
@@ -13,6 +15,7 @@ protocol SerialBackend: AnyObject {
 
 /// `-serial null`.
 final class NullSerialBackend: SerialBackend {
+    var chardevFilename: String { "null" }
     func writeGuestOutput(_ bytes: [UInt8]) {}
     func register(in loop: PollLoop, input: GuestInputQueue) {}
     func waitForClient() {}
@@ -22,8 +25,10 @@ final class NullSerialBackend: SerialBackend {
 /// `-serial file:PATH`: truncated at open, like QEMU.
 final class FileSerialBackend: SerialBackend {
     private let fd: Int32
+    let chardevFilename: String
 
     init(path: String) throws {
+        chardevFilename = "file:" + path
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FrontendError.fileOpenFailed(path: path, errno: errno) }
     }
@@ -34,20 +39,22 @@ final class FileSerialBackend: SerialBackend {
     func close() { FileIO.close(fd) }
 }
 
-/// `-serial unix:PATH,server[,nowait]`: one client at a time; while one is connected, others
-/// wait in the listen backlog. Output with no client connected is dropped.
-final class UnixSocketSerialBackend: SerialBackend {
-    private let listener: UnixSocketListener
+/// `-serial unix:PATH,server[,nowait]` and `-serial tcp:HOST:PORT,server[,nowait]`: one
+/// client at a time; while one is connected, others wait in the listen backlog. Output with
+/// no client connected is dropped.
+final class SocketSerialBackend: SerialBackend {
+    private let listener: ConnectionListener
     private(set) var client: SocketConnection?
     private var loop: PollLoop?
     private var input: GuestInputQueue?
     private var clientToken: PollLoop.Token?
 
-    init(path: String) throws {
-        listener = try UnixSocketListener(path: path)
+    init(listener: ConnectionListener) {
+        self.listener = listener
     }
 
-    var path: String { listener.path }
+    /// QEMU's `info chardev` spelling: `disconnected:` while no client is there.
+    var chardevFilename: String { (client == nil ? "disconnected:" : "") + listener.label + ",server=on" }
 
     func writeGuestOutput(_ bytes: [UInt8]) {
         client?.send(bytes)
@@ -65,7 +72,7 @@ final class UnixSocketSerialBackend: SerialBackend {
 
     func waitForClient() {
         guard client == nil else { return }
-        FileIO.writeAll(2, "swiftkvm: waiting for connection on serial unix:\(listener.path),server\n")
+        FileIO.writeAll(2, "swiftkvm: waiting for connection on serial \(listener.label),server\n")
         if let fd = listener.waitForClient() { adopt(fd) }
     }
 
@@ -104,3 +111,12 @@ final class UnixSocketSerialBackend: SerialBackend {
         listener.close()
     }
 }
+
+extension SocketSerialBackend {
+    /// `-serial unix:PATH,server`.
+    convenience init(path: String) throws {
+        self.init(listener: try UnixSocketListener(path: path))
+    }
+}
+
+typealias UnixSocketSerialBackend = SocketSerialBackend

@@ -2,7 +2,7 @@ import Glibc
 
 /// A listening unix stream socket (`unix:PATH,server`). A stale socket file left by an
 /// earlier run is replaced, as QEMU does; the file is removed again on close.
-final class UnixSocketListener {
+final class UnixSocketListener: ConnectionListener {
     let path: String
     let fd: Int32
 
@@ -37,29 +37,7 @@ final class UnixSocketListener {
         self.fd = fd
     }
 
-    /// A connected client, non-blocking; nil when none is waiting.
-    func accept() -> Int32? {
-        while true {
-            let client = Glibc.accept(fd, nil, nil)
-            if client >= 0 {
-                FileIO.setNonBlocking(client)
-                FileIO.setCloseOnExec(client)
-                return client
-            }
-            if errno == EINTR || errno == ECONNABORTED { continue }
-            return nil
-        }
-    }
-
-    /// Blocks until a client connects (QEMU's `server` without `nowait`).
-    func waitForClient() -> Int32? {
-        while true {
-            if let client = accept() { return client }
-            guard errno == EAGAIN || errno == EWOULDBLOCK else { return nil }
-            var pending = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&pending, 1, -1)
-        }
-    }
+    var label: String { "unix:\(path)" }
 
     func close() {
         FileIO.close(fd)

@@ -46,6 +46,18 @@ enum CommandLineParser {
         Option(names: ["monitor"], argument: "DEV", help: "human monitor: stdio, none or unix:PATH[,server][,nowait]") { config, text in
             config.monitor = try EndpointParsing.monitor(text)
         },
+        Option(names: ["qmp"], argument: "DEV", help: "QMP server for tools (repeatable): unix:PATH,server[,nowait] or tcp:HOST:PORT,server[,nowait]") { config, text in
+            config.qmp.append(try EndpointParsing.qmp(text))
+        },
+        Option(names: ["daemonize"], argument: nil, help: "run in the background once set up (serial and monitor must not use stdio)") { config, _ in
+            config.daemonize = true
+        },
+        Option(names: ["pidfile"], argument: "FILE", help: "write the process id to FILE (locked; removed at exit)") { config, text in
+            guard !text.isEmpty else {
+                throw OptionError.invalidValue(option: "-pidfile", value: text, expected: "give the file's path")
+            }
+            config.pidFile = text
+        },
         Option(names: ["nographic"], argument: nil, help: "no display; serial port and monitor on the terminal") { config, _ in
             config.nographic = true
         },

@@ -12,7 +12,7 @@ extension Configuration {
             switch self {
             case .appendWithoutKernel: return "-append only allowed with -kernel option"
             case .unsupportedSerial(let kind):
-                return "-serial \(kind): not supported yet; use stdio, null, file:PATH or unix:PATH,server[,nowait]"
+                return "-serial \(kind): not supported yet; use stdio, null, file:PATH, pty, unix:PATH,server[,nowait] or tcp:HOST:PORT,server[,nowait]"
             case .noDefaultGuest:
                 return "no guest given and the default guest (guests/build/hello.elf) was not found; pass -kernel FILE or -drive file=IMG,format=raw, or set SWIFTKVM_GUESTS to the folder of built guests"
             }
@@ -45,8 +45,18 @@ extension Configuration {
         case .null?: return .null
         case .file(let path)?: return .file(path: path)
         case .unixSocket(let path, _, let wait)?: return .unixServer(path: path, wait: wait)
-        case .pty?: throw WiringError.unsupportedSerial("pty")
-        case .tcp?: throw WiringError.unsupportedSerial("tcp")
+        case .pty?: return .pty
+        case .tcp(let host, let port, true, let wait)?: return .tcpServer(host: host, port: port, wait: wait)
+        case .tcp?: throw WiringError.unsupportedSerial("tcp without server")
+        }
+    }
+
+    var qmpSpecs: [QMPServerSpec] {
+        qmp.map { endpoint in
+            switch endpoint {
+            case .unixSocket(let path, _, let wait): return .unix(path: path, wait: wait)
+            case .tcp(let host, let port, _, let wait): return .tcp(host: host, port: port, wait: wait)
+            }
         }
     }
 

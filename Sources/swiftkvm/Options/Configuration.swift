@@ -28,6 +28,12 @@ struct Configuration: Equatable {
         case unixSocket(path: String, server: Bool, wait: Bool)
     }
 
+    /// Where a QMP server listens (`-qmp`); only listening sockets.
+    enum QMPEndpoint: Equatable {
+        case unixSocket(path: String, server: Bool, wait: Bool)
+        case tcp(host: String, port: UInt16, server: Bool, wait: Bool)
+    }
+
     /// Where an incoming migration comes from; `deferred` waits for `migrate_incoming`.
     enum IncomingMigration: Equatable {
         case tcp(host: String, port: UInt16)
@@ -62,6 +68,12 @@ struct Configuration: Equatable {
     /// nil when not given: `main` applies QEMU's default.
     var monitor: MonitorEndpoint?
     var nographic = false
+    /// In command-line order; `-qmp` is repeatable.
+    var qmp: [QMPEndpoint] = []
+    /// `-daemonize`: detach from the terminal once everything is set up.
+    var daemonize = false
+    /// `-pidfile FILE`: write the process id (after daemonizing) and remove it at exit.
+    var pidFile: String?
     var name: String?
     var cpuCount = 1
     var incoming: IncomingMigration?

@@ -40,6 +40,24 @@ enum EndpointParsing {
         throw OptionError.invalidValue(option: "-monitor", value: text, expected: monitorForms)
     }
 
+    static let qmpForms = "use unix:PATH,server[,nowait] or tcp:HOST:PORT,server[,nowait]"
+
+    static func qmp(_ text: String) throws -> Configuration.QMPEndpoint {
+        let option = "-qmp"
+        if let rest = text.strippingPrefix("unix:") {
+            let (path, server, wait) = try socketOptions(rest, option: option, forms: qmpForms, whole: text)
+            guard server else { throw OptionError.invalidValue(option: option, value: text, expected: "only listening sockets are supported; add ,server") }
+            return .unixSocket(path: path, server: server, wait: wait)
+        }
+        if let rest = text.strippingPrefix("tcp:") {
+            let (address, server, wait) = try socketOptions(rest, option: option, forms: qmpForms, whole: text)
+            guard server else { throw OptionError.invalidValue(option: option, value: text, expected: "only listening sockets are supported; add ,server") }
+            let (host, port) = try hostAndPort(address, option: option, whole: text)
+            return .tcp(host: host, port: port, server: server, wait: wait)
+        }
+        throw OptionError.invalidValue(option: option, value: text, expected: qmpForms)
+    }
+
     static func incoming(_ text: String) throws -> Configuration.IncomingMigration {
         if text == "defer" { return .deferred }
         if text == "stdio" { return .stdio }
@@ -115,6 +133,8 @@ extension Configuration {
         if monitor == .stdio { throw OptionError.invalidValue(option: "-monitor", value: "stdio", expected: expected) }
         if serial == .stdio { throw OptionError.invalidValue(option: "-serial", value: "stdio", expected: expected) }
         if nographic { throw OptionError.invalidValue(option: "-nographic", value: "", expected: expected) }
+        // Daemonizing points stdin and stdout at /dev/null, which would cut the stream.
+        if daemonize { throw OptionError.invalidValue(option: "-daemonize", value: "", expected: expected) }
         var adjusted = self
         if adjusted.monitor == nil { adjusted.monitor = MonitorEndpoint.none }
         if adjusted.serial == nil { adjusted.serial = .null }

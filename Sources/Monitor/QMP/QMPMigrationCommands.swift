@@ -1,0 +1,134 @@
+import Machine
+import Migration
+
+/// QMP's migration commands over the process's `MigrationController`, and the MIGRATION /
+/// MIGRATION_PASS events (sent only while the `events` capability is on, as in QEMU).
+public enum QMPMigrationCommands {
+    public static func register(in table: QMPCommandTable, controller: MigrationController,
+                                machine: MigratableMachine, events: QMPEventHub,
+                                startIncoming: ((String) throws -> Void)?) {
+        func emitStatus(_ status: String) {
+            if controller.capabilities.events { events.emit("MIGRATION", data: .object([("status", .string(status))])) }
+        }
+        table.register(QMPCommand("migrate", arguments: ["uri", "blk", "inc", "detach", "resume"]) { args in
+            let uri = try args.string("uri")
+            for flag in ["blk", "inc", "resume"] where try args.optionalBool(flag) == true {
+                throw QMPError("Parameter '\(flag)' is not supported by swiftkvm")
+            }
+            var sawPass = false
+            try controller.migrate(uri: uri, machine: machine) { event in
+                switch event {
+                case .passCompleted(let report):
+                    if !sawPass { sawPass = true; emitStatus("active") }
+                    if controller.capabilities.events {
+                        events.emit("MIGRATION_PASS", data: .object([("pass", .integer(Int64(report.pass)))]))
+                    }
+                case .finished(let outcome):
+                    switch outcome {
+                    case .completed: emitStatus("completed")
+                    case .failed: emitStatus("failed")
+                    case .cancelled: emitStatus("cancelled")
+                    }
+                }
+            }
+            emitStatus("setup")
+            return .emptyObject
+        })
+        table.register(QMPCommand("migrate_cancel") { _ in
+            if controller.stats.status.isInProgress { emitStatus("cancelling") }
+            controller.cancel()
+            return .emptyObject
+        })
+        table.register(QMPCommand("migrate-incoming", arguments: ["uri"]) { args in
+            let uri = try args.string("uri")
+            guard let startIncoming else { throw QMPError("'-incoming' was not specified on the command line") }
+            try startIncoming(uri)
+            return .emptyObject
+        })
+        table.register(QMPCommand("query-migrate") { _ in json(controller.stats) })
+        table.register(QMPCommand("migrate-set-parameters", arguments: MigrationParameters.names) { args in
+            // All or nothing: a bad value leaves every parameter as it was, as in QEMU.
+            var parameters = controller.parameters
+            for (name, value) in args.members {
+                guard case .integer(let number) = value, number >= 0 else {
+                    throw QMPError.wrongType(name, expected: name == "downtime-limit" || name == "max-bandwidth" ? "uint64" : "uint8")
+                }
+                // The HMP parser reads a bare max-bandwidth as MiB/s; QMP gives bytes/s.
+                try parameters.set(name: name, value: name == "max-bandwidth" ? "\(number)B" : "\(number)")
+            }
+            controller.parameters = parameters
+            return .emptyObject
+        })
+        table.register(QMPCommand("query-migrate-parameters") { _ in
+            let p = controller.parameters
+            return .object([
+                ("throttle-trigger-threshold", .integer(Int64(p.throttleTriggerThreshold))),
+                ("cpu-throttle-initial", .integer(Int64(p.cpuThrottleInitial))),
+                ("cpu-throttle-increment", .integer(Int64(p.cpuThrottleIncrement))),
+                ("max-cpu-throttle", .integer(Int64(p.maxCPUThrottle))),
+                ("max-bandwidth", .integer(Int64(clamping: p.maxBandwidth))),
+                ("downtime-limit", .integer(Int64(clamping: p.downtimeLimitMs))),
+            ])
+        })
+        table.register(QMPCommand("migrate-set-capabilities", arguments: ["capabilities"]) { args in
+            guard let list = args["capabilities"] else { throw QMPError.missing("capabilities") }
+            guard case .array(let items) = list else { throw QMPError.wrongType("capabilities", expected: "array") }
+            var capabilities = controller.capabilities
+            for item in items {
+                guard case .object = item else { throw QMPError.wrongType("capabilities[0]", expected: "object") }
+                let entry = try QMPArguments(item, allowed: ["capability", "state"])
+                let name = try entry.string("capability")
+                guard let state = try entry.optionalBool("state") else { throw QMPError.missing("state") }
+                try capabilities.set(name: name, on: state)
+            }
+            guard !controller.stats.status.isInProgress else { throw QMPError("There's a migration process in progress") }
+            controller.capabilities = capabilities
+            return .emptyObject
+        })
+        table.register(QMPCommand("query-migrate-capabilities") { _ in
+            let capabilities = controller.capabilities
+            return .array(MigrationCapabilities.names.map {
+                .object([("capability", .string($0)), ("state", .bool(capabilities.isOn($0)))])
+            })
+        })
+    }
+
+    /// QEMU's MigrationInfo: empty before any migration; `ram` once pages move.
+    static func json(_ stats: MigrationStats) -> JSONValue {
+        if stats.status == .none { return .emptyObject }
+        var members: [(String, JSONValue)] = [("status", .string(stats.status.description))]
+        if case .failed(let reason) = stats.status { members.append(("error-desc", .string(reason))) }
+        members.append(("setup-time", .integer(Int64(clamping: stats.setupTimeMs))))
+        members.append(("total-time", .integer(Int64(clamping: stats.totalTimeMs))))
+        if let downtime = stats.downtimeMs, stats.status == .completed {
+            members.append(("downtime", .integer(Int64(clamping: downtime))))
+        } else if let expected = stats.expectedDowntimeMs, stats.status != .completed {
+            members.append(("expected-downtime", .integer(Int64(clamping: expected))))
+        }
+        guard stats.status == .active || stats.status == .completed || stats.status == .cancelling else {
+            return .object(members)
+        }
+        var ram: [(String, JSONValue)] = [
+            ("transferred", .integer(Int64(clamping: stats.transferredBytes))),
+            ("remaining", .integer(Int64(clamping: stats.remainingBytes))),
+            ("total", .integer(Int64(clamping: stats.totalBytes))),
+            ("duplicate", .integer(Int64(clamping: stats.duplicatePages))),
+            ("skipped", .integer(0)),
+            ("normal", .integer(Int64(clamping: stats.normalPages))),
+            ("normal-bytes", .integer(Int64(clamping: stats.normalBytes))),
+            ("dirty-sync-count", .integer(Int64(clamping: stats.dirtySyncCount))),
+            ("page-size", .integer(Int64(GuestRAMRegion.pageSize))),
+            ("mbps", .double(stats.throughputMbps)),
+            ("pages-per-second", .integer(Int64(clamping: stats.pagesPerSecond))),
+            ("multifd-bytes", .integer(0)),
+            ("precopy-bytes", .integer(Int64(clamping: stats.precopyBytes))),
+            ("downtime-bytes", .integer(Int64(clamping: stats.downtimeBytes))),
+            ("postcopy-bytes", .integer(0)),
+        ]
+        if stats.dirtyPagesRate > 0 && stats.status != .completed {
+            ram.append(("dirty-pages-rate", .integer(Int64(clamping: stats.dirtyPagesRate))))
+        }
+        members.append(("ram", .object(ram)))
+        return .object(members)
+    }
+}

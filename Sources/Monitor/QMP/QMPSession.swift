@@ -1,0 +1,113 @@
+import Glibc
+
+/// One client's view of the protocol, without sockets: bytes in, JSON lines out. Starts in
+/// capabilities-negotiation mode (only `qmp_capabilities` is accepted, as in QEMU), then
+/// runs commands from the table. Events reach it only once negotiated.
+public final class QMPSession {
+    public static let greeting: JSONValue = .object([("QMP", .object([
+        ("version", .object([
+            ("qemu", .object([("major", .integer(7)), ("minor", .integer(2)), ("micro", .integer(0))])),
+            ("package", .string("swiftkvm \(SwiftKVMVersion.string)")),
+        ])),
+        ("capabilities", .array([])),
+    ]))])
+
+    private let table: QMPCommandTable
+    private var splitter = QMPStreamSplitter()
+    public private(set) var negotiated = false
+    /// Set after a message too long to frame: the owner sends what is queued and hangs up.
+    public private(set) var mustClose = false
+
+    public init(table: QMPCommandTable) {
+        self.table = table
+    }
+
+    /// Lines to send, each a whole JSON message ending in CR LF, as QEMU writes them.
+    public static func line(_ value: JSONValue) -> String { value.serialized + "\r\n" }
+
+    /// Feeds received bytes; returns the reply lines in order.
+    public func receive<Bytes: Sequence>(_ bytes: Bytes) -> [String] where Bytes.Element == UInt8 {
+        var replies: [String] = []
+        for piece in splitter.feed(bytes) {
+            switch piece {
+            case .message(let message):
+                replies.append(Self.line(handle(message)))
+            case .tooLong:
+                let error = QMPError("JSON message longer than \(splitter.maxMessageBytes) bytes; closing the connection")
+                replies.append(Self.line(.object([("error", error.json)])))
+                mustClose = true
+            }
+        }
+        return replies
+    }
+
+    func handle(_ bytes: [UInt8]) -> JSONValue {
+        let message: JSONValue
+        do {
+            message = try JSONParser.parse(bytes)
+        } catch {
+            return .object([("error", QMPError("\(error)").json)])
+        }
+        let id = message["id"]
+        func reply(_ body: (String, JSONValue)) -> JSONValue {
+            .object([body] + (id.map { [("id", $0)] } ?? []))
+        }
+        do {
+            return reply(("return", try execute(message)))
+        } catch let error as QMPError {
+            return reply(("error", error.json))
+        } catch {
+            return reply(("error", QMPError("\(error)").json))
+        }
+    }
+
+    private func execute(_ message: JSONValue) throws -> JSONValue {
+        guard case .object(let members) = message else { throw QMPError("QMP input must be a JSON object") }
+        for (key, _) in members where !["execute", "arguments", "id"].contains(key) {
+            throw QMPError("QMP input member '\(key)' is unexpected")
+        }
+        guard let executeValue = message["execute"] else { throw QMPError("QMP input lacks member 'execute'") }
+        guard case .string(let name) = executeValue else { throw QMPError("QMP input member 'execute' must be a string") }
+        if let arguments = message["arguments"], case .object = arguments {} else if message["arguments"] != nil {
+            throw QMPError("QMP input member 'arguments' must be an object")
+        }
+
+        if name == "qmp_capabilities" {
+            guard !negotiated else {
+                throw QMPError(.commandNotFound, "Capabilities negotiation is already complete, command ignored")
+            }
+            let arguments = try QMPArguments(message["arguments"], allowed: ["enable"])
+            if case .array(let wanted)? = arguments["enable"], let first = wanted.first {
+                let shown = { if case .string(let s) = first { return s } else { return first.serialized } }()
+                throw QMPError("Capability '\(shown)' not available")
+            } else if let enable = arguments["enable"], enable.typeName != "array" {
+                throw QMPError.wrongType("enable", expected: "array")
+            }
+            negotiated = true
+            return .emptyObject
+        }
+        guard negotiated else {
+            throw QMPError(.commandNotFound, "Expecting capabilities negotiation with 'qmp_capabilities'")
+        }
+        if name == "query-commands" {
+            _ = try QMPArguments(message["arguments"], allowed: [])
+            return .array(table.names.map { .object([("name", .string($0))]) })
+        }
+        guard let command = table.command(named: name) else {
+            throw QMPError(.commandNotFound, "The command \(name) has not been found")
+        }
+        return try command.handler(try QMPArguments(message["arguments"], allowed: command.arguments))
+    }
+
+    /// `{"event": NAME, "data": {...}, "timestamp": {...}}`, stamped with the wall clock.
+    public static func event(_ name: String, data: JSONValue = .emptyObject) -> JSONValue {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return .object([
+            ("event", .string(name)),
+            ("data", data),
+            ("timestamp", .object([("seconds", .integer(Int64(now.tv_sec))),
+                                   ("microseconds", .integer(Int64(now.tv_nsec / 1000)))])),
+        ])
+    }
+}

@@ -1,0 +1,123 @@
+import Machine
+import Migration
+import XCTest
+@testable import Monitor
+
+/// The migration commands' argument handling and JSON shapes; real migrations are in
+/// Tests/IntegrationTests/QMPMigrationTests.swift.
+final class QMPMigrationCommandTests: XCTestCase {
+    var controller: MigrationController!
+    var session: QMPSession!
+    var incomingURIs: [String] = []
+
+    override func setUpWithError() throws {
+        controller = MigrationController()
+        let table = QMPCommandTable()
+        QMPMigrationCommands.register(in: table, controller: controller, machine: UnusedMachine(),
+                                      events: try QMPEventHub(initialState: .running),
+                                      startIncoming: { [unowned self] in self.incomingURIs.append($0) })
+        session = QMPSession(table: table)
+        _ = session.receive(Array(#"{"execute": "qmp_capabilities"}"#.utf8))
+    }
+
+    func run(_ text: String) throws -> JSONValue {
+        let replies = session.receive(Array(text.utf8))
+        XCTAssertEqual(replies.count, 1, "\(replies)")
+        return try JSONParser.parse(replies.first ?? "")
+    }
+
+    func testParametersAreSetAllOrNothingInBytesPerSecond() throws {
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"downtime-limit": 1500, "max-bandwidth": 1000000, "max-cpu-throttle": 80}}"#),
+                       .object([("return", .emptyObject)]))
+        XCTAssertEqual(controller.parameters.downtimeLimitMs, 1500)
+        XCTAssertEqual(controller.parameters.maxBandwidth, 1_000_000)
+        XCTAssertEqual(controller.parameters.maxCPUThrottle, 80)
+
+        let refused = try run(#"{"execute": "migrate-set-parameters", "arguments": {"downtime-limit": 10, "cpu-throttle-initial": 100}}"#)
+        XCTAssertEqual(refused["error"]?["class"], .string("GenericError"), "\(refused)")
+        XCTAssertEqual(controller.parameters.downtimeLimitMs, 1500, "a refused set changes nothing")
+        XCTAssertNotNil(try run(#"{"execute": "migrate-set-parameters", "arguments": {"downtime-limit": "10"}}"#)["error"])
+        XCTAssertNotNil(try run(#"{"execute": "migrate-set-parameters", "arguments": {"downtime-limit": -1}}"#)["error"])
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"xbzrle-cache-size": 1}}"#)["error"]?["desc"],
+                       .string("Parameter 'xbzrle-cache-size' is unexpected"))
+
+        XCTAssertEqual(try run(#"{"execute": "query-migrate-parameters"}"#)["return"], .object([
+            ("throttle-trigger-threshold", .integer(50)), ("cpu-throttle-initial", .integer(20)),
+            ("cpu-throttle-increment", .integer(10)), ("max-cpu-throttle", .integer(80)),
+            ("max-bandwidth", .integer(1_000_000)), ("downtime-limit", .integer(1500)),
+        ]))
+    }
+
+    func testCapabilities() throws {
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": true}, {"capability": "auto-converge", "state": true}]}}"#),
+                       .object([("return", .emptyObject)]))
+        XCTAssertTrue(controller.capabilities.events)
+        XCTAssertTrue(controller.capabilities.autoConverge)
+        XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": false}, {"capability": "postcopy-ram", "state": true}]}}"#)["error"])
+        XCTAssertTrue(controller.capabilities.events, "a refused set changes nothing")
+        XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": {"capability": "events"}}}"#)["error"])
+        XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": "on"}]}}"#)["error"])
+
+        guard case .array(let list)? = try run(#"{"execute": "query-migrate-capabilities"}"#)["return"] else { return XCTFail() }
+        XCTAssertEqual(list.count, MigrationCapabilities.names.count)
+        XCTAssertTrue(list.contains(.object([("capability", .string("events")), ("state", .bool(true))])))
+        XCTAssertTrue(list.contains(.object([("capability", .string("xbzrle")), ("state", .bool(false))])))
+    }
+
+    func testQueryMigrateShapes() throws {
+        XCTAssertEqual(try run(#"{"execute": "query-migrate"}"#), .object([("return", .emptyObject)]))
+        var stats = MigrationStats()
+        stats.status = .completed
+        stats.totalTimeMs = 633; stats.downtimeMs = 22; stats.setupTimeMs = 1
+        stats.transferredBytes = 150_000_000; stats.totalBytes = 174_923_776
+        stats.normalPages = 36376; stats.duplicatePages = 56524; stats.dirtySyncCount = 5; stats.throughputMbps = 1900.25
+        let json = QMPMigrationCommands.json(stats)
+        XCTAssertEqual(json["status"], .string("completed"))
+        XCTAssertEqual(json["downtime"], .integer(22))
+        XCTAssertNil(json["expected-downtime"])
+        XCTAssertEqual(json["ram"]?["normal-bytes"], .integer(36376 * 4096))
+        XCTAssertEqual(json["ram"]?["page-size"], .integer(4096))
+        XCTAssertEqual(json["ram"]?["mbps"], .double(1900.25))
+        XCTAssertEqual(json["ram"]?["dirty-sync-count"], .integer(5))
+
+        stats.status = .active
+        stats.expectedDowntimeMs = 40
+        stats.dirtyPagesRate = 1000
+        let active = QMPMigrationCommands.json(stats)
+        XCTAssertEqual(active["expected-downtime"], .integer(40))
+        XCTAssertNil(active["downtime"])
+        XCTAssertEqual(active["ram"]?["dirty-pages-rate"], .integer(1000))
+
+        stats.status = .failed(reason: "Connection refused")
+        let failed = QMPMigrationCommands.json(stats)
+        XCTAssertEqual(failed["error-desc"], .string("Connection refused"))
+        XCTAssertNil(failed["ram"])
+    }
+
+    func testMigrateValidatesItsArgumentsAndIncomingIsPassedOn() throws {
+        XCTAssertEqual(try run(#"{"execute": "migrate", "arguments": {"uri": "ftp:nowhere"}}"#)["error"]?["class"], .string("GenericError"))
+        XCTAssertEqual(try run(#"{"execute": "migrate", "arguments": {"uri": ["tcp:x:1"]}}"#)["error"]?["desc"],
+                       .string("Invalid parameter type for 'uri', expected: string"))
+        XCTAssertEqual(controller.stats.status, .none)
+        XCTAssertEqual(try run(#"{"execute": "migrate-incoming", "arguments": {"uri": "tcp:127.0.0.1:4444"}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(incomingURIs, ["tcp:127.0.0.1:4444"])
+        XCTAssertEqual(try run(#"{"execute": "migrate_cancel"}"#), .object([("return", .emptyObject)]))
+    }
+}
+
+/// A machine the command handlers hold but these tests never migrate: every call refuses.
+private final class UnusedMachine: MigratableMachine {
+    struct NotHere: Error {}
+    var layout: MachineLayout { MachineLayout(ramRegions: [], vcpuCount: 1, devices: []) }
+    var ramRegions: [GuestRAMRegion] { [] }
+    var runState: RunState { .running }
+    func pause(reason: PauseReason?) throws { throw NotHere() }
+    func resume() throws { throw NotHere() }
+    func setPausedReason(_ reason: PauseReason?) {}
+    func startDirtyLogging() throws { throw NotHere() }
+    func stopDirtyLogging() {}
+    func collectDirtyPages() throws -> [[UInt64]] { throw NotHere() }
+    func saveState() throws -> MachineState { throw NotHere() }
+    func loadState(_ state: MachineState) throws { throw NotHere() }
+    func setCPUThrottle(percent: Int) {}
+}
