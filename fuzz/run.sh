@@ -11,7 +11,10 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 build=fuzz/.build
 binary=$build/stream-fuzzer
-flags=(-Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address -Xswiftc -enable-testing)
+# -sanitize=fuzzer alone does not instrument modules compiled without linking: ask for
+# the coverage libFuzzer reads explicitly, or it fuzzes blind.
+flags=(-Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address -Xswiftc -enable-testing
+       -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
 
 swift build --build-path "$build" --target Migration "${flags[@]}"
 debug=$(swift build --build-path "$build" --target Migration "${flags[@]}" --show-bin-path)
