@@ -21,7 +21,7 @@ let package = Package(
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine"]),
-        .testTarget(name: "MigrationTests", dependencies: ["Migration"]),
+        .testTarget(name: "MigrationTests", dependencies: ["Migration"], exclude: ["Fixtures"]),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor"]),
         .testTarget(name: "CommandLineTests", dependencies: ["swiftkvm"]),
         .testTarget(name: "IntegrationTests", dependencies: ["swiftkvm"]),

@@ -30,7 +30,7 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidURI(let uri):
-            return "migrate: invalid URI '\(uri)' (expected tcp:HOST:PORT or unix:PATH)"
+            return "migrate: invalid URI '\(uri)' (expected tcp:HOST:PORT, unix:PATH or exec:COMMAND; stdio only with -incoming)"
         case .addressNotFound(let host, let port, let reason):
             return "migrate: cannot resolve '\(host):\(port)': \(reason)"
         case .connectFailed(let uri, let err):

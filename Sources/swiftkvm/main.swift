@@ -12,7 +12,7 @@ func fail(_ message: String, showUsage: Bool = false) -> Never {
 
 let options: Configuration
 do {
-    options = try CommandLineParser.parse(Array(CommandLine.arguments.dropFirst()))
+    options = try CommandLineParser.parse(Array(CommandLine.arguments.dropFirst())).applyingIncomingStdioRules()
 } catch let error as OptionError {
     fputs("\(error)\n\n\(CommandLineParser.usage)", stderr)
     exit(1)

@@ -53,7 +53,9 @@ final class EndpointOptionTests: XCTestCase {
         XCTAssertEqual(config.incoming, .deferred)
         XCTAssertEqual(config.incomingURI, "defer")
         XCTAssertEqual(try parse("-incoming", "tcp:localhost:0").incoming, .tcp(host: "localhost", port: 0))
-        XCTAssertOptionMessage(["-incoming", "exec:cat"], contains: "use tcp:HOST:PORT, unix:PATH or defer")
+        XCTAssertEqual(try parse("-incoming", "exec:cat stream").incoming, .exec(command: "cat stream"))
+        XCTAssertEqual(try parse("-incoming", "stdio").incoming, .stdio)
+        XCTAssertOptionMessage(["-incoming", "exec:"], contains: "use tcp:HOST:PORT, unix:PATH, exec:COMMAND, stdio or defer")
         XCTAssertOptionMessage(["-incoming", "tcp:host"], contains: "HOST:PORT")
         XCTAssertOptionMessage(["-incoming", "unix:"], contains: "-incoming: invalid value 'unix:'")
     }

@@ -14,9 +14,11 @@ final class MigrationFormattingTests: XCTestCase {
         XCTAssertTrue(try MigrationURI.parse("tcp:0.0.0.0:1").listensOnAllAddresses)
         XCTAssertFalse(try MigrationURI.parse("tcp:127.0.0.1:1").listensOnAllAddresses)
         XCTAssertEqual(try MigrationURI.parse("tcp:[::1]:4444").description, "tcp:[::1]:4444")
-        for bad in ["foo", "tcp:", "tcp:host", "tcp:host:99999", "tcp:host:x", "unix:", "exec:cat", "tcp:host:-1"] {
+        XCTAssertEqual(try MigrationURI.parse("exec:ssh host swiftkvm -incoming stdio"), .exec(command: "ssh host swiftkvm -incoming stdio"))
+        XCTAssertEqual(try MigrationURI.parse("stdio"), .stdio)
+        for bad in ["foo", "tcp:", "tcp:host", "tcp:host:99999", "tcp:host:x", "unix:", "exec:", "exec:  ", "tcp:host:-1"] {
             XCTAssertThrowsError(try MigrationURI.parse(bad)) { error in
-                XCTAssertEqual("\(error)", "migrate: invalid URI '\(bad)' (expected tcp:HOST:PORT or unix:PATH)")
+                XCTAssertEqual("\(error)", "migrate: invalid URI '\(bad)' (expected tcp:HOST:PORT, unix:PATH or exec:COMMAND; stdio only with -incoming)")
             }
         }
     }

@@ -8,6 +8,8 @@ public final class IncomingMigration {
     private let lock = Mutex()
     private var listener: Int32
     private var connection: MigrationSocket?
+    /// `exec:` and `stdio` have no listener: their one connection exists from the start.
+    private var preopened: MigrationSocket?
     private var cancelled = false
 
     /// The TCP port actually bound (differs from the URI's when it asked for port 0).
@@ -20,10 +22,23 @@ public final class IncomingMigration {
 
     deinit { closeListener() }
 
-    /// Binds and listens on `uri` (`tcp:HOST:PORT` or `unix:PATH`) and returns at once.
+    /// Binds and listens on `uri` (`tcp:HOST:PORT` or `unix:PATH`) and returns at once. For
+    /// `exec:COMMAND` it starts the command (the stream is its stdout, replies go to its
+    /// stdin); for `stdio` the stream is our stdin and replies go to our stdout.
     public static func listen(uri text: String) throws -> IncomingMigration {
         let uri = try MigrationURI.parse(text)
-        return IncomingMigration(uri: uri, listener: try SocketConnector.listen(on: uri))
+        switch uri {
+        case .exec(let command):
+            let incoming = IncomingMigration(uri: uri, listener: -1)
+            incoming.preopened = try CommandChannel.spawn(command, uri: uri)
+            return incoming
+        case .stdio:
+            let incoming = IncomingMigration(uri: uri, listener: -1)
+            incoming.preopened = CommandChannel.standardIO()
+            return incoming
+        case .tcp, .unix:
+            return IncomingMigration(uri: uri, listener: try SocketConnector.listen(on: uri))
+        }
     }
 
     /// Accepts one connection and receives the machine into `machine`, which must be paused.
@@ -31,16 +46,17 @@ public final class IncomingMigration {
     /// error it throws, the guest never ran, and the source has been told why when possible.
     @discardableResult
     public func receive(into machine: MigratableMachine, resume: Bool = true) throws -> IncomingReport {
-        let socket = try lock.withLock { () throws -> Int32 in
+        let (socket, ready) = try lock.withLock { () throws -> (Int32, MigrationSocket?) in
             if cancelled { throw MigrationError.cancelled }
             let fd = listener
             listener = -1
-            return fd
+            defer { preopened = nil }
+            return (fd, preopened)
         }
         let prefaulter = RAMPrefaulter(regions: machine.ramRegions)
         prefaulter.start()
         defer { prefaulter.stop() }
-        let connection = try SocketConnector.acceptOne(listener: socket)
+        let connection = try ready ?? SocketConnector.acceptOne(listener: socket)
         lock.withLock { self.connection = connection }
         defer { connection.close() }
         if lock.withLock({ cancelled }) { throw MigrationError.cancelled }
@@ -54,6 +70,7 @@ public final class IncomingMigration {
             cancelled = true
             if listener >= 0 { _ = shutdown(listener, Int32(SHUT_RDWR)) }
             connection?.shutdown()
+            preopened?.shutdown()
         }
     }
 

@@ -13,9 +13,17 @@ enum LayoutCheck {
             throw MigrationError.malformedStream("layout lists \(regionCount) RAM regions (at most \(StreamFormat.maxRegions))")
         }
         var regions: [MachineLayout.RAMRange] = []
-        for _ in 0..<regionCount {
+        var total: UInt64 = 0
+        for index in 0..<regionCount {
             let address = try reader.readU64()
             let size = try reader.readU64()
+            // Hostile sizes must not overflow the sums taken later (MachineLayout.ramSize traps).
+            let (sum, overflow) = total.addingReportingOverflow(size)
+            guard size % UInt64(GuestRAMRegion.pageSize) == 0, !overflow, sum <= maxRAMBytes,
+                  !address.addingReportingOverflow(size).overflow else {
+                throw MigrationError.malformedStream("layout lists RAM region \(index) of \(size) bytes at 0x\(String(address, radix: 16))")
+            }
+            total = sum
             regions.append(.init(guestAddress: address, size: size))
         }
         let vcpuCount = Int(try reader.readU32())
@@ -31,6 +39,9 @@ enum LayoutCheck {
         return MachineLayout(ramRegions: regions, vcpuCount: vcpuCount, devices: devices)
     }
 
+    /// Far above any machine this swiftkvm can create; only keeps arithmetic on sizes safe.
+    static let maxRAMBytes: UInt64 = 1 << 52
+
     static func readName(from reader: StreamReader, what: String) throws -> String {
         let length = Int(try reader.readU16())
         guard length <= StreamFormat.maxNameBytes else {
@@ -41,8 +52,9 @@ enum LayoutCheck {
 
     /// nil when the layouts match; otherwise the first difference, worded for the user.
     static func difference(stream: MachineLayout, local: MachineLayout) -> String? {
-        if stream.ramSize != local.ramSize {
-            return "RAM size differs: stream has \(sizeText(stream.ramSize)), this machine has \(sizeText(local.ramSize))"
+        let streamSize = safeRAMSize(stream), localSize = safeRAMSize(local)
+        if streamSize != localSize {
+            return "RAM size differs: stream has \(sizeText(streamSize)), this machine has \(sizeText(localSize))"
         }
         if stream.ramRegions.count != local.ramRegions.count {
             return "RAM layout differs: stream has \(stream.ramRegions.count) regions, this machine has \(local.ramRegions.count)"
@@ -63,6 +75,14 @@ enum LayoutCheck {
             return "device list differs: " + parts.joined(separator: "; ")
         }
         return nil
+    }
+
+    /// The RAM size, saturating instead of trapping on a hostile layout.
+    private static func safeRAMSize(_ layout: MachineLayout) -> UInt64 {
+        layout.ramRegions.reduce(UInt64(0)) { total, range in
+            let (sum, overflow) = total.addingReportingOverflow(range.size)
+            return overflow ? .max : sum
+        }
     }
 
     static func sizeText(_ bytes: UInt64) -> String {

@@ -13,20 +13,46 @@ enum TransportLimits {
     static let socketBufferBytes: Int32 = 4 << 20
 }
 
-/// One connected stream socket carrying a migration. Every call retries on EINTR and
-/// finishes short transfers. `shutdown()` may be called from any thread to unblock the owner.
+/// One connected byte stream carrying a migration: a socket, or (for `exec:` and
+/// `-incoming stdio`) a pair of descriptors that may be pipes. Every call retries on EINTR
+/// and finishes short transfers. `shutdown()` may be called from any thread to unblock the owner.
 final class MigrationSocket {
     private let lock = Mutex()
     private var fd: Int32
+    /// Where writes go: `fd` itself for a socket, another descriptor for a pipe pair.
+    private var writeFD: Int32
+    /// Pipes have no SO_RCVTIMEO/SO_SNDTIMEO and no shutdown: waits on them poll in slices
+    /// instead, checking for shutdown and the stall timeout between slices.
+    private let readIsSocket: Bool
+    private let writeIsSocket: Bool
     private var isShutDown = false
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32) {
+        self.fd = fd; writeFD = fd
+        readIsSocket = true; writeIsSocket = true
+    }
+
+    /// Reads from `readFD` and writes to `writeFD`, each a socket or a pipe; takes both over.
+    init(readFD: Int32, writeFD: Int32) {
+        fd = readFD; self.writeFD = writeFD
+        readIsSocket = MigrationSocket.isSocket(readFD)
+        writeIsSocket = MigrationSocket.isSocket(writeFD)
+        // A reader that went away must turn into EPIPE on a pipe, not kill the process.
+        if !writeIsSocket { signal(SIGPIPE, SIG_IGN) }
+    }
+
+    private static func isSocket(_ fd: Int32) -> Bool {
+        var info = stat()
+        return fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
+    }
 
     deinit { close() }
 
     func close() {
         lock.withLock {
-            if fd >= 0 { Glibc.close(fd); fd = -1 }
+            if writeFD >= 0 && writeFD != fd { Glibc.close(writeFD) }
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1; writeFD = -1
         }
     }
 
@@ -34,7 +60,8 @@ final class MigrationSocket {
     func shutdown() {
         lock.withLock {
             isShutDown = true
-            if fd >= 0 { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+            if fd >= 0 && readIsSocket { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+            if writeFD >= 0 && writeFD != fd && writeIsSocket { _ = Glibc.shutdown(writeFD, Int32(SHUT_RDWR)) }
         }
     }
 
@@ -46,9 +73,9 @@ final class MigrationSocket {
         var one: Int32 = 1
         let intSize = socklen_t(MemoryLayout<Int32>.size)
         // Failures here only cost speed (or, for unix sockets, do not apply), never correctness.
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, intSize)
+        _ = setsockopt(writeFD, SOL_SOCKET, SO_SNDBUF, &size, intSize)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, intSize)
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, intSize)
+        _ = setsockopt(writeFD, Int32(IPPROTO_TCP), TCP_NODELAY, &one, intSize)
         setTimeout(seconds: timeoutSeconds)
     }
 
@@ -56,7 +83,7 @@ final class MigrationSocket {
     func setTimeout(seconds: Int) {
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)
         let size = socklen_t(MemoryLayout<timeval>.size)
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, size)
+        _ = setsockopt(writeFD, SOL_SOCKET, SO_SNDTIMEO, &timeout, size)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, size)
         timeoutSeconds = seconds
     }
@@ -66,12 +93,15 @@ final class MigrationSocket {
         guard var base = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
+            let began = MonotonicClock.nanoseconds()
+            if !writeIsSocket { try waitUntilReady(writeFD, events: POLLOUT, operation: operation) }
             // SAFETY: `base` and `left` always describe the unsent tail of `bytes`.
-            let n = Glibc.send(fd, base, left, Int32(MSG_NOSIGNAL))
+            let n = writeIsSocket ? Glibc.send(writeFD, base, left, Int32(MSG_NOSIGNAL)) : Glibc.write(writeFD, base, left)
             if n < 0 {
                 try throwForFailedTransfer(operation: operation)
                 continue
             }
+            try checkShortWrite(sent: n, of: left, began: began, operation: operation)
             base += n
             left -= n
         }
@@ -87,11 +117,17 @@ final class MigrationSocket {
             var header = msghdr()
             header.msg_iov = first + start
             header.msg_iovlen = min(count - start, 1024 /* IOV_MAX on Linux */)
+            let began = MonotonicClock.nanoseconds()
+            if !writeIsSocket { try waitUntilReady(writeFD, events: POLLOUT, operation: operation) }
             // SAFETY: every vector points into guest RAM or a buffer the caller keeps alive for this call.
-            var written = Glibc.sendmsg(fd, &header, Int32(MSG_NOSIGNAL))
+            var written = writeIsSocket ? Glibc.sendmsg(writeFD, &header, Int32(MSG_NOSIGNAL))
+                                        : Glibc.writev(writeFD, header.msg_iov, Int32(header.msg_iovlen))
             if written < 0 {
                 try throwForFailedTransfer(operation: operation)
                 continue
+            }
+            if written < (0..<header.msg_iovlen).reduce(0, { $0 + vectors[start + $1].iov_len }) {
+                try checkShortWrite(sent: written, of: Int.max, began: began, operation: operation)
             }
             // Skip the vectors this call finished; trim the one it stopped inside.
             while start < count && written >= vectors[start].iov_len {
@@ -109,8 +145,9 @@ final class MigrationSocket {
     /// Reads at most `count` bytes; returns 0 at end of stream.
     func readSome(into buffer: UnsafeMutableRawPointer, count: Int, operation: String) throws -> Int {
         while true {
+            if !readIsSocket { try waitUntilReady(fd, events: POLLIN, operation: operation) }
             // SAFETY: the caller owns `count` writable bytes at `buffer`.
-            let n = Glibc.recv(fd, buffer, count, 0)
+            let n = readIsSocket ? Glibc.recv(fd, buffer, count, 0) : Glibc.read(fd, buffer, count)
             if n >= 0 { return n }
             try throwForFailedTransfer(operation: operation)
         }
@@ -138,7 +175,42 @@ final class MigrationSocket {
     }
 
     func shutdownWrite() {
-        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+        lock.withLock {
+            if writeIsSocket {
+                _ = Glibc.shutdown(writeFD, Int32(SHUT_WR))
+            } else if writeFD >= 0 && writeFD != fd {
+                // End of file for a pipe's reader is closing its only writer.
+                Glibc.close(writeFD)
+                writeFD = -1
+            }
+        }
+    }
+
+    /// For pipes: polls in short slices until `fd` is ready, the socket is shut down
+    /// (`.cancelled`) or nothing happened for the stall timeout (`.timedOut`).
+    private func waitUntilReady(_ fd: Int32, events: Int32, operation: String) throws {
+        let slice: Int32 = 200
+        var waited = 0
+        while true {
+            if wasShutDown { throw MigrationError.cancelled }
+            var entry = pollfd(fd: fd, events: Int16(events), revents: 0)
+            let n = poll(&entry, 1, slice)
+            if n > 0 { return }
+            if n < 0 && errno != EINTR { return }  // the read or write itself reports the error
+            waited += Int(slice)
+            if timeoutSeconds > 0 && waited >= timeoutSeconds * 1000 {
+                throw MigrationError.timedOut(operation: operation, seconds: timeoutSeconds)
+            }
+        }
+    }
+
+    /// A send that hits SO_SNDTIMEO after moving some bytes returns the short count instead
+    /// of failing; without this check a stalled peer would cost up to twice the timeout.
+    private func checkShortWrite(sent: Int, of requested: Int, began: UInt64, operation: String) throws {
+        guard sent < requested, timeoutSeconds > 0 else { return }
+        if MonotonicClock.nanoseconds() - began >= UInt64(timeoutSeconds) * 1_000_000_000 {
+            throw MigrationError.timedOut(operation: operation, seconds: timeoutSeconds)
+        }
     }
 
     private func throwForFailedTransfer(operation: String) throws {

@@ -5,8 +5,19 @@ public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
     case tcp(host: String, port: String)
     /// `unix:PATH`.
     case unix(path: String)
+    /// `exec:COMMAND`: a `/bin/sh -c COMMAND` child carries the stream; its stdin receives
+    /// what we send and its stdout is what we read (an outgoing stream, or `-incoming exec:`).
+    case exec(command: String)
+    /// `stdio` (`-incoming` only): the stream arrives on stdin, the reply goes to stdout.
+    case stdio
 
     public static func parse(_ text: String) throws -> MigrationURI {
+        if text == "stdio" { return .stdio }
+        if text.hasPrefix("exec:") {
+            let command = String(text.dropFirst("exec:".count))
+            guard !command.allSatisfy({ $0 == " " || $0 == "\t" }) else { throw MigrationError.invalidURI(text) }
+            return .exec(command: command)
+        }
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst("unix:".count))
             // sockaddr_un holds at most 107 path bytes and a terminator.
@@ -40,6 +51,10 @@ public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
             return host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
         case .unix(let path):
             return "unix:\(path)"
+        case .exec(let command):
+            return "exec:\(command)"
+        case .stdio:
+            return "stdio"
         }
     }
 }

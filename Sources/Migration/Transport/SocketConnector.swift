@@ -29,6 +29,11 @@ enum SocketConnector {
                 }
             }
             throw MigrationError.connectFailed(uri: uri.description, errno: lastError)
+        case .exec(let command):
+            return try CommandChannel.spawn(command, uri: uri)
+        case .stdio:
+            // The source's stdin and stdout belong to its monitor and console.
+            throw MigrationError.invalidURI("stdio")
         }
     }
 
@@ -68,6 +73,9 @@ enum SocketConnector {
                 Glibc.close(fd)
             }
             throw MigrationError.listenFailed(uri: uri.description, errno: lastError)
+        case .exec, .stdio:
+            // Nothing to listen on: IncomingMigration opens these directly.
+            throw MigrationError.listenFailed(uri: uri.description, errno: EINVAL)
         }
     }
 

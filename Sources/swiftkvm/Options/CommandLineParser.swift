@@ -67,7 +67,7 @@ enum CommandLineParser {
         Option(names: ["name"], argument: "[guest=]NAME", help: "name of the guest, shown by the monitor") { config, text in
             config.name = try MachineOptionParsing.name(text)
         },
-        Option(names: ["incoming"], argument: "URI", help: "wait for a migration: tcp:HOST:PORT, unix:PATH or defer") { config, text in
+        Option(names: ["incoming"], argument: "URI", help: "wait for a migration: tcp:HOST:PORT, unix:PATH, exec:CMD, stdio or defer") { config, text in
             config.incoming = try EndpointParsing.incoming(text)
             config.incomingURI = text
         },

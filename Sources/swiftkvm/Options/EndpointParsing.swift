@@ -2,7 +2,7 @@
 enum EndpointParsing {
     static let serialForms = "use stdio, null, file:PATH, unix:PATH[,server][,nowait], pty or tcp:HOST:PORT[,server][,nowait]"
     static let monitorForms = "use stdio, none or unix:PATH[,server][,nowait]"
-    static let incomingForms = "use tcp:HOST:PORT, unix:PATH or defer"
+    static let incomingForms = "use tcp:HOST:PORT, unix:PATH, exec:COMMAND, stdio or defer"
 
     static func serial(_ text: String) throws -> Configuration.SerialBackend {
         let option = "-serial"
@@ -60,6 +60,10 @@ enum EndpointParsing {
 
     static func incoming(_ text: String) throws -> Configuration.IncomingMigration {
         if text == "defer" { return .deferred }
+        if text == "stdio" { return .stdio }
+        if let command = text.strippingPrefix("exec:"), command.contains(where: { $0 != " " && $0 != "\t" }) {
+            return .exec(command: command)
+        }
         if let path = text.strippingPrefix("unix:"), !path.isEmpty { return .unixSocket(path: path) }
         if let address = text.strippingPrefix("tcp:") {
             let (host, port) = try hostAndPort(address, option: "-incoming", whole: text)
@@ -115,6 +119,26 @@ enum EndpointParsing {
             throw OptionError.invalidValue(option: option, value: whole, expected: "write an IPv6 address in brackets: [::1]:PORT")
         }
         return (host, port)
+    }
+}
+
+extension Configuration {
+    /// With `-incoming stdio` the process's stdin and stdout carry the migration stream and
+    /// its reply, so nothing else may use them: the monitor defaults to none and the serial
+    /// port to null (give -monitor unix:PATH,server or -serial file:PATH to keep them), and
+    /// asking for either on stdio is an error.
+    func applyingIncomingStdioRules() throws -> Configuration {
+        guard incoming == .stdio else { return self }
+        let expected = "with -incoming stdio, stdin and stdout carry the migration; use none, file:PATH or unix:PATH"
+        if monitor == .stdio { throw OptionError.invalidValue(option: "-monitor", value: "stdio", expected: expected) }
+        if serial == .stdio { throw OptionError.invalidValue(option: "-serial", value: "stdio", expected: expected) }
+        if nographic { throw OptionError.invalidValue(option: "-nographic", value: "", expected: expected) }
+        // Daemonizing points stdin and stdout at /dev/null, which would cut the stream.
+        if daemonize { throw OptionError.invalidValue(option: "-daemonize", value: "", expected: expected) }
+        var adjusted = self
+        if adjusted.monitor == nil { adjusted.monitor = MonitorEndpoint.none }
+        if adjusted.serial == nil { adjusted.serial = .null }
+        return adjusted
     }
 }
 

@@ -1,0 +1,198 @@
+import Foundation
+import Glibc
+import XCTest
+@testable import Migration
+
+/// A real `swiftkvm -incoming tcp:` process fed broken and hostile streams derived from one
+/// captured from a real source. Each must end with a clear error, exit status 1 (not a
+/// signal), and no guest output on the destination's console: the guest never started.
+final class HostileStreamTests: XCTestCase {
+    static let guestArgs = ["-m", "16M", "-kernel", Paths.guest("hello.elf")]
+    private static let captureLock = NSLock()
+    private static var cachedStream: [UInt8]?
+
+    /// A stream recorded from a real source migrating its running guest into the test, which
+    /// plays the destination and acknowledges once the end marker arrived.
+    static func capturedStream() throws -> [UInt8] {
+        try captureLock.withLock {
+            if let stream = cachedStream { return stream }
+            let (listener, port) = Loopback.listen()
+            defer { close(listener) }
+            let sink = TestThread { () -> [UInt8] in
+                let fd = Loopback.accept(listener)
+                defer { close(fd) }
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 1 << 16)
+                while !StreamRecords.parse(bytes).complete {
+                    let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 { break }
+                    bytes += chunk[0..<n]
+                }
+                _ = Loopback.writeAll(fd, [0x10][...])
+                return bytes
+            }
+            let source = try SwiftKVMProcess(guestArgs)
+            defer { source.kill() }
+            XCTAssertTrue(source.waitForOutput("tick 1"), source.stdout)
+            source.send("migrate tcp:127.0.0.1:\(port)\n")
+            XCTAssertTrue(source.waitForOutput("migration: completed"), source.stdout + source.stderr)
+            let stream = try XCTUnwrap(sink.wait())
+            XCTAssertTrue(StreamRecords.parse(stream).complete, "captured \(stream.count) bytes")
+            cachedStream = stream
+            return stream
+        }
+    }
+
+    struct Outcome {
+        var status: Int32?
+        var exitedNormally: Bool
+        var stdout: String
+        var stderr: String
+        var reply: [UInt8]
+        var guestRan: Bool { stdout.contains("hello guest") || stdout.contains("tick") }
+    }
+
+    /// Starts a destination, sends `bytes` (nil: connect and close at once), closes the
+    /// sending side, and collects what happened.
+    func feed(_ bytes: [UInt8]?) throws -> Outcome {
+        let port = Loopback.freePort()
+        let destination = try SwiftKVMProcess(Self.guestArgs + ["-incoming", "tcp:127.0.0.1:\(port)"])
+        defer { destination.kill() }
+        let fd = try XCTUnwrap(Loopback.connect(port: port), destination.stderr)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if let bytes { _ = Loopback.writeAll(fd, bytes[...]) }
+        shutdown(fd, Int32(SHUT_WR))
+        let reply = Loopback.readToEnd(fd)
+        close(fd)
+        // A destination that accepted keeps running; one that refused exits on its own.
+        let status = destination.waitForExit(seconds: reply == [0x10] ? 2 : 60)
+        return Outcome(status: status, exitedNormally: status != nil && destination.process.terminationReason == .exit,
+                       stdout: destination.stdout, stderr: destination.stderr, reply: reply)
+    }
+
+    /// The destination refused: status 1 by exit, a clear message, the source told, no guest.
+    func assertRefused(_ bytes: [UInt8]?, _ what: String, mentioning text: String? = nil,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let outcome = try feed(bytes)
+        XCTAssertEqual(outcome.status, 1, "\(what): \(outcome.stderr)", file: file, line: line)
+        XCTAssertTrue(outcome.exitedNormally, "\(what): killed by a signal", file: file, line: line)
+        XCTAssertTrue(outcome.stderr.contains("incoming migration failed: "), "\(what): \(outcome.stderr)", file: file, line: line)
+        XCTAssertTrue(outcome.stderr.contains("the guest was not started"), "\(what): \(outcome.stderr)", file: file, line: line)
+        XCTAssertFalse(outcome.guestRan, "\(what): the guest ran: \(outcome.stdout)", file: file, line: line)
+        XCTAssertNotEqual(outcome.reply.first, 0x10, "\(what): acknowledged", file: file, line: line)
+        if let text {
+            XCTAssertTrue(outcome.stderr.contains(text), "\(what): expected '\(text)' in \(outcome.stderr)", file: file, line: line)
+        }
+    }
+
+    func testCapturedStreamRunsTheGuestOnADestination() throws {
+        let outcome = try feed(try Self.capturedStream())
+        XCTAssertEqual(outcome.reply, [0x10])
+        XCTAssertNil(outcome.status, "the destination keeps running the guest")
+        XCTAssertTrue(outcome.stdout.contains("tick") || outcome.stderr.contains("incoming migration completed"), outcome.stdout + outcome.stderr)
+    }
+
+    func testStreamCutAtEveryBoundaryAndAtRandomOffsetsIsRefused() throws {
+        let stream = try Self.capturedStream()
+        let records = StreamRecords.parse(stream).records
+        var cuts = Set(records.map(\.endOffset).filter { $0 < stream.count })
+        cuts.insert(0)
+        // Many RAM batches: keep the first and last few boundaries and a sample between.
+        if cuts.count > 30 {
+            let sorted = cuts.sorted()
+            cuts = Set(sorted.prefix(10) + sorted.suffix(10) + stride(from: 10, to: sorted.count - 10, by: max(1, (sorted.count - 20) / 10)).map { sorted[$0] })
+        }
+        var random = SeededRandom(seed: 42)
+        for _ in 0..<20 { cuts.insert(Int(random.next() % UInt64(stream.count))) }
+        cuts.insert(stream.count - 1)
+        for cut in cuts.sorted() {
+            try assertRefused(Array(stream[0..<cut]), "stream cut at \(cut) of \(stream.count)")
+        }
+    }
+
+    func testSingleBitFlipsAreRefused() throws {
+        let stream = try Self.capturedStream()
+        let records = StreamRecords.parse(stream).records
+        var offsets = Set<Int>()
+        // One flip in each kind of record, and the rest anywhere.
+        for record in records.prefix(3) + records.suffix(6) { offsets.insert(record.offset + record.length / 2) }
+        var random = SeededRandom(seed: 7)
+        while offsets.count < 40 { offsets.insert(Int(random.next() % UInt64(stream.count))) }
+        for offset in offsets.sorted() {
+            var bytes = stream
+            let bit = UInt8(1) << UInt8(offset % 8)
+            bytes[offset] ^= bit
+            try assertRefused(bytes, "bit \(offset % 8) flipped at \(offset) of \(stream.count)")
+        }
+    }
+
+    func testHostileRecordsAreRefusedBeforeUse() throws {
+        let stream = try Self.capturedStream()
+        let records = StreamRecords.parse(stream).records
+        let layoutEnd = try XCTUnwrap(records.first { $0.kind == .layout }).endOffset
+        let body = Array(stream[0..<layoutEnd])
+        let pages = UInt64(16 << 20) / 4096
+        try assertRefused(body + [0x02] + le32(0) + le64(pages) + le32(1) + [2], "page index past RAM",
+                          mentioning: "RAM batch for pages \(pages)+1")
+        try assertRefused(body + [0x02] + le32(0) + le64(pages - 1) + le32(2) + [2, 2], "batch running past RAM",
+                          mentioning: "of region 0, which has \(pages)")
+        try assertRefused(body + [0x02] + le32(7) + le64(0) + le32(1) + [2], "region past the layout",
+                          mentioning: "region 7")
+        try assertRefused(body + [0x02] + le32(0) + le64(0) + le32(0xFFFF_FFFF), "oversized batch",
+                          mentioning: "RAM batch of 4294967295 pages")
+        try assertRefused(body + [0x03] + le32(1) + [0x04] + le16(4) + Array("cpu0".utf8) + le32(1) + le32(0xFFFF_FFFF),
+                          "oversized state section", mentioning: "claims 4294967295 bytes")
+        try assertRefused(body + [0x04] + le16(0xFFFF), "oversized section name", mentioning: "claims 65535 bytes")
+    }
+
+    func testStateSectionOfTheWrongSizeIsRefused() throws {
+        let stream = try Self.capturedStream()
+        let records = StreamRecords.parse(stream).records
+        let state = try XCTUnwrap(records.first { if case .state = $0.kind { return true } else { return false } })
+        guard case .state(let name) = state.kind else { return }
+        let lengthAt = state.offset + 3 + name.utf8.count + 4
+        let length = Int(stream[lengthAt]) | Int(stream[lengthAt + 1]) << 8 | Int(stream[lengthAt + 2]) << 16
+        // One byte short, with a digest that matches: only the machine's own check can refuse it.
+        var bytes = Array(stream[0..<lengthAt]) + le32(UInt32(length - 1))
+        bytes += stream[(lengthAt + 4)..<(state.endOffset - 1)]
+        let endRecord = try XCTUnwrap(records.last)
+        bytes += stream[state.endOffset..<endRecord.offset]
+        bytes.append(0x05)
+        var digest = StreamDigest()
+        digest.update(bytes)
+        bytes += le64(digest.value)
+        try assertRefused(bytes, "state section '\(name)' one byte short", mentioning: name)
+    }
+
+    func testWrongMagicNewerVersionGarbageAndEmptyConnectionAreRefused() throws {
+        let stream = try Self.capturedStream()
+        var magic = stream
+        magic[0] = UInt8(ascii: "Q")
+        try assertRefused(magic, "wrong magic", mentioning: "not a swiftkvm migration stream")
+        var newer = stream
+        newer[4] = 2
+        try assertRefused(newer, "newer version", mentioning: "format version 2.0 is newer")
+        var random = SeededRandom(seed: 3)
+        let garbage = (0..<100_000).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        try assertRefused(garbage, "garbage")
+        try assertRefused(nil, "empty connection", mentioning: "closed the connection")
+    }
+}
+
+/// A reproducible generator (SplitMix64), so every run cuts and flips the same offsets.
+struct SeededRandom {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func le16(_ v: UInt16) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+func le32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+func le64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
