@@ -76,9 +76,12 @@ extension Machine: MigratableMachine {
         if let unknown = state.sections.first(where: { !expected.contains($0.name) }) {
             throw MachineError.unexpectedStateSection(unknown.name)
         }
-        if let missing = expected.first(where: { byName[$0] == nil }) { throw MachineError.missingStateSection(missing) }
-
-        let cpuSection = byName[Self.vcpuSection]!, vmSection = byName[Self.vmSection]!
+        func section(_ name: String) throws -> StateSection {
+            guard let found = byName[name] else { throw MachineError.missingStateSection(name) }
+            return found
+        }
+        let deviceSections = try PlatformDevices.sectionNames.map(section)
+        let cpuSection = try section(Self.vcpuSection), vmSection = try section(Self.vmSection)
         for s in [cpuSection, vmSection] where s.version != Self.kvmStateVersion {
             throw MachineError.stateMismatch(section: s.name, detail: "version \(s.version), this build reads version \(Self.kvmStateVersion)")
         }
@@ -101,7 +104,7 @@ extension Machine: MigratableMachine {
             } catch let e as KVMError {
                 throw MachineError.kvm(e.description)
             }
-            for name in PlatformDevices.sectionNames { try devices.load(byName[name]!) }
+            for device in deviceSections { try devices.load(device) }
         }
     }
 
