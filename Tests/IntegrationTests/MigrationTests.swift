@@ -10,21 +10,6 @@ final class LiveMigrationTests: XCTestCase {
         ["-m", ram, "-kernel", Paths.guest("dirty.elf"), "-append", "base=4M size=96M every=64"] + debugExit
     }
 
-    /// Waits until `info migrate` on `p` reports one of `statuses`; returns the final report.
-    func waitForMigration(_ p: SwiftKVMProcess, _ statuses: [String], seconds: Double = 90) -> String {
-        let deadline = Date().addingTimeInterval(seconds)
-        var asked = 0
-        while Date() < deadline {
-            asked += 1
-            p.send("info migrate\n")
-            _ = p.waitFor(seconds: 1) { $0.components(separatedBy: "Migration status: ").count - 1 >= asked }
-            let reports = p.stdout.components(separatedBy: "Migration status: ")
-            if let last = reports.last, statuses.contains(where: { last.hasPrefix($0) }) { return last }
-            usleep(200_000)
-        }
-        return p.stdout.components(separatedBy: "Migration status: ").last ?? ""
-    }
-
     func field(_ report: String, _ name: String) -> Int? {
         guard let line = report.split(separator: "\n").first(where: { $0.hasPrefix(name + ": ") }) else { return nil }
         return Int(line.dropFirst(name.count + 2).split(separator: " ").first ?? "")
@@ -39,7 +24,7 @@ final class LiveMigrationTests: XCTestCase {
         XCTAssertTrue(src.waitForOutput("sweep 128"), src.stdout)
         src.send("migrate_set_parameter max-bandwidth 10G\nmigrate_set_parameter downtime-limit 2000\n")
         src.send("migrate -d tcp:127.0.0.1:\(port)\n")
-        let report = waitForMigration(src, ["completed", "failed"])
+        let report = migrationReport(src, until: ["completed", "failed"])
         XCTAssertTrue(report.hasPrefix("completed"), report + src.stderr)
         XCTAssertGreaterThanOrEqual(field(report, "dirty sync count") ?? 0, 2, report + "\n" + src.stdout)
 
@@ -82,7 +67,7 @@ final class LiveMigrationTests: XCTestCase {
         XCTAssertTrue(src.waitForOutput("sweep 64"), src.stdout)
         src.send("migrate_set_capability auto-converge on\ninfo migrate_capabilities\nmigrate -d tcp:127.0.0.1:\(port)\n")
         XCTAssertTrue(src.waitForOutput("auto-converge: on"), src.stdout)
-        let report = waitForMigration(src, ["completed", "failed"], seconds: 120)
+        let report = migrationReport(src, until: ["completed", "failed"], seconds: 120)
         XCTAssertTrue(report.hasPrefix("completed"), report + src.stderr)
         XCTAssertGreaterThanOrEqual(field(report, "dirty sync count") ?? 0, 3, report)
         let after = dst.stdout.components(separatedBy: "sweep ").count
@@ -155,7 +140,7 @@ final class LiveMigrationTests: XCTestCase {
         XCTAssertTrue(src.waitForOutput("migration: pass 1:"), src.stdout + src.stderr)
         dst.process.interrupt()
         XCTAssertNotEqual(dst.waitForExit(), 0)
-        let report = waitForMigration(src, ["failed", "completed"])
+        let report = migrationReport(src, until: ["failed", "completed"])
         XCTAssertTrue(report.hasPrefix("failed ("), report)
         src.send("info status\n")
         XCTAssertTrue(src.waitForOutput("VM status: running"), src.stdout)
@@ -184,7 +169,7 @@ final class LiveMigrationTests: XCTestCase {
         src.send("migrate -d tcp:127.0.0.1:\(port)\n")
         XCTAssertTrue(src.waitForOutput("migration: pass 1:"), src.stdout + src.stderr)
         src.send("migrate_cancel\n")
-        let report = waitForMigration(src, ["cancelled", "failed", "completed"])
+        let report = migrationReport(src, until: ["cancelled", "failed", "completed"])
         XCTAssertTrue(report.hasPrefix("cancelled"), report)
         XCTAssertNotEqual(dst.waitForExit(), 0, "the destination must discard the migration and fail")
         XCTAssertFalse(dst.stdout.contains("sweep"), "the destination must never run the guest")
