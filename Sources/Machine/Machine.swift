@@ -25,6 +25,9 @@ public final class Machine {
     let dirty = DirtyTracking()
     let throttle = CPUThrottle()
     private var resetRequested = false
+    /// Set by a completed live migration: the guest runs on the destination now.
+    private let handOff = ConditionLock()
+    private var guestRunsElsewhere = false
 
     /// The guest wrote to isa-debug-exit: the process should end with this status.
     public var onGuestExit: (Int32) -> Void = { exit($0) }
@@ -118,11 +121,17 @@ public final class Machine {
 
     public func setPausedReason(_ reason: PauseReason?) { runner.setPausedReason(reason) }
 
+    public func markMigrated(guestRunsElsewhere: Bool) {
+        handOff.withLock { self.guestRunsElsewhere = guestRunsElsewhere }
+        runner.setPausedReason(.postmigrate)
+    }
+
     /// The monitor's `cont`: refuses where resuming would be wrong, unless forced.
     public func cont(force: Bool) throws {
         switch runState {
         case .running: return
-        case .paused(.postmigrate?) where !force: throw MachineError.refusedAfterMigration
+        case .paused(.postmigrate?) where !force && handOff.withLock({ guestRunsElsewhere }):
+            throw MachineError.refusedAfterMigration
         case .paused(.inmigrate?): throw MachineError.waitingForIncomingMigration
         case .paused(let reason?) where reason == .shutdown || reason == .internalError || reason == .guestPanicked:
             throw MachineError.guestStopped(reason: reason.rawValue)

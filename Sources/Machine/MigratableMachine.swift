@@ -70,6 +70,9 @@ public protocol MigratableMachine: AnyObject {
     func resume() throws
     /// Changes the reported state without running or stopping anything (e.g. inmigrate).
     func setPausedReason(_ reason: PauseReason?)
+    /// After a completed outgoing migration: `paused (postmigrate)`. When the guest now runs
+    /// elsewhere, resuming it here needs force (see `Machine.cont`).
+    func markMigrated(guestRunsElsewhere: Bool)
 
     /// Switches dirty logging on for every RAM region; the next `collectDirtyPages` reports
     /// pages written since this call.
@@ -87,4 +90,8 @@ public protocol MigratableMachine: AnyObject {
 
     /// Auto-converge: keep vCPUs out of the guest for `percent`% of each 10 ms slice (0 = off).
     func setCPUThrottle(percent: Int)
+}
+
+extension MigratableMachine {
+    public func markMigrated(guestRunsElsewhere: Bool) { setPausedReason(.postmigrate) }
 }

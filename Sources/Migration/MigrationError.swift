@@ -25,12 +25,17 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     case alreadyInProgress
     case cancelled
     case invalidParameter(String)
+    /// A snapshot file could not be opened, written or put in place.
+    case snapshotFile(path: String, action: String, errno: Int32)
+    /// A snapshot file ends before the stream does (a save that never finished, a copy cut short).
+    case snapshotTruncated(path: String, during: String)
+    case notASnapshot(path: String)
     case capabilityNotSupported(String)
 
     public var description: String {
         switch self {
         case .invalidURI(let uri):
-            return "migrate: invalid URI '\(uri)' (expected tcp:HOST:PORT, unix:PATH or exec:COMMAND; stdio only with -incoming)"
+            return "migrate: invalid URI '\(uri)' (expected tcp:HOST:PORT, unix:PATH, exec:COMMAND or file:PATH; stdio only with -incoming)"
         case .addressNotFound(let host, let port, let reason):
             return "migrate: cannot resolve '\(host):\(port)': \(reason)"
         case .connectFailed(let uri, let err):
@@ -66,6 +71,12 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
             return "migration cancelled"
         case .invalidParameter(let message):
             return message
+        case .snapshotFile(let path, let action, let err):
+            return "snapshot: cannot \(action) \(path): \(errnoText(err))"
+        case .snapshotTruncated(let path, let during):
+            return "snapshot \(path) is incomplete: the file ends while \(during)"
+        case .notASnapshot(let path):
+            return "\(path) is not a swiftkvm snapshot (it does not start with a migration stream header)"
         case .capabilityNotSupported(let name):
             return "Capability '\(name)' is not supported by swiftkvm"
         }

@@ -22,7 +22,8 @@ public final class IncomingMigration {
 
     deinit { closeListener() }
 
-    /// Binds and listens on `uri` (`tcp:HOST:PORT` or `unix:PATH`) and returns at once. For
+    /// Binds and listens on `uri` (`tcp:HOST:PORT` or `unix:PATH`) and returns at once;
+    /// `file:PATH` opens the snapshot now, so a missing file is reported at once. For
     /// `exec:COMMAND` it starts the command (the stream is its stdout, replies go to its
     /// stdin); for `stdio` the stream is our stdin and replies go to our stdout.
     public static func listen(uri text: String) throws -> IncomingMigration {
@@ -35,6 +36,10 @@ public final class IncomingMigration {
         case .stdio:
             let incoming = IncomingMigration(uri: uri, listener: -1)
             incoming.preopened = CommandChannel.standardIO()
+            return incoming
+        case .file(let path):
+            let incoming = IncomingMigration(uri: uri, listener: -1)
+            incoming.preopened = try SnapshotFile.openForReading(path: path)
             return incoming
         case .tcp, .unix:
             return IncomingMigration(uri: uri, listener: try SocketConnector.listen(on: uri))
@@ -61,7 +66,21 @@ public final class IncomingMigration {
         defer { connection.close() }
         if lock.withLock({ cancelled }) { throw MigrationError.cancelled }
         connection.configureForBulkTransfer(timeoutSeconds: TransportLimits.incomingIdleTimeoutSeconds)
-        return try StreamReceiver.receive(from: connection, into: machine, resume: resume, prefaulter: prefaulter)
+        do {
+            return try StreamReceiver.receive(from: connection, into: machine, resume: resume, prefaulter: prefaulter)
+        } catch let error as MigrationError {
+            throw explain(error)
+        }
+    }
+
+    /// Stream errors worded for a file: "the other side closed" means the file ended early.
+    private func explain(_ error: MigrationError) -> MigrationError {
+        guard case .file(let path) = uri else { return error }
+        switch error {
+        case .peerClosed(let during): return .snapshotTruncated(path: path, during: during)
+        case .notAMigrationStream: return .notASnapshot(path: path)
+        default: return error
+        }
     }
 
     /// Stops waiting or receiving; `receive` throws `.cancelled`. Safe from any thread.

@@ -12,6 +12,7 @@ enum StreamReceiver {
         do {
             let report = try load(from: socket, into: machine, resume: resume, prefaulter: prefaulter)
             var acknowledged = report
+            guard socket.canReply else { return acknowledged }
             do {
                 try ReturnPath.sendAck(on: socket)
             } catch {
@@ -20,7 +21,7 @@ enum StreamReceiver {
             }
             return acknowledged
         } catch {
-            if !socket.wasShutDown { tellSource(error, on: socket) }
+            if !socket.wasShutDown && socket.canReply { tellSource(error, on: socket) }
             throw error
         }
     }

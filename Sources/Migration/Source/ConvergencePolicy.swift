@@ -69,4 +69,14 @@ public enum ConvergencePolicies {
         }
         return passesNotShrinking >= 2 ? .switchover : .iterate
     }
+
+    /// For snapshot files, where every page sent again makes the file bigger: switch over
+    /// once pre-copy has written `limit` bytes, whatever `policy` says. Without this a guest
+    /// that dirties memory faster than the disk takes it would fill the disk.
+    public static func capped(_ policy: @escaping ConvergencePolicy, atBytes limit: UInt64) -> ConvergencePolicy {
+        { input in
+            let written = input.earlierPasses.reduce(input.lastPass.bytesSent) { $0 + $1.bytesSent }
+            return written >= limit ? .switchover : policy(input)
+        }
+    }
 }

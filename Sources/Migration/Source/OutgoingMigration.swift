@@ -2,8 +2,8 @@ import Foundation
 import Machine
 
 /// One outgoing migration on its own thread: setup, pre-copy passes, switchover, and the
-/// wait for the destination's acknowledgement. Until that ack arrives every failure puts the
-/// guest back as it was here.
+/// wait for the destination's acknowledgement (for a snapshot file: until the file is on
+/// disk). Until then every failure puts the guest back as it was here.
 final class OutgoingMigration: @unchecked Sendable {
     private let uri: MigrationURI
     private let machine: MigratableMachine
@@ -101,7 +101,18 @@ final class OutgoingMigration: @unchecked Sendable {
     }
 
     private func migrate(_ undo: inout Undo) throws -> Summary {
-        let socket = try SocketConnector.connect(to: uri)
+        let snapshot: SnapshotFile?
+        let socket: MigrationSocket
+        if case .file(let path) = uri {
+            let file = try SnapshotFile.create(path: path)
+            snapshot = file
+            socket = file.makeStream()
+        } else {
+            snapshot = nil
+            socket = try SocketConnector.connect(to: uri)
+        }
+        // An unfinished snapshot is removed when `snapshot` goes away without a commit.
+        defer { snapshot?.discard() }
         try lock.withLock {
             self.socket = socket
             if cancelRequested { throw MigrationError.cancelled }
@@ -133,7 +144,10 @@ final class OutgoingMigration: @unchecked Sendable {
                     stats.normalPages += UInt64(batch.pages - batch.zeroPages)
                 }
             })
-        let loop = PrecopyLoop(machine: machine, sender: sender, writer: writer, policy: policy,
+        // A snapshot stops re-sending after about twice the guest's RAM (see `capped`).
+        let precopyPolicy = snapshot == nil ? policy
+            : ConvergencePolicies.capped(policy, atBytes: 2 * machine.layout.ramSize)
+        let loop = PrecopyLoop(machine: machine, sender: sender, writer: writer, policy: precopyPolicy,
                                parameters: parameters, autoConvergeEnabled: capabilities.autoConverge,
                                statistics: statistics, onPass: { [events] in events(.passCompleted($0)) })
         let precopy = try loop.run()
@@ -163,15 +177,21 @@ final class OutgoingMigration: @unchecked Sendable {
         try writer.writeEnd()
         statistics.update { $0.transferredBytes = writer.bytesWritten; $0.downtimeBytes = writer.bytesWritten - precopyBytes }
 
-        switch try ReturnPath.readReply(from: socket) {
-        case .ack:
-            break
-        case .error(let message):
-            throw MigrationError.destinationFailed(message)
+        if let snapshot {
+            // A file has no reader to acknowledge: the data safely on disk is completion.
+            try snapshot.commit()
+        } else {
+            switch try ReturnPath.readReply(from: socket) {
+            case .ack:
+                break
+            case .error(let message):
+                throw MigrationError.destinationFailed(message)
+            }
         }
         let downtimeMs = (MonotonicClock.nanoseconds() - pausedAt) / 1_000_000
-        // Success: the guest now runs on the destination; this copy must never run again.
-        machine.setPausedReason(.postmigrate)
+        // Success. After a live migration the guest runs on the destination and this copy must
+        // not run again; after a snapshot nothing else runs it, so `cont` may resume it here.
+        machine.markMigrated(guestRunsElsewhere: uri.hasReturnPath)
         machine.stopDirtyLogging()
         if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
         return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: writer.bytesWritten)
@@ -223,6 +243,11 @@ final class OutgoingMigration: @unchecked Sendable {
     /// A broken connection usually means the destination refused something: prefer its reason.
     private func explain(_ error: Error) -> Error {
         guard !isCancelled, let migrationError = error as? MigrationError else { return error }
+        if case .file(let path) = uri {
+            // Writing a file fails for reasons of the file (a full disk), not of a peer.
+            if case .io(_, let err) = migrationError { return MigrationError.snapshotFile(path: path, action: "write", errno: err) }
+            return error
+        }
         switch migrationError {
         case .peerClosed, .io, .timedOut:
             guard let socket = lock.withLock({ self.socket }), socket.hasPendingInput(waitMilliseconds: 500) else { return error }

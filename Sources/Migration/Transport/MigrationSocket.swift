@@ -67,6 +67,9 @@ final class MigrationSocket {
 
     var wasShutDown: Bool { lock.withLock { isShutDown } }
 
+    /// False for a stream read from a snapshot file: nobody is there to answer.
+    var canReply: Bool { lock.withLock { writeFD >= 0 } }
+
     /// Large buffers for bulk pages, no Nagle delay for the small control messages.
     func configureForBulkTransfer(timeoutSeconds: Int) {
         var size = TransportLimits.socketBufferBytes

@@ -10,6 +10,9 @@ public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
     case exec(command: String)
     /// `stdio` (`-incoming` only): the stream arrives on stdin, the reply goes to stdout.
     case stdio
+    /// `file:PATH`: a snapshot. `migrate` writes the stream into the file, `-incoming` reads it
+    /// back; there is no destination to answer, so nothing travels back.
+    case file(path: String)
 
     public static func parse(_ text: String) throws -> MigrationURI {
         if text == "stdio" { return .stdio }
@@ -17,6 +20,11 @@ public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
             let command = String(text.dropFirst("exec:".count))
             guard !command.allSatisfy({ $0 == " " || $0 == "\t" }) else { throw MigrationError.invalidURI(text) }
             return .exec(command: command)
+        }
+        if text.hasPrefix("file:") {
+            let path = String(text.dropFirst("file:".count))
+            guard !path.isEmpty else { throw MigrationError.invalidURI(text) }
+            return .file(path: path)
         }
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst("unix:".count))
@@ -39,6 +47,13 @@ public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
         return .tcp(host: host, port: String(number))
     }
 
+    /// False for snapshot files: no destination reads the stream as it is written, so no
+    /// acknowledgement or refusal can come back.
+    var hasReturnPath: Bool {
+        if case .file = self { return false }
+        return true
+    }
+
     /// True when a listener on this URI accepts connections on every local address.
     var listensOnAllAddresses: Bool {
         if case .tcp(let host, _) = self { return host.isEmpty || host == "0" || host == "0.0.0.0" || host == "::" }
@@ -55,6 +70,8 @@ public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
             return "exec:\(command)"
         case .stdio:
             return "stdio"
+        case .file(let path):
+            return "file:\(path)"
         }
     }
 }

@@ -34,6 +34,9 @@ enum SocketConnector {
         case .stdio:
             // The source's stdin and stdout belong to its monitor and console.
             throw MigrationError.invalidURI("stdio")
+        case .file:
+            // A snapshot needs its commit step: OutgoingMigration opens it through SnapshotFile.
+            throw MigrationError.invalidURI(uri.description)
         }
     }
 
@@ -73,7 +76,7 @@ enum SocketConnector {
                 Glibc.close(fd)
             }
             throw MigrationError.listenFailed(uri: uri.description, errno: lastError)
-        case .exec, .stdio:
+        case .exec, .stdio, .file:
             // Nothing to listen on: IncomingMigration opens these directly.
             throw MigrationError.listenFailed(uri: uri.description, errno: EINVAL)
         }

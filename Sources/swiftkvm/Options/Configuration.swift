@@ -38,6 +38,8 @@ struct Configuration: Equatable {
     enum IncomingMigration: Equatable {
         case tcp(host: String, port: UInt16)
         case unixSocket(path: String)
+        /// A snapshot written by `migrate file:PATH`.
+        case file(path: String)
         case exec(command: String)
         case stdio
         case deferred

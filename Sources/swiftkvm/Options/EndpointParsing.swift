@@ -2,7 +2,7 @@
 enum EndpointParsing {
     static let serialForms = "use stdio, null, file:PATH, unix:PATH[,server][,nowait], pty or tcp:HOST:PORT[,server][,nowait]"
     static let monitorForms = "use stdio, none or unix:PATH[,server][,nowait]"
-    static let incomingForms = "use tcp:HOST:PORT, unix:PATH, exec:COMMAND, stdio or defer"
+    static let incomingForms = "use tcp:HOST:PORT, unix:PATH, file:PATH, exec:COMMAND, stdio or defer"
 
     static func serial(_ text: String) throws -> Configuration.SerialBackend {
         let option = "-serial"
@@ -65,6 +65,7 @@ enum EndpointParsing {
             return .exec(command: command)
         }
         if let path = text.strippingPrefix("unix:"), !path.isEmpty { return .unixSocket(path: path) }
+        if let path = text.strippingPrefix("file:"), !path.isEmpty { return .file(path: path) }
         if let address = text.strippingPrefix("tcp:") {
             let (host, port) = try hostAndPort(address, option: "-incoming", whole: text)
             return .tcp(host: host, port: port)
