@@ -76,9 +76,10 @@ let log = machine.log
 let incoming = IncomingRunner(machine: machine, resumeWhenDone: !options.startPaused, log: log,
                               fail: { status in frontend.requestExit(status: status) })
 let migration = MigrationController()
-MigrationCommands.register(in: interpreter, controller: migration, machine: machine, output: asyncOutput,
-                           waitWithoutDetach: !stdinIsTerminal,
-                           startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
+frontend.liveStatus = MigrationCommands.register(
+    in: interpreter, controller: migration, machine: machine, output: asyncOutput,
+    waitWithoutDetach: !stdinIsTerminal,
+    startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
 
 // QMP runs on the monitor's poll loop, so QMP and human-monitor commands never overlap.
 if !options.qmp.isEmpty {

@@ -4,14 +4,19 @@ import Machine
 /// (or last) outgoing migration with its statistics. Safe to use from any thread.
 public final class MigrationController: @unchecked Sendable {
     private let lock = Mutex()
+    /// Serialises starting migrations; never held while `lock` is wanted by an observer.
+    private let startLock = Mutex()
+    private let observers = MigrationObservers()
     private var currentParameters = MigrationParameters()
     private var currentCapabilities = MigrationCapabilities()
     private var job: OutgoingMigration?
-    private let statistics = MigrationStatistics()
+    private let statistics: MigrationStatistics
     /// Decides when to switch over; replaceable for tests and experiments.
     public var convergencePolicy: ConvergencePolicy = ConvergencePolicies.shrinkingDirtySet
 
-    public init() {}
+    public init() {
+        statistics = MigrationStatistics(observers: observers)
+    }
 
     public var parameters: MigrationParameters {
         get { lock.withLock { currentParameters } }
@@ -37,21 +42,37 @@ public final class MigrationController: @unchecked Sendable {
 
     /// Starts migrating `machine` to `uri` on a thread of its own and returns at once. Throws
     /// only for a bad URI or a migration already under way; everything later is reported
-    /// through `events`, `stats` and `waitForCompletion()`.
+    /// through `events` (to this caller), the observers (to everyone), `stats` and
+    /// `waitForCompletion()`.
     public func migrate(uri: String, machine: MigratableMachine,
                         events: @escaping (MigrationEvent) -> Void = { _ in }) throws {
         let target = try MigrationURI.parse(uri)
-        let newJob: OutgoingMigration = try lock.withLock {
+        // Observers may read `parameters` or `capabilities` while a notification is delivered,
+        // so `lock` is not held while the job starts (and publishes `setup`).
+        try startLock.withLock {
             guard !statistics.snapshot.status.isInProgress else { throw MigrationError.alreadyInProgress }
             let created = OutgoingMigration(
                 uri: target, machine: machine, parameters: { [weak self] in self?.parameters ?? MigrationParameters() },
-                capabilities: currentCapabilities, policy: convergencePolicy,
-                statistics: statistics, events: events)
-            job = created
+                capabilities: capabilities, policy: convergencePolicy,
+                statistics: statistics, events: { [observers] event in
+                    events(event)
+                    observers.publish(.event(event))
+                })
+            lock.withLock { job = created }
             created.start()
-            return created
         }
-        _ = newJob
+    }
+
+    /// Hears about every outgoing migration from now on, whoever started it: status changes
+    /// and events, in order, on the migration's (or a cancelling caller's) thread. Keep
+    /// `observer` short and do not start or cancel migrations from it.
+    @discardableResult
+    public func addObserver(_ observer: @escaping @Sendable (MigrationNotification) -> Void) -> MigrationObserverToken {
+        observers.add(observer)
+    }
+
+    public func removeObserver(_ token: MigrationObserverToken) {
+        observers.remove(token)
     }
 
     /// `migrate_cancel`: the source guest keeps running. Does nothing when no migration runs.

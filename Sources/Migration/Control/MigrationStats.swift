@@ -26,6 +26,8 @@ public struct MigrationStats: Equatable, Sendable {
     public var passes: Int = 0
     /// Transfer rate over the migration so far, in megabits per second (QEMU's `throughput`).
     public var throughputMbps: Double = 0
+    /// The pre-copy pass being sent right now; nil between passes and when none runs.
+    public var currentPass: PassProgress?
 
     public init() {}
 
@@ -68,33 +70,59 @@ public struct MigrationStats: Equatable, Sendable {
     }
 }
 
-/// The shared, lock-protected statistics a job updates and the monitor reads.
+/// The shared, lock-protected statistics a job updates and the monitor reads. Every status
+/// change is published to `observers`, in order.
 final class MigrationStatistics: @unchecked Sendable {
     private let lock = Mutex()
+    private let observers: MigrationObservers
     private var stats = MigrationStats()
     private var startedAt: UInt64 = 0
     private var finished = false
+    /// Where the running pass started: counters then, and when (0: no pass running).
+    private var passBaseline = (pages: UInt64(0), bytes: UInt64(0), startedNs: UInt64(0))
+
+    init(observers: MigrationObservers = MigrationObservers()) {
+        self.observers = observers
+    }
 
     func begin(totalBytes: UInt64) {
-        lock.withLock {
+        changeStatus {
             stats = MigrationStats()
             stats.status = .setup
             stats.totalBytes = totalBytes
             startedAt = MonotonicClock.nanoseconds()
             finished = false
+            passBaseline = (0, 0, 0)
         }
     }
 
     func update(_ change: (inout MigrationStats) -> Void) {
-        lock.withLock { change(&stats) }
+        changeStatus { change(&stats) }
     }
 
     /// Freezes the times and sets a final status.
     func finish(_ status: MigrationStatus) {
-        lock.withLock {
+        changeStatus {
             refreshTimes()
             stats.status = status
+            stats.currentPass = nil
+            passBaseline = (0, 0, 0)
             finished = true
+        }
+    }
+
+    /// A pre-copy pass of `totalPages` pages starts: its progress is counted from here.
+    func beginPass(_ pass: Int, totalPages: Int) {
+        lock.withLock {
+            passBaseline = (stats.normalPages + stats.duplicatePages, stats.transferredBytes, MonotonicClock.nanoseconds())
+            stats.currentPass = PassProgress(pass: pass, totalPages: totalPages, pagesSent: 0, bytesSent: 0, elapsedNs: 0)
+        }
+    }
+
+    func endPass() {
+        lock.withLock {
+            stats.currentPass = nil
+            passBaseline = (0, 0, 0)
         }
     }
 
@@ -103,8 +131,30 @@ final class MigrationStatistics: @unchecked Sendable {
     var snapshot: MigrationStats {
         lock.withLock {
             if !finished { refreshTimes() }
+            refreshPassProgress()
             return stats
         }
+    }
+
+    /// Applies `change` under the lock and publishes the status if it changed, both inside
+    /// the observers' delivery order.
+    private func changeStatus(_ change: () -> Void) {
+        observers.publishing {
+            let (before, after): (MigrationStatus, MigrationStatus) = lock.withLock {
+                let before = stats.status
+                change()
+                return (before, stats.status)
+            }
+            return before == after ? nil : .statusChanged(after)
+        }
+    }
+
+    private func refreshPassProgress() {
+        guard passBaseline.startedNs > 0, var progress = stats.currentPass else { return }
+        progress.pagesSent = Int(clamping: stats.normalPages + stats.duplicatePages - min(passBaseline.pages, stats.normalPages + stats.duplicatePages))
+        progress.bytesSent = stats.transferredBytes - min(passBaseline.bytes, stats.transferredBytes)
+        progress.elapsedNs = MonotonicClock.nanoseconds() - passBaseline.startedNs
+        stats.currentPass = progress
     }
 
     private func refreshTimes() {

@@ -37,9 +37,14 @@ struct PrecopyLoop {
             let settings = parameters()
             sender.limiter.bytesPerSecond = settings.maxBandwidth
             let started = MonotonicClock.nanoseconds()
-            let counts = try sender.send(selection)
-            writer.writePassEnd(pass)
-            try writer.flush()
+            statistics.beginPass(pass, totalPages: pageCount(selection))
+            let counts: PassCounts
+            do {
+                defer { statistics.endPass() }
+                counts = try sender.send(selection)
+                writer.writePassEnd(pass)
+                try writer.flush()
+            }
             let duration = max(MonotonicClock.nanoseconds() - started, 1)
 
             let dirty: [[UInt64]]
@@ -78,6 +83,13 @@ struct PrecopyLoop {
             earlier.append(report)
             selection = .dirty(dirty)
             pass += 1
+        }
+    }
+
+    private func pageCount(_ selection: PageSelection) -> Int {
+        switch selection {
+        case .all: return machine.ramRegions.reduce(0) { $0 + $1.pageCount }
+        case .dirty(let bitmaps): return countPages(bitmaps)
         }
     }
 

@@ -23,9 +23,12 @@ public enum MigrationCommands {
 
     /// - Parameter waitWithoutDetach: `migrate` without `-d` waits for the outcome (piped scripts);
     ///   in an interactive monitor it returns at once and progress arrives asynchronously.
+    /// - Returns: the live progress of a migration this monitor started, for
+    ///   `MonitorFrontend.liveStatus` (QEMU's monitor shows nothing for QMP-started ones).
+    @discardableResult
     public static func register(in interpreter: CommandInterpreter, controller: MigrationController,
                                 machine: MigratableMachine, output: AsyncOutput,
-                                waitWithoutDetach: Bool, startIncoming: StartIncoming?) {
+                                waitWithoutDetach: Bool, startIncoming: StartIncoming?) -> () -> LiveStatus {
         let printer = EventPrinter(output: output)
         interpreter.register(MonitorCommand(
             name: "migrate", arguments: [.flag("d"), ArgumentSpec("uri", .string)],
@@ -34,7 +37,13 @@ public enum MigrationCommands {
             let wait = waitWithoutDetach && !args.flag("d")
             printer.direct = wait
             defer { printer.direct = false }
-            try controller.migrate(uri: uri, machine: machine, events: printer.print)
+            printer.ownsMigration = true
+            do {
+                try controller.migrate(uri: uri, machine: machine, events: printer.print)
+            } catch {
+                printer.ownsMigration = false
+                throw error
+            }
             guard wait else { return "" }
             if case .failed = controller.waitForCompletion() {
                 throw CommandError.failed("migration failed: \(controller.stats.status.failureReason ?? "unknown reason")")
@@ -73,6 +82,20 @@ public enum MigrationCommands {
         interpreter.registerInfo(InfoCommand(name: "migrate_capabilities", help: "show current migration capabilities") { _, _ in
             controller.formatInfoCapabilities()
         })
+        return { progressStatus(controller.stats, startedHere: printer.ownsMigration) }
+    }
+
+    /// Passes shorter than this finish before a progress line would help anyone.
+    static let progressDelayNs: UInt64 = 500_000_000
+
+    /// What the terminal shows while a migration runs: the pass's progress once it has run
+    /// for `progressDelayNs`, nothing otherwise.
+    public static func progressStatus(_ stats: MigrationStats, startedHere: Bool) -> LiveStatus {
+        guard startedHere else { return .idle }
+        guard stats.status.isInProgress, let pass = stats.currentPass, pass.elapsedNs >= progressDelayNs else {
+            return .pending
+        }
+        return .line(pass.description)
     }
 
     /// Progress lines: above the prompt normally, or straight to stdout while a script waits
@@ -81,14 +104,21 @@ public enum MigrationCommands {
         private let output: AsyncOutput
         private let lock = NSLock()
         private var isDirect = false
+        private var owning = false
         var direct: Bool {
             get { lock.withLock { isDirect } }
             set { lock.withLock { isDirect = newValue } }
+        }
+        /// True from `migrate` here until that migration's last line is printed.
+        var ownsMigration: Bool {
+            get { lock.withLock { owning } }
+            set { lock.withLock { owning = newValue } }
         }
 
         init(output: AsyncOutput) { self.output = output }
 
         func print(_ event: MigrationEvent) {
+            defer { if case .finished = event { ownsMigration = false } }
             let line = event.description + "\n"
             if direct {
                 var bytes = Array(line.utf8)[...]

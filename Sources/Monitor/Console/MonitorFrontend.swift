@@ -20,6 +20,9 @@ public final class MonitorFrontend {
 
     /// Where other threads print (migration progress and the like). Thread-safe.
     public var asyncOutput: AsyncOutput { queue }
+    /// Asked a few times a second for a transient line to show above the prompt (migration
+    /// progress); used only by an interactive terminal. Called on the loop's thread.
+    public var liveStatus: (() -> LiveStatus)?
     /// Lines of a piped script that failed so far.
     public var failedLines: Int { script?.failedLines ?? 0 }
 
@@ -165,8 +168,12 @@ public final class MonitorFrontend {
         var status: Int32 = 0
         while true {
             if let exit = pendingExit() { status = exit; break }
+            var timeout = guestInput.isEmpty ? -1 : GuestInputQueue.retryMilliseconds
+            if refreshLiveStatus() != .idle {
+                timeout = timeout < 0 ? LiveStatus.refreshMilliseconds : min(timeout, LiveStatus.refreshMilliseconds)
+            }
             do {
-                try loop.runOnce(timeoutMilliseconds: guestInput.isEmpty ? -1 : GuestInputQueue.retryMilliseconds)
+                try loop.runOnce(timeoutMilliseconds: timeout)
             } catch {
                 terminal?.stop()
                 FileIO.writeAll(2, "swiftkvm: \(error)\n")
@@ -182,6 +189,14 @@ public final class MonitorFrontend {
         monitorServer?.close()
         qmpServer?.close()
         return status == 0 && failedLines > 0 ? 1 : status
+    }
+
+    /// Redraws the terminal's status line; returns what the provider said.
+    private func refreshLiveStatus() -> LiveStatus {
+        guard let terminal, let liveStatus else { return .idle }
+        let current = liveStatus()
+        terminal.showStatus(current.text)
+        return current
     }
 
     private func pendingExit() -> Int32? {

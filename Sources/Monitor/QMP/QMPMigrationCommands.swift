@@ -7,35 +7,16 @@ public enum QMPMigrationCommands {
     public static func register(in table: QMPCommandTable, controller: MigrationController,
                                 machine: MigratableMachine, events: QMPEventHub,
                                 startIncoming: ((String) throws -> Void)?) {
-        func emitStatus(_ status: String) {
-            if controller.capabilities.events { events.emit("MIGRATION", data: .object([("status", .string(status))])) }
-        }
+        reportEvents(of: controller, to: events)
         table.register(QMPCommand("migrate", arguments: ["uri", "blk", "inc", "detach", "resume"]) { args in
             let uri = try args.string("uri")
             for flag in ["blk", "inc", "resume"] where try args.optionalBool(flag) == true {
                 throw QMPError("Parameter '\(flag)' is not supported by swiftkvm")
             }
-            var sawPass = false
-            try controller.migrate(uri: uri, machine: machine) { event in
-                switch event {
-                case .passCompleted(let report):
-                    if !sawPass { sawPass = true; emitStatus("active") }
-                    if controller.capabilities.events {
-                        events.emit("MIGRATION_PASS", data: .object([("pass", .integer(Int64(report.pass)))]))
-                    }
-                case .finished(let outcome):
-                    switch outcome {
-                    case .completed: emitStatus("completed")
-                    case .failed: emitStatus("failed")
-                    case .cancelled: emitStatus("cancelled")
-                    }
-                }
-            }
-            emitStatus("setup")
+            try controller.migrate(uri: uri, machine: machine)
             return .emptyObject
         })
         table.register(QMPCommand("migrate_cancel") { _ in
-            if controller.stats.status.isInProgress { emitStatus("cancelling") }
             controller.cancel()
             return .emptyObject
         })
@@ -91,6 +72,22 @@ public enum QMPMigrationCommands {
                 .object([("capability", .string($0)), ("state", .bool(capabilities.isOn($0)))])
             })
         })
+    }
+
+    /// MIGRATION {"status"} and MIGRATION_PASS {"pass"} for every outgoing migration, whether
+    /// QMP or the human monitor started it, while the `events` capability is on.
+    static func reportEvents(of controller: MigrationController, to events: QMPEventHub) {
+        controller.addObserver { notification in
+            guard controller.capabilities.events else { return }
+            switch notification {
+            case .statusChanged(let status):
+                events.emit("MIGRATION", data: .object([("status", .string(status.description))]))
+            case .event(.passCompleted(let report)):
+                events.emit("MIGRATION_PASS", data: .object([("pass", .integer(Int64(report.pass)))]))
+            case .event(.finished):
+                break  // its status change was already reported
+            }
+        }
     }
 
     /// QEMU's MigrationInfo: empty before any migration; `ram` once pages move.

@@ -74,19 +74,47 @@ final class ReadlineEditor {
     }
 
     /// Prints `bytes` above the prompt and the line being edited, then redraws both. An
-    /// unfinished line printed earlier is continued, not broken.
-    func printAbove(_ bytes: [UInt8], tracker: inout OutputColumnTracker) {
-        fflush(stdout)
-        _ = rl_clear_visible_line()
-        fflush(rl_outstream)
+    /// unfinished line printed earlier is continued, not broken. `overStatusLine`: the row
+    /// above the prompt holds a status line, which the bytes replace.
+    func printAbove(_ bytes: [UInt8], tracker: inout OutputColumnTracker, overStatusLine: Bool = false) {
+        clearPromptRows()
+        var output: [UInt8] = overStatusLine ? Array(Self.upAndClearRow.utf8) : []
         let move = tracker.continuationMove(screenWidth: screenWidth)
-        var output: [UInt8] = []
         if move.up > 0 { output += Array("\u{1B}[\(move.up)A".utf8) }
         if move.right > 0 { output += Array("\u{1B}[\(move.right)C".utf8) }
         output += bytes
         tracker.append(bytes)
         if tracker.hasPartialLine { output.append(UInt8(ascii: "\n")) }
         FileIO.writeAll(1, output)
+        redrawPrompt()
+    }
+
+    /// Shows `text` on the row above the prompt; `replacing`: that row already holds an
+    /// earlier status line (otherwise the prompt moves down a row to make room).
+    func drawStatusLine(_ text: String, replacing: Bool) {
+        clearPromptRows()
+        FileIO.writeAll(1, (replacing ? Self.upAndClearRow : "\r") + LiveStatus.fitted(text, columns: screenWidth) + "\n")
+        redrawPrompt()
+    }
+
+    /// Removes the status line above the prompt; the prompt moves up into its row.
+    func eraseStatusLine() {
+        clearPromptRows()
+        FileIO.writeAll(1, Self.upAndClearRow)
+        redrawPrompt()
+    }
+
+    /// Cursor up one row, to its start, and that row cleared.
+    private static let upAndClearRow = "\u{1B}[A\r\u{1B}[K"
+
+    /// Clears the prompt and edited text; the cursor ends at the start of their first row.
+    private func clearPromptRows() {
+        fflush(stdout)
+        _ = rl_clear_visible_line()
+        fflush(rl_outstream)
+    }
+
+    private func redrawPrompt() {
         rl_on_new_line()
         _ = rl_forced_update_display()
     }

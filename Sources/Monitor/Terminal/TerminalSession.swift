@@ -23,6 +23,9 @@ final class TerminalSession {
     private var decoder = EscapeKeyDecoder()
     private var tracker = OutputColumnTracker()
     private(set) var focus: Focus
+    /// The status line on screen above the prompt, and when it was drawn.
+    private var statusLine: String?
+    private var statusDrawnAt: UInt64 = 0
 
     init(mode: TerminalMode, role: Role, prompt: String, historyPath: String?,
          execute: @escaping (String) -> CommandOutcome, completer: @escaping ReadlineEditor.Completer,
@@ -48,6 +51,7 @@ final class TerminalSession {
     }
 
     func stop() {
+        eraseStatusLine()
         editor?.remove()
         mode.restore()
     }
@@ -57,12 +61,12 @@ final class TerminalSession {
     func handleInput(_ bytes: [UInt8]) {
         switch role {
         case .consoleOnly: guestInput.send(bytes)
-        case .monitorOnly: editor?.feed(bytes)
+        case .monitorOnly: feedEditor(bytes)
         case .shared:
             for action in decoder.feed(bytes) {
                 switch action {
                 case .forward(let keys):
-                    if focus == .console { guestInput.send(keys) } else { editor?.feed(keys) }
+                    if focus == .console { guestInput.send(keys) } else { feedEditor(keys) }
                 case .switchFocus: switchFocus()
                 case .help: show(Array(EscapeKeyDecoder.helpText.utf8))
                 case .quit:
@@ -79,11 +83,44 @@ final class TerminalSession {
     func show(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
         if let editor, editor.isInstalled {
-            editor.printAbove(bytes, tracker: &tracker)
+            // The text takes the status line's row; the next `showStatus` puts it back below.
+            editor.printAbove(bytes, tracker: &tracker, overStatusLine: statusLine != nil)
+            statusLine = nil
         } else {
             FileIO.writeAll(1, bytes)
             tracker.append(bytes)
         }
+    }
+
+    /// Shows, redraws or (nil) removes the status line above the prompt. Only while the
+    /// monitor has the terminal; redrawn at most every `LiveStatus.refreshMilliseconds`.
+    func showStatus(_ text: String?) {
+        guard let text, let editor, editor.isInstalled else { return eraseStatusLine() }
+        guard text != statusLine else { return }
+        let now = Self.nowNanoseconds()
+        if statusLine != nil && now - statusDrawnAt < UInt64(LiveStatus.refreshMilliseconds - 20) * 1_000_000 { return }
+        editor.drawStatusLine(text, replacing: statusLine != nil)
+        statusLine = text
+        statusDrawnAt = now
+    }
+
+    private func eraseStatusLine() {
+        guard statusLine != nil else { return }
+        statusLine = nil
+        if let editor, editor.isInstalled { editor.eraseStatusLine() }
+    }
+
+    /// Keys for the line editor. A key that ends the line (Enter, Ctrl-D) first takes the
+    /// status line away: the accepted line stays on screen, and nothing may stay above it.
+    private func feedEditor(_ keys: [UInt8]) {
+        if statusLine != nil && keys.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x04 }) { eraseStatusLine() }
+        editor?.feed(keys)
+    }
+
+    private static func nowNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     private func switchFocus() {
@@ -95,6 +132,7 @@ final class TerminalSession {
             focus = .monitor
             editor.install()
         case .monitor:
+            eraseStatusLine()
             // Like QEMU: the prompt line stays and guest output goes on after it.
             tracker.setColumn(editor.visibleColumns)
             editor.remove()
@@ -105,6 +143,7 @@ final class TerminalSession {
     /// Moves the cursor past the prompt (if shown) and any unfinished line, to print a last
     /// message on a line of its own.
     private func leaveEditorLine() {
+        eraseStatusLine()
         if let editor, editor.isInstalled {
             tracker.setColumn(editor.visibleColumns)
             editor.remove()

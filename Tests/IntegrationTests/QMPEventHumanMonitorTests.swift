@@ -1,0 +1,44 @@
+import Foundation
+import XCTest
+
+/// QMP clients see MIGRATION and MIGRATION_PASS events for a migration the human monitor
+/// started, as QEMU's clients do; the human monitor still prints its own pass lines.
+final class QMPEventHumanMonitorTests: XCTestCase {
+    let guestArgs = ["-m", "64M", "-kernel", Paths.guest("dirty.elf"), "-append", "base=4M size=32M every=64",
+                     "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-serial", "null"]
+
+    func testQMPClientSeesEventsOfAMigrationStartedByTheHumanMonitor() throws {
+        let port = freeLoopbackPort()
+        let qmpPath = Paths.temporary(self, "qmp")
+        let destination = try SwiftKVMProcess(guestArgs + ["-incoming", "tcp:127.0.0.1:\(port)"])
+        let source = try SwiftKVMProcess(guestArgs + ["-qmp", "unix:\(qmpPath),server,nowait"])
+        defer { source.kill(); destination.kill() }
+        destination.send("info status\n")
+        XCTAssertTrue(destination.waitForOutput("VM status: paused (inmigrate)"), destination.stdout + destination.stderr)
+
+        let client = try QMPConsolesTests.Client(unix: qmpPath)
+        XCTAssertNotNil(client.negotiate())
+        client.send(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": true}]}}"#)
+        XCTAssertEqual(client.message(), #"{"return": {}}"# + "\r\n")
+
+        source.send("migrate -d tcp:127.0.0.1:\(port)\n")
+        let events = client.read(until: #"{"status": "completed"}"#, seconds: 60) ?? ""
+        let statuses = events.components(separatedBy: #""event": "MIGRATION", "data": {"status": ""#).dropFirst()
+            .map { String($0.prefix { $0 != "\"" }) }
+        XCTAssertEqual(statuses, ["setup", "active", "completed"], events)
+        let passes = events.components(separatedBy: #""event": "MIGRATION_PASS", "data": {"pass": "#).dropFirst()
+            .compactMap { Int($0.prefix { $0.isNumber }) }
+        XCTAssertGreaterThanOrEqual(passes.count, 2, events)
+        XCTAssertEqual(passes, Array(1...max(passes.count, 1)), events)
+        let firstPass = events.range(of: #""MIGRATION_PASS""#)?.lowerBound
+        let active = events.range(of: #"{"status": "active"}"#)?.lowerBound
+        XCTAssertTrue(firstPass != nil && active != nil && active! < firstPass!, "active comes before the first pass: " + events)
+
+        // The human monitor that started it prints its pass lines as before.
+        XCTAssertTrue(source.waitForOutput("migration: completed in "), source.stdout)
+        XCTAssertTrue(source.stdout.contains("migration: pass 1: "), source.stdout)
+        destination.send("info status\n")
+        XCTAssertTrue(destination.waitForOutput("VM status: running"), destination.stdout)
+        source.send("quit\n"); destination.send("quit\n")
+    }
+}
