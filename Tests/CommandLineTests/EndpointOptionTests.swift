@@ -55,7 +55,10 @@ final class EndpointOptionTests: XCTestCase {
         XCTAssertEqual(try parse("-incoming", "tcp:localhost:0").incoming, .tcp(host: "localhost", port: 0))
         XCTAssertEqual(try parse("-incoming", "exec:cat stream").incoming, .exec(command: "cat stream"))
         XCTAssertEqual(try parse("-incoming", "stdio").incoming, .stdio)
-        XCTAssertOptionMessage(["-incoming", "exec:"], contains: "use tcp:HOST:PORT, unix:PATH, exec:COMMAND, stdio or defer")
+        XCTAssertEqual(try parse("-incoming", "file:/srv/vm.snap").incoming, .file(path: "/srv/vm.snap"))
+        XCTAssertEqual(try parse("-incoming", "file:/srv/vm.snap").incomingURI, "file:/srv/vm.snap")
+        XCTAssertOptionMessage(["-incoming", "exec:"], contains: "use tcp:HOST:PORT, unix:PATH, file:PATH, exec:COMMAND, stdio or defer")
+        XCTAssertOptionMessage(["-incoming", "file:"], contains: "-incoming: invalid value 'file:'")
         XCTAssertOptionMessage(["-incoming", "tcp:host"], contains: "HOST:PORT")
         XCTAssertOptionMessage(["-incoming", "unix:"], contains: "-incoming: invalid value 'unix:'")
     }

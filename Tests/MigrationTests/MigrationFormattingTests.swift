@@ -16,9 +16,13 @@ final class MigrationFormattingTests: XCTestCase {
         XCTAssertEqual(try MigrationURI.parse("tcp:[::1]:4444").description, "tcp:[::1]:4444")
         XCTAssertEqual(try MigrationURI.parse("exec:ssh host swiftkvm -incoming stdio"), .exec(command: "ssh host swiftkvm -incoming stdio"))
         XCTAssertEqual(try MigrationURI.parse("stdio"), .stdio)
-        for bad in ["foo", "tcp:", "tcp:host", "tcp:host:99999", "tcp:host:x", "unix:", "exec:", "exec:  ", "tcp:host:-1"] {
+        XCTAssertEqual(try MigrationURI.parse("file:/var/lib/vm/a.snap"), .file(path: "/var/lib/vm/a.snap"))
+        XCTAssertEqual(try MigrationURI.parse("file:rel/a b.snap").description, "file:rel/a b.snap")
+        XCTAssertFalse(try MigrationURI.parse("file:x").hasReturnPath)
+        XCTAssertTrue(try MigrationURI.parse("unix:x").hasReturnPath)
+        for bad in ["foo", "tcp:", "tcp:host", "tcp:host:99999", "tcp:host:x", "unix:", "exec:", "exec:  ", "tcp:host:-1", "file:"] {
             XCTAssertThrowsError(try MigrationURI.parse(bad)) { error in
-                XCTAssertEqual("\(error)", "migrate: invalid URI '\(bad)' (expected tcp:HOST:PORT, unix:PATH or exec:COMMAND; stdio only with -incoming)")
+                XCTAssertEqual("\(error)", "migrate: invalid URI '\(bad)' (expected tcp:HOST:PORT, unix:PATH, exec:COMMAND or file:PATH; stdio only with -incoming)")
             }
         }
     }

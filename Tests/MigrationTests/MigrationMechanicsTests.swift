@@ -87,6 +87,21 @@ final class MigrationMechanicsTests: XCTestCase {
                        "the cap bounds the total time")
     }
 
+    func testSnapshotsStopRecopyingWhenItStopsPayingOrTheFileGrowsLarge() {
+        // Each report carries 409_600 bytes; the limit counts every pass so far, the last included.
+        let policy = ConvergencePolicies.snapshot(ConvergencePolicies.downtimeLimit, limit: 4 * 409_600)
+        func decide(_ dirtyByPass: [Int], expected: UInt64 = 5_000) -> ConvergenceDecision {
+            let reports = dirtyByPass.map { pass(dirty: $0, expected: expected) }
+            return policy(ConvergenceInput(lastPass: reports[reports.count - 1], guestRunning: true, downtimeLimitMs: 300,
+                                           earlierPasses: Array(reports.dropLast()), passesWithinLimit: 0))
+        }
+        XCTAssertEqual(decide([10_000]), .iterate, "after pass 1 another pass may shrink the rest")
+        XCTAssertEqual(decide([10_000, 7_500]), .iterate, "shrank to 3/4")
+        XCTAssertEqual(decide([10_000, 7_600]), .switchover, "a pass that does not shrink the dirty set enough ends pre-copy")
+        XCTAssertEqual(decide([10_000, 7_000, 5_000, 3_000]), .switchover, "the file has grown by the limit")
+        XCTAssertEqual(decide([10_000], expected: 1), .switchover, "the wrapped policy still decides first")
+    }
+
     func testAutoConvergeNeedsTwoHighPassesInARowAndStepsUpToTheMaximum() {
         var parameters = MigrationParameters()
         parameters.cpuThrottleInitial = 20

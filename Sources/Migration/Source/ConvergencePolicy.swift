@@ -70,13 +70,20 @@ public enum ConvergencePolicies {
         return passesNotShrinking >= 2 ? .switchover : .iterate
     }
 
-    /// For snapshot files, where every page sent again makes the file bigger: switch over
-    /// once pre-copy has written `limit` bytes, whatever `policy` says. Without this a guest
-    /// that dirties memory faster than the disk takes it would fill the disk.
-    public static func capped(_ policy: @escaping ConvergencePolicy, atBytes limit: UInt64) -> ConvergencePolicy {
+    /// For snapshot files, where every page sent again makes the file bigger and downtime
+    /// matters less: besides when `policy` says so, switch over as soon as a pass fails to
+    /// shrink the dirty set to 3/4 of the one before, or once pre-copy has written `limit`
+    /// bytes. Without this a guest that dirties memory faster than the disk takes it would
+    /// fill the disk.
+    public static func snapshot(_ policy: @escaping ConvergencePolicy, limit: UInt64) -> ConvergencePolicy {
         { input in
+            if policy(input) == .switchover { return .switchover }
             let written = input.earlierPasses.reduce(input.lastPass.bytesSent) { $0 + $1.bytesSent }
-            return written >= limit ? .switchover : policy(input)
+            if written >= limit { return .switchover }
+            if let before = input.earlierPasses.last, input.lastPass.dirtyPages * 4 > before.dirtyPages * 3 {
+                return .switchover
+            }
+            return .iterate
         }
     }
 }

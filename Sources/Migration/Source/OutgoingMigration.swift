@@ -144,9 +144,8 @@ final class OutgoingMigration: @unchecked Sendable {
                     stats.normalPages += UInt64(batch.pages - batch.zeroPages)
                 }
             })
-        // A snapshot stops re-sending after about twice the guest's RAM (see `capped`).
         let precopyPolicy = snapshot == nil ? policy
-            : ConvergencePolicies.capped(policy, atBytes: 2 * machine.layout.ramSize)
+            : ConvergencePolicies.snapshot(policy, limit: 2 * machine.layout.ramSize)
         let loop = PrecopyLoop(machine: machine, sender: sender, writer: writer, policy: precopyPolicy,
                                parameters: parameters, autoConvergeEnabled: capabilities.autoConverge,
                                statistics: statistics, onPass: { [events] in events(.passCompleted($0)) })
