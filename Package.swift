@@ -18,12 +18,14 @@ let package = Package(
         .target(name: "Monitor", dependencies: ["Migration", "Machine", "CReadline"]),
         .executableTarget(name: "swiftkvm", dependencies: ["Monitor", "Migration", "Machine"]),
 
-        .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+        // Helpers shared by several test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine"]),
         .testTarget(name: "MigrationTests", dependencies: ["Migration"], exclude: ["Fixtures"]),
-        .testTarget(name: "MonitorTests", dependencies: ["Monitor"]),
-        .testTarget(name: "CommandLineTests", dependencies: ["swiftkvm"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["swiftkvm"]),
+        .testTarget(name: "MonitorTests", dependencies: ["Monitor", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["swiftkvm", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["swiftkvm", "TestSupport"]),
     ]
 )

@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import swiftkvm
 
@@ -12,7 +13,7 @@ final class RandomArgumentTests: XCTestCase {
     ]
 
     func testRandomArgumentListsNeverTrap() {
-        var generator = SeededGenerator(seed: 0x5eed)
+        var generator = SplitMix64(seed: 0x5eed)
         for _ in 0..<2000 {
             let count = Int(generator.next() % 8)
             let arguments = (0..<count).map { _ in randomArgument(&generator) }
@@ -30,7 +31,7 @@ final class RandomArgumentTests: XCTestCase {
         }
     }
 
-    private func randomArgument(_ generator: inout SeededGenerator) -> String {
+    private func randomArgument(_ generator: inout SplitMix64) -> String {
         switch generator.next() % 4 {
         case 0, 1:
             return vocabulary[Int(generator.next() % UInt64(vocabulary.count))]
@@ -44,17 +45,5 @@ final class RandomArgumentTests: XCTestCase {
             let scalars = (0..<length).compactMap { _ in Unicode.Scalar(UInt32(generator.next() % 0x80)) }
             return String(String.UnicodeScalarView(scalars))
         }
-    }
-}
-
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

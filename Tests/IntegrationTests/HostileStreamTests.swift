@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 @testable import Migration
 
@@ -103,7 +104,7 @@ final class HostileStreamTests: XCTestCase {
             let sorted = cuts.sorted()
             cuts = Set(sorted.prefix(10) + sorted.suffix(10) + stride(from: 10, to: sorted.count - 10, by: max(1, (sorted.count - 20) / 10)).map { sorted[$0] })
         }
-        var random = SeededRandom(seed: 42)
+        var random = SplitMix64(seed: 42)
         for _ in 0..<20 { cuts.insert(Int(random.next() % UInt64(stream.count))) }
         cuts.insert(stream.count - 1)
         for cut in cuts.sorted() {
@@ -117,7 +118,7 @@ final class HostileStreamTests: XCTestCase {
         var offsets = Set<Int>()
         // One flip in each kind of record, and the rest anywhere.
         for record in records.prefix(3) + records.suffix(6) { offsets.insert(record.offset + record.length / 2) }
-        var random = SeededRandom(seed: 7)
+        var random = SplitMix64(seed: 7)
         while offsets.count < 40 { offsets.insert(Int(random.next() % UInt64(stream.count))) }
         for offset in offsets.sorted() {
             var bytes = stream
@@ -173,23 +174,10 @@ final class HostileStreamTests: XCTestCase {
         var newer = stream
         newer[4] = 2
         try assertRefused(newer, "newer version", mentioning: "format version 2.0 is newer")
-        var random = SeededRandom(seed: 3)
+        var random = SplitMix64(seed: 3)
         let garbage = (0..<100_000).map { _ in UInt8(truncatingIfNeeded: random.next()) }
         try assertRefused(garbage, "garbage")
         try assertRefused(nil, "empty connection", mentioning: "closed the connection")
-    }
-}
-
-/// A reproducible generator (SplitMix64), so every run cuts and flips the same offsets.
-struct SeededRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -8,21 +8,7 @@ final class ProgressLineTests: XCTestCase {
     let guestArgs = ["-m", "256M", "-kernel", Paths.guest("dirty.elf"), "-append", "fill=1 sweeps=1 size=128M"]
 
     func testProgressLineInATerminalUnderTmux() throws {
-        let tmux = "/usr/bin/tmux"
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: tmux), "tmux is missing: apt-get install tmux (scripts/test does)")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [Paths.repository + "/tests-tmux/migration-progress.sh", Paths.binary, Paths.guest("dirty.elf"),
-                       "\(freeLoopbackPort())"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 0, text)
-        XCTAssertTrue(text.hasSuffix("PASS\n"), text)
+        try runTmuxScript("migration-progress.sh", [Paths.binary, Paths.guest("dirty.elf"), "\(freeLoopbackPort())"])
     }
 
     func testAPipedScriptGetsOnlyThePassLines() throws {

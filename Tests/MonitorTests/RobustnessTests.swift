@@ -1,21 +1,10 @@
 import Glibc
+import TestSupport
 import XCTest
 @testable import Monitor
 
 /// Whatever a user types, the interpreter answers with output or an error and never traps.
 final class RobustnessTests: XCTestCase {
-    /// A small deterministic generator, so a failure can be replayed.
-    private struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e3779b97f4a7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58476d1ce4e5b9
-            z = (z ^ (z >> 27)) &* 0x94d049bb133111eb
-            return z ^ (z >> 31)
-        }
-    }
-
     private let seeds = [
         "info status", "info registers -a", "info cpus", "info history", "info version", "help", "help info",
         "help info registers", "x /4xg 0x1000", "xp /16cb 0", "xp /3ow 0x10", "x/2dg 0xffff800000000000",
@@ -36,7 +25,7 @@ final class RobustnessTests: XCTestCase {
         }
         let backend = FakeMonitorBackend(ramSize: 64 << 10, cpuCount: 2)
         let monitor = CommandInterpreter(backend: backend)
-        var random = SplitMix64(state: 0x5eed)
+        var random = SplitMix64(seed: 0x5eed)
         let alphabet = Array(" \t\"\\/#-xpiofcdbhwgqKMGT0123456789abcdefABCDEF'\n\r".utf8)
         var withOutput = 0
         for round in 0..<5000 {
