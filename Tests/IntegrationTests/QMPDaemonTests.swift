@@ -33,6 +33,32 @@ final class QMPDaemonTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: pidFile), "the PID file is removed at exit")
     }
 
+    func testSIGTERMEndsADaemonInOrderAndRemovesItsPIDFile() throws {
+        let pidFile = Paths.temporary(self, "pid")
+        let launcher = launchWithShell(["-kernel", Paths.guest("hello.elf"), "-daemonize", "-pidfile", pidFile,
+                                        "-serial", "null", "-monitor", "none"])
+        XCTAssertEqual(launcher.status, 0, launcher.stderr)
+        let text = (try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? ""
+        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return XCTFail("pid file: '\(text)'") }
+        addTeardownBlock { kill(pid, SIGKILL) }
+        XCTAssertEqual(kill(pid, SIGTERM), 0)
+        for _ in 0..<100 where kill(pid, 0) == 0 { usleep(50_000) }
+        XCTAssertNotEqual(kill(pid, 0), 0, "the daemon ended")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: pidFile), "the PID file is removed on SIGTERM too")
+    }
+
+    func testSignalsEndTheProcessInOrderAsInQEMU() throws {
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
+            let pidFile = Paths.temporary(self, "pid")
+            let p = try SwiftKVMProcess(["-kernel", Paths.guest("hello.elf"), "-pidfile", pidFile])
+            XCTAssertTrue(p.waitForOutput("tick 1"), p.stdout)
+            XCTAssertEqual(kill(p.process.processIdentifier, signalNumber), 0)
+            XCTAssertEqual(p.waitForExit(), 0, "signal \(signalNumber): " + p.stderr)
+            XCTAssertTrue(p.stderr.contains("swiftkvm: terminating on signal \(signalNumber)\n"), p.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: pidFile), "signal \(signalNumber): the PID file is removed")
+        }
+    }
+
     /// Runs swiftkvm as a shell would and waits for that process alone. (Foundation's `Process`
     /// counts a child as running while any descendant holds its status socket: the daemon would.)
     func launchWithShell(_ arguments: [String]) -> (status: Int32, stderr: String) {

@@ -145,11 +145,19 @@ public final class MonitorFrontend {
     /// Serves everything until `quit`, Ctrl-a x or `requestExit`; restores the terminal and
     /// returns the process's exit status: 0 after `quit` or Ctrl-a x, the requested status
     /// after `requestExit`, but 1 instead of 0 when a piped script had failing lines, and 1
-    /// when polling itself failed. SIGINT/SIGTERM/SIGHUP/SIGQUIT while the terminal is raw
-    /// restore it and end the process with 128+N. Call once.
+    /// when polling itself failed. SIGINT, SIGTERM and SIGHUP end it in order with 0, as in
+    /// QEMU (see TerminationSignals). Call once.
     public func run() -> Int32 {
         setUpStdin()
         loop.watch(fd: queue.wakeReadFD) { [unowned self] _ in self.showAsync(self.queue.takeQueued()) }
+        var terminatingSignal: Int32?
+        if let signals = TerminationSignals.install() {
+            loop.watch(fd: signals) { [unowned self] _ in
+                guard let signalNumber = TerminationSignals.take() else { return }
+                terminatingSignal = terminatingSignal ?? signalNumber
+                self.requestExit(status: 0)
+            }
+        }
         if let console {
             var outputToken: PollLoop.Token?
             outputToken = loop.watch(fd: console.guestOutputFD) { [unowned self] _ in
@@ -185,6 +193,7 @@ public final class MonitorFrontend {
         }
         showAsync(queue.takeQueued())
         terminal?.stop()
+        if let terminatingSignal { FileIO.writeAll(2, "swiftkvm: terminating on signal \(terminatingSignal)\n") }
         serialBackend?.close()
         monitorServer?.close()
         qmpServer?.close()

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Puts the controlling terminal into the mode the front end needs and puts it back on every
-/// way out, including exit() from any thread and SIGINT, SIGTERM, SIGHUP and SIGQUIT.
+/// way out, including exit() from any thread and signals (see TerminationSignals).
 ///
 /// The mode is "raw" except that output processing stays on, so "\n" still moves to the next
 /// line's start (QEMU does the same for `-nographic`). Signals from keys (Ctrl-C) are on or
@@ -56,13 +56,17 @@ private func installSignalHandlers() {
     atexit {
         if terminalToRestoreFD >= 0 { _ = tcsetattr(terminalToRestoreFD, TCSANOW, &terminalToRestore) }
     }
-    for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
-        // Only async-signal-safe calls in here: tcsetattr, write, _exit.
-        signal(signalNumber) { received in
-            if terminalToRestoreFD >= 0 { _ = tcsetattr(terminalToRestoreFD, TCSANOW, &terminalToRestore) }
-            let message: StaticString = "\r\nswiftkvm: terminating on signal\n"
-            _ = write(2, message.utf8Start, message.utf8CodeUnitCount)
-            _exit(128 + received)
-        }
+    // SIGINT, SIGTERM and SIGHUP end the process in order (TerminationSignals); SIGQUIT at once.
+    // Only async-signal-safe calls in here: tcsetattr, write, _exit.
+    signal(SIGQUIT) { received in
+        restoreTerminalAfterSignal()
+        let message: StaticString = "\r\nswiftkvm: terminating on signal\n"
+        _ = write(2, message.utf8Start, message.utf8CodeUnitCount)
+        _exit(128 + received)
     }
+}
+
+/// Async-signal-safe: puts the terminal back if it is raw.
+func restoreTerminalAfterSignal() {
+    if terminalToRestoreFD >= 0 { _ = tcsetattr(terminalToRestoreFD, TCSANOW, &terminalToRestore) }
 }
