@@ -88,7 +88,7 @@ if !options.qmp.isEmpty {
         machine.onStateChange = { qmpEvents.machineStateChanged($0) }
         let qmpTable = QMPCommandTable()
         QMPMachineCommands.register(in: qmpTable, backend: machine, events: qmpEvents,
-                                    humanMonitor: { interpreter.execute($0) },
+                                    humanMonitor: { interpreter.execute($0, mayWait: false) },
                                     requestQuit: { frontend.requestExit(status: 0) })
         QMPMachineCommands.reportHumanMonitorResets(in: interpreter, events: qmpEvents)
         machine.onGuestReset = {

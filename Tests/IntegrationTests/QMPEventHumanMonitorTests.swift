@@ -41,4 +41,35 @@ final class QMPEventHumanMonitorTests: XCTestCase {
         XCTAssertTrue(destination.waitForOutput("VM status: running"), destination.stdout)
         source.send("quit\n"); destination.send("quit\n")
     }
+
+    func testHumanMonitorCommandMigrateAnswersAtOnceAndQMPStaysResponsive() throws {
+        // Piped stdin makes the human monitor's own `migrate` wait; through QMP it must not,
+        // or every client would hang until the migration ends.
+        let port = freeLoopbackPort()
+        let qmpPath = Paths.temporary(self, "qmp")
+        let filled = ["-m", "128M", "-kernel", Paths.guest("dirty.elf"), "-append", "fill=1 sweeps=1 size=64M", "-serial", "null"]
+        let destination = try SwiftKVMProcess(filled + ["-incoming", "tcp:127.0.0.1:\(port)"])
+        let source = try SwiftKVMProcess(filled + ["-qmp", "unix:\(qmpPath),server,nowait"])
+        defer { source.kill(); destination.kill() }
+        destination.send("info status\n")
+        XCTAssertTrue(destination.waitForOutput("VM status: paused (inmigrate)"), destination.stdout + destination.stderr)
+
+        let client = try QMPConsolesTests.Client(unix: qmpPath)
+        XCTAssertNotNil(client.negotiate())
+        // 64 MiB of data at 8 MiB/s: pass 1 alone takes seconds.
+        client.send(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 8388608}}"#)
+        XCTAssertEqual(client.message(), #"{"return": {}}"# + "\r\n")
+        client.send(#"{"execute": "human-monitor-command", "arguments": {"command-line": "migrate tcp:127.0.0.1:\#(port)"}, "id": 1}"#)
+        XCTAssertNotNil(client.read(until: #""id": 1}"#, seconds: 5), "human-monitor-command returned at once")
+        client.send(#"{"execute": "query-migrate", "id": 2}"#)
+        let status = client.read(until: #""id": 2}"#, seconds: 5) ?? ""
+        XCTAssertTrue(status.contains(#""status": "active""#) || status.contains(#""status": "setup""#), status)
+        client.send(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 10737418240}}"#)
+        XCTAssertNotNil(client.read(until: #"{"return": {}}"#))
+        XCTAssertTrue(migrationReport(source, until: ["completed", "failed"]).hasPrefix("completed"), source.stdout + source.stderr)
+        source.send("info status\n")
+        XCTAssertTrue(source.waitForOutput("VM status: paused (postmigrate)"), source.stdout + source.stderr)
+        destination.send("info status\n")
+        XCTAssertTrue(destination.waitForOutput("VM status: running"), destination.stdout)
+    }
 }

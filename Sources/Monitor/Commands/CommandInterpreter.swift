@@ -58,13 +58,14 @@ public final class CommandInterpreter {
         infoCommands.first { $0.name == name }
     }
 
-    public func execute(_ line: String) -> CommandOutcome {
+    /// - Parameter mayWait: see `CommandContext.mayWait`.
+    public func execute(_ line: String, mayWait: Bool = true) -> CommandOutcome {
         let trimmed = line.drop { $0.isWhitespace }
         if trimmed.isEmpty { return CommandOutcome() }
         remember(line)
         if trimmed.hasPrefix("#") { return CommandOutcome() }
 
-        let context = CommandContext(backend: backend, interpreter: self)
+        let context = CommandContext(backend: backend, interpreter: self, mayWait: mayWait)
         var helpTopic: String?
         do {
             let tokens = try CommandLineTokenizer.tokenize(line)

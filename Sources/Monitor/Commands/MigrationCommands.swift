@@ -32,9 +32,9 @@ public enum MigrationCommands {
         let printer = EventPrinter(output: output)
         interpreter.register(MonitorCommand(
             name: "migrate", arguments: [.flag("d"), ArgumentSpec("uri", .string)],
-            help: "migrate to URI (using -d to not wait for completion)") { args, _ in
+            help: "migrate to URI (using -d to not wait for completion)") { args, context in
             let uri = try args.string("uri")
-            let wait = waitWithoutDetach && !args.flag("d")
+            let wait = waitWithoutDetach && !args.flag("d") && context.mayWait
             printer.direct = wait
             defer { printer.direct = false }
             printer.ownsMigration = true

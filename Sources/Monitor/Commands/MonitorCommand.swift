@@ -61,9 +61,13 @@ public final class CommandContext {
     public unowned let interpreter: CommandInterpreter
     /// Set by a handler to end the process once the outcome is delivered (`quit`).
     public var quitRequested = false
+    /// False when the caller must get its answer at once (QMP's `human-monitor-command`):
+    /// commands that would wait for something (`migrate` without `-d`) return instead.
+    public let mayWait: Bool
 
-    init(backend: MonitorBackend, interpreter: CommandInterpreter) {
+    init(backend: MonitorBackend, interpreter: CommandInterpreter, mayWait: Bool) {
         self.backend = backend
         self.interpreter = interpreter
+        self.mayWait = mayWait
     }
 }
