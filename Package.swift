@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layers, each depending only on those below it:
 //   swiftkvm (command line) -> Monitor -> Migration -> Machine -> Devices / KVM -> CKVM
+// Units (size parsing) is a leaf with no dependencies; Migration, Monitor and swiftkvm use it.
 let package = Package(
     name: "swiftkvm",
     products: [
@@ -10,16 +11,18 @@ let package = Package(
     ],
     targets: [
         .target(name: "CKVM"),
+        .target(name: "Units"),
         .systemLibrary(name: "CReadline", path: "Sources/CReadline"),
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "Devices"),
         .target(name: "Machine", dependencies: ["KVM", "Devices"]),
-        .target(name: "Migration", dependencies: ["Machine"]),
-        .target(name: "Monitor", dependencies: ["Migration", "Machine", "CReadline"]),
-        .executableTarget(name: "swiftkvm", dependencies: ["Monitor", "Migration", "Machine"]),
+        .target(name: "Migration", dependencies: ["Machine", "Units"]),
+        .target(name: "Monitor", dependencies: ["Migration", "Machine", "Units", "CReadline"]),
+        .executableTarget(name: "swiftkvm", dependencies: ["Monitor", "Migration", "Machine", "Units"]),
 
         // Helpers shared by several test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "UnitsTests", dependencies: ["Units", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine"]),

@@ -27,8 +27,8 @@ final class OptionParserTests: XCTestCase {
     }
 
     func testMemoryErrors() {
-        XCTAssertOptionError(["-m", "12Q"], .invalidSize(option: "-m", text: "12Q", problem: .unknownSuffix))
-        XCTAssertEqual("\(OptionError.invalidSize(option: "-m", text: "12Q", problem: .unknownSuffix))",
+        XCTAssertOptionError(["-m", "12Q"], .invalidSize(option: "-m", text: "12Q", problem: .unknownSuffix("Q")))
+        XCTAssertEqual("\(OptionError.invalidSize(option: "-m", text: "12Q", problem: .unknownSuffix("Q")))",
                        "swiftkvm: -m: invalid size '12Q' (use a number with an optional K, M or G suffix)")
         XCTAssertOptionError(["-m", "0"], .memoryTooSmall(text: "0"))
         XCTAssertOptionError(["-m", "1"], .memoryTooSmall(text: "1"))

@@ -1,32 +1,38 @@
+import Units
 import XCTest
 @testable import swiftkvm
 
+/// How `-m` reads sizes and words its refusals; the parsing itself is tested in UnitsTests.
 final class SizeParserTests: XCTestCase {
-    func testSuffixes() throws {
-        XCTAssertEqual(try parseSize("512", defaultUnit: 1 << 20), 512 << 20)
-        XCTAssertEqual(try parseSize("512", defaultUnit: 1), 512)
-        XCTAssertEqual(try parseSize("64K", defaultUnit: 1 << 20), 64 << 10)
-        XCTAssertEqual(try parseSize("64k", defaultUnit: 1 << 20), 64 << 10)
-        XCTAssertEqual(try parseSize("3M", defaultUnit: 1), 3 << 20)
-        XCTAssertEqual(try parseSize("2g", defaultUnit: 1), 2 << 30)
-        XCTAssertEqual(try parseSize("1T", defaultUnit: 1), 1 << 40)
-        XCTAssertEqual(try parseSize("4096B", defaultUnit: 1 << 20), 4096)
-        XCTAssertEqual(try parseSize("0", defaultUnit: 1 << 20), 0)
+    private func memory(_ text: String) throws -> UInt64 {
+        try MachineOptionParsing.memorySize(text)
     }
 
-    func testErrors() {
-        let cases: [(String, SizeError)] = [
-            ("", .empty), ("-1", .negative), ("-5G", .negative), ("G", .notANumber), ("abc", .notANumber),
-            ("12Q", .unknownSuffix), ("12MB", .unknownSuffix), ("1.5G", .unknownSuffix), (" 12", .notANumber),
-            ("12 ", .unknownSuffix), ("+12", .notANumber), ("0x10", .unknownSuffix), ("١٢", .notANumber),
-            ("18446744073709551616", .tooLarge), ("99999999999999999999999999", .tooLarge),
-            ("17179869184G", .tooLarge), ("18446744073709551615K", .tooLarge),
+    func testBareNumbersAreMiBAndQEMUSyntaxIsAccepted() throws {
+        XCTAssertEqual(try memory("512"), 512 << 20)
+        XCTAssertEqual(try memory("4096k"), 4 << 20)
+        XCTAssertEqual(try memory("1.5G"), 3 << 29, "fractions with a suffix, as QEMU takes them")
+        XCTAssertEqual(try memory("2.5"), 5 << 19, "a bare fraction is MiB too")
+        XCTAssertEqual(try memory("0x100"), 256 << 20, "bare hex is MiB, as in QEMU")
+        XCTAssertEqual(try memory("0x40000K"), 256 << 20)
+        XCTAssertEqual(try memory("0x10B"), 0x10b << 20, "B is a hex digit after 0x, so this is 267 MiB")
+    }
+
+    func testRefusalsNameTheOptionAndWhatToDo() {
+        let invalid: [(String, SizeParseError)] = [
+            ("12Q", .unknownSuffix("Q")), ("12MB", .unknownSuffix("MB")), (" 12", .notANumber), ("+12", .notANumber),
+            ("-5G", .negative), ("", .empty), ("3145728.5B", .fractionOfAByte),
         ]
-        for (text, expected) in cases {
-            XCTAssertThrowsError(try parseSize(text, defaultUnit: 1 << 20), text) { error in
-                XCTAssertEqual(error as? SizeError, expected, text)
+        for (text, problem) in invalid {
+            XCTAssertThrowsError(try memory(text), text) { error in
+                XCTAssertEqual(error as? OptionError, .invalidSize(option: "-m", text: text, problem: problem), text)
+                XCTAssertEqual("\(error)", "swiftkvm: -m: invalid size '\(text)' (use a number with an optional K, M or G suffix)")
             }
         }
-        XCTAssertEqual(try parseSize("18446744073709551615", defaultUnit: 1), UInt64.max)
+        for text in ["18446744073709551616", "17179869184G", "16E", "0x1ffffffffffffffff"] {
+            XCTAssertThrowsError(try memory(text), text) { error in
+                XCTAssertEqual("\(error)", "swiftkvm: -m \(text): too much memory (at most 64 GiB)")
+            }
+        }
     }
 }

@@ -49,6 +49,10 @@ final class MigrationFormattingTests: XCTestCase {
         XCTAssertEqual(parameters.maxBandwidth, 512 << 10)
         try parameters.set(name: "max-bandwidth", value: "1.5M")
         XCTAssertEqual(parameters.maxBandwidth, 3 << 19)
+        try parameters.set(name: "max-bandwidth", value: "0x10")
+        XCTAssertEqual(parameters.maxBandwidth, 16 << 20, "bare hex is MiB/s, as in QEMU")
+        try parameters.set(name: "max-bandwidth", value: "7E")
+        XCTAssertEqual(parameters.maxBandwidth, 7 << 60)
         try parameters.set(name: "max-bandwidth", value: "0")
         XCTAssertEqual(parameters.maxBandwidth, 0)
         try parameters.set(name: "downtime-limit", value: "20")
@@ -70,6 +74,9 @@ final class MigrationFormattingTests: XCTestCase {
             ("downtime-limit", "-1", "Parameter 'downtime-limit' expects uint64"),
             ("max-bandwidth", "fast", "Invalid size fast"),
             ("max-bandwidth", "1.5B", "Invalid size 1.5B"),
+            ("max-bandwidth", "8E", "Invalid size 8E"),
+            ("max-bandwidth", "16E", "Invalid size 16E"),
+            ("max-bandwidth", " 1", "Invalid size  1"),
             ("multifd-channels", "4", "Parameter 'multifd-channels' is not supported by swiftkvm"),
             ("no-such-thing", "1", "invalid parameter value: no-such-thing"),
         ]

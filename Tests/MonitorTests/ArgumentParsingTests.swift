@@ -42,6 +42,8 @@ final class ArgumentParsingTests: XCTestCase {
         XCTAssertEqual(try MonitorArguments.parseSize("128M"), 128 << 20)
         XCTAssertEqual(try MonitorArguments.parseSize("2G"), 2 << 30)
         XCTAssertEqual(try MonitorArguments.parseSize("1T"), 1 << 40)
+        XCTAssertEqual(try MonitorArguments.parseSize("1.5G"), 3 << 29, "fractions with a suffix, as QEMU takes them")
+        XCTAssertEqual(try MonitorArguments.parseSize("1P"), 1 << 50)
     }
 
     func testSizeDefaultUnitAppliesOnlyToBareNumbers() throws {
@@ -52,13 +54,15 @@ final class ArgumentParsingTests: XCTestCase {
     }
 
     func testBadAndOverflowingSizes() {
-        for text in ["", "K", "4X", "4KK", "-4K", "1.5G"] {
+        for text in ["", "K", "4X", "4KK", "-4K", "1.5", "1.5B", " 4K", "0x", "٣K"] {
             XCTAssertThrowsError(try MonitorArguments.parseSize(text), text) { error in
                 XCTAssertEqual(error as? MonitorError, .invalidSize(text))
             }
         }
-        XCTAssertThrowsError(try MonitorArguments.parseSize("17179869184G")) { error in
-            XCTAssertEqual(error as? MonitorError, .numberTooLarge("17179869184G", max: .max))
+        for text in ["17179869184G", "16E", "18446744073709551616", "0x10000000000000000"] {
+            XCTAssertThrowsError(try MonitorArguments.parseSize(text), text) { error in
+                XCTAssertEqual(error as? MonitorError, .numberTooLarge(text, max: .max), text)
+            }
         }
     }
 

@@ -1,3 +1,5 @@
+import Units
+
 /// Tunables with QEMU's names, defaults and units (`migrate_set_parameter`,
 /// `info migrate_parameters`). Range errors name the parameter with hyphens, as users type it
 /// (QEMU 7.2 prints some with underscores).
@@ -30,7 +32,7 @@ public struct MigrationParameters: Equatable, Sendable {
     ]
 
     /// Sets one parameter from its HMP text. `max-bandwidth` takes a size where a bare number
-    /// means MiB/s and K/M/G/T suffixes are accepted (`1G`, `512K`, `100`).
+    /// means MiB/s; suffixes and fractions are accepted (`1G`, `512K`, `1.5M`, `100`).
     public mutating func set(name: String, value: String) throws {
         switch name {
         case "downtime-limit":
@@ -40,7 +42,8 @@ public struct MigrationParameters: Equatable, Sendable {
             }
             downtimeLimitMs = ms
         case "max-bandwidth":
-            guard let bytes = Self.parseSizeMiB(value), bytes <= UInt64(Int64.max) else {
+            // QEMU's qemu_strtosz_MiB, and its limit: the QAPI field is a signed 64-bit size.
+            guard let bytes = try? Units.parseSize(value, defaultUnit: 1 << 20), bytes <= UInt64(Int64.max) else {
                 throw MigrationError.invalidParameter("Invalid size \(value)")
             }
             maxBandwidth = bytes
@@ -97,26 +100,5 @@ public struct MigrationParameters: Equatable, Sendable {
 
     private static func rangeError(_ name: String, _ expectation: String) -> MigrationError {
         .invalidParameter("Parameter '\(name)' expects \(expectation)")
-    }
-
-    /// QEMU's `qemu_strtosz_MiB`: a number with an optional fraction and an optional unit
-    /// suffix (B, K, M, G, T, P, E; any case); without a suffix the unit is MiB.
-    static func parseSizeMiB(_ text: String) -> UInt64? {
-        var digits = Substring(text)
-        var unit: Double = 1024 * 1024
-        if let last = digits.last, last.isLetter {
-            let exponents: [Character: Int] = ["b": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60]
-            guard let exponent = exponents[Character(last.lowercased())] else { return nil }
-            unit = Double(sign: .plus, exponent: exponent, significand: 1)
-            digits = digits.dropLast()
-        }
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-              digits.filter({ $0 == "." }).count <= 1, digits.first != ".", digits.last != ".",
-              let number = Double(digits) else { return nil }
-        // A fraction of a byte means nothing.
-        if unit == 1 && digits.contains(".") { return nil }
-        let bytes = number * unit
-        guard bytes < 18_446_744_073_709_551_615.0 else { return nil }
-        return UInt64(bytes)
     }
 }

@@ -8,7 +8,7 @@ public enum ArgumentKind: Equatable, Sendable {
     case integer(max: UInt64)
     /// A guest address: an integer over the whole 64-bit range.
     case address
-    /// A byte count with an optional K/M/G/T suffix (powers of 1024).
+    /// A byte count with an optional B/K/M/G/T/P/E suffix (powers of 1024), as `Units.parseSize` reads it.
     case size
     /// `on` or `off`.
     case onOff

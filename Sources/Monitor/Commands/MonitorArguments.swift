@@ -1,3 +1,5 @@
+import Units
+
 /// A parsed argument value, typed by its spec's kind.
 public enum ArgumentValue: Equatable, Sendable {
     case string(String)
@@ -72,29 +74,17 @@ extension MonitorArguments {
         return value
     }
 
-    /// Parses a byte count: a decimal or `0x` hex number with an optional suffix B, K, M, G
-    /// or T (any case, powers of 1024), as QEMU's size arguments accept. A bare number counts
-    /// `defaultUnit` bytes (QEMU's `max-bandwidth` takes a bare number as MiB: pass 1 << 20).
+    /// Parses a byte count with `Units.parseSize` (decimal, `0x` hex or a fraction such as
+    /// `1.5G`; suffixes B K M G T P E, powers of 1024). A bare number counts `defaultUnit`
+    /// bytes (QEMU's `max-bandwidth` takes a bare number as MiB: pass 1 << 20).
     public static func parseSize(_ text: String, defaultUnit: UInt64 = 1) throws -> UInt64 {
-        var number = Substring(text)
-        var multiplier = defaultUnit
-        if let last = number.last, !(number.hasPrefix("0x") || number.hasPrefix("0X")) || !isDigit(last, radix: 16) {
-            if let shift = suffixShift(last) {
-                multiplier = 1 << shift
-                number = number.dropLast()
-            }
-        }
-        let base: UInt64
         do {
-            base = try parseInteger(String(number))
-        } catch MonitorError.numberTooLarge {
+            return try Units.parseSize(text, defaultUnit: defaultUnit)
+        } catch SizeParseError.tooLarge {
             throw MonitorError.numberTooLarge(text, max: .max)
         } catch {
             throw MonitorError.invalidSize(text)
         }
-        let (bytes, overflow) = base.multipliedReportingOverflow(by: multiplier)
-        if overflow { throw MonitorError.numberTooLarge(text, max: .max) }
-        return bytes
     }
 
     static func parseOnOff(_ text: String) throws -> Bool {
@@ -118,16 +108,5 @@ extension MonitorArguments {
     private static func splitRadix(_ text: String) -> (Substring, Int) {
         if text.hasPrefix("0x") || text.hasPrefix("0X") { return (text.dropFirst(2), 16) }
         return (Substring(text), 10)
-    }
-
-    private static func suffixShift(_ suffix: Character) -> UInt64? {
-        switch suffix {
-        case "b", "B": return 0
-        case "k", "K": return 10
-        case "m", "M": return 20
-        case "g", "G": return 30
-        case "t", "T": return 40
-        default: return nil
-        }
     }
 }

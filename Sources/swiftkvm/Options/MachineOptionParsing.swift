@@ -1,3 +1,5 @@
+import Units
+
 /// Parsers for the options that shape the machine: memory, CPUs, drives, devices, name.
 enum MachineOptionParsing {
     static func memorySize(_ text: String) throws -> UInt64 {
@@ -12,9 +14,9 @@ enum MachineOptionParsing {
         let bytes: UInt64
         do {
             bytes = try parseSize(sizeText, defaultUnit: Configuration.mebibyte)
-        } catch SizeError.tooLarge {
+        } catch SizeParseError.tooLarge {
             throw OptionError.memoryTooLarge(text: sizeText)
-        } catch let problem as SizeError {
+        } catch let problem as SizeParseError {
             throw OptionError.invalidSize(option: "-m", text: sizeText, problem: problem)
         }
         guard bytes >= Configuration.minimumMemorySize else { throw OptionError.memoryTooSmall(text: sizeText) }

@@ -1,10 +1,12 @@
+import Units
+
 /// A command-line mistake. Each prints as one line naming the option and what to do instead;
 /// `main` prints it, then the usage text, and exits with status 1.
 enum OptionError: Error, Equatable, CustomStringConvertible {
     case unknownOption(String)
     case unexpectedArgument(String)
     case missingArgument(option: String)
-    case invalidSize(option: String, text: String, problem: SizeError)
+    case invalidSize(option: String, text: String, problem: SizeParseError)
     case memoryTooSmall(text: String)
     case memoryTooLarge(text: String)
     case invalidValue(option: String, value: String, expected: String)
