@@ -72,4 +72,31 @@ final class QMPEventHumanMonitorTests: XCTestCase {
         destination.send("info status\n")
         XCTAssertTrue(destination.waitForOutput("VM status: running"), destination.stdout)
     }
+
+    func testSocketMonitorMigrateAnswersAtOnceAndTheMonitorStaysResponsive() throws {
+        // As above for a `-monitor unix:` client: only a piped script on stdin waits.
+        let port = freeLoopbackPort()
+        let monitorPath = Paths.temporary(self, "mon")
+        let filled = ["-m", "128M", "-kernel", Paths.guest("dirty.elf"), "-append", "fill=1 sweeps=1 size=64M", "-serial", "null"]
+        let destination = try SwiftKVMProcess(filled + ["-incoming", "tcp:127.0.0.1:\(port)"])
+        let source = try SwiftKVMProcess(filled + ["-monitor", "unix:\(monitorPath),server,nowait"])
+        defer { source.kill(); destination.kill() }
+        destination.send("info status\n")
+        XCTAssertTrue(destination.waitForOutput("VM status: paused (inmigrate)"), destination.stdout + destination.stderr)
+
+        let monitor = try UnixClient(path: monitorPath, seconds: 20)
+        XCTAssertTrue(monitor.waitFor("(monitor) "), monitor.text)
+        monitor.send("migrate_set_parameter max-bandwidth 8\nmigrate tcp:127.0.0.1:\(port)\ninfo migrate\n")
+        XCTAssertTrue(monitor.waitFor("Migration status: ", seconds: 5), "the monitor answers during the migration: " + monitor.text)
+        XCTAssertTrue(monitor.text.contains("Migration status: setup") || monitor.text.contains("Migration status: active"), monitor.text)
+        monitor.send("migrate_set_parameter max-bandwidth 10G\n")
+        var completed = false
+        for _ in 0..<60 where !completed {
+            monitor.send("info migrate\n")
+            completed = monitor.waitFor("Migration status: completed", seconds: 1)
+        }
+        XCTAssertTrue(completed, monitor.text)
+        destination.send("info status\n")
+        XCTAssertTrue(destination.waitForOutput("VM status: running"), destination.stdout)
+    }
 }

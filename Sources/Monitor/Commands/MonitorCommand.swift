@@ -61,8 +61,9 @@ public final class CommandContext {
     public unowned let interpreter: CommandInterpreter
     /// Set by a handler to end the process once the outcome is delivered (`quit`).
     public var quitRequested = false
-    /// False when the caller must get its answer at once (QMP's `human-monitor-command`):
-    /// commands that would wait for something (`migrate` without `-d`) return instead.
+    /// False when the caller must get its answer at once (QMP's `human-monitor-command`, a
+    /// `-monitor unix:` client): commands that would wait for something (`migrate` without
+    /// `-d`) return instead. Only a piped script on stdin waits.
     public let mayWait: Bool
 
     init(backend: MonitorBackend, interpreter: CommandInterpreter, mayWait: Bool) {

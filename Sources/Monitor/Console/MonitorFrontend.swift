@@ -54,6 +54,7 @@ public final class MonitorFrontend {
                             startInMonitor: Bool = false,
                             historyPath: String? = MonitorFrontend.defaultHistoryPath()) throws {
         try self.init(execute: { interpreter.execute($0) },
+                      executeForSocket: { interpreter.execute($0, mayWait: false) },
                       complete: { interpreter.completions(line: $0, wordStart: $1, word: $2) },
                       console: console, serial: serial, monitor: monitor,
                       startInMonitor: startInMonitor, historyPath: historyPath)
@@ -63,7 +64,10 @@ public final class MonitorFrontend {
     }
 
     /// The same with the interpreter given as functions (tests, other interpreters).
+    /// `executeForSocket` serves `-monitor unix:` clients (default: `execute`); it must not
+    /// wait for long-running work, since the loop it blocks serves everyone.
     public init(execute: @escaping (String) -> CommandOutcome,
+                executeForSocket: ((String) -> CommandOutcome)? = nil,
                 complete: @escaping (_ line: String, _ wordStart: Int, _ word: String) -> [String]?,
                 console: GuestConsole?, serial: SerialBackendSpec, monitor: MonitorBackendSpec,
                 startInMonitor: Bool = false, historyPath: String? = MonitorFrontend.defaultHistoryPath(),
@@ -92,7 +96,7 @@ public final class MonitorFrontend {
             serialBackend = SocketSerialBackend(listener: try TCPSocketListener(host: host, port: port))
         }
         if case .unixServer(let path, _) = monitor {
-            monitorServer = try MonitorSocketServer(path: path, prompt: Self.prompt, execute: execute) { [weak self] in
+            monitorServer = try MonitorSocketServer(path: path, prompt: Self.prompt, execute: executeForSocket ?? execute) { [weak self] in
                 self?.requestExit(status: 0)
             }
         }
