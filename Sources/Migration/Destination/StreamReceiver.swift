@@ -13,8 +13,10 @@ enum StreamReceiver {
             let report = try load(from: socket, into: machine, resume: resume, prefaulter: prefaulter)
             var acknowledged = report
             guard socket.canReply else { return acknowledged }
+            var trace = SwitchoverTrace(side: "destination")
             do {
                 try ReturnPath.sendAck(on: socket)
+                trace.mark("send-ack")
             } catch {
                 // The guest already runs here; the source will time out and resume its copy.
                 acknowledged.acknowledged = false
@@ -46,6 +48,7 @@ enum StreamReceiver {
         let kinds = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages, alignment: 8)
         defer { kinds.deallocate() }
         let residency = PageResidency()
+        var trace = SwitchoverTrace(side: "destination")
 
         while true {
             reader.context = sections.isEmpty ? "receiving RAM (pass \(report.passes + 1))" : "receiving device state"
@@ -67,6 +70,7 @@ enum StreamReceiver {
                     throw MigrationError.malformedStream("pass \(pass) ended where pass \(report.passes + 1) was expected")
                 }
                 report.passes = pass
+                trace.mark("pass-\(pass)")
             case .state:
                 let section = try readSection(reader, totalSoFar: stateBytes, count: sections.count)
                 stateBytes += section.bytes.count
@@ -77,9 +81,10 @@ enum StreamReceiver {
                 // The digest field itself is not part of what it covers.
                 let sent = try reader.readU64()
                 guard sent == computed else { throw MigrationError.digestMismatch(sent: sent, computed: computed) }
+                trace.mark("state-end-digest")
                 report.stateSections = sections.count
                 prefaulter?.requestStop()
-                try finish(machine, sections: sections, resume: resume)
+                try finish(machine, sections: sections, resume: resume, trace: &trace)
                 return report
             }
         }
@@ -175,18 +180,21 @@ enum StreamReceiver {
         return StateSection(name: name, version: version, bytes: try reader.readBytes(length))
     }
 
-    private static func finish(_ machine: MigratableMachine, sections: [StateSection], resume: Bool) throws {
+    private static func finish(_ machine: MigratableMachine, sections: [StateSection], resume: Bool,
+                               trace: inout SwitchoverTrace) throws {
         do {
             try machine.loadState(MachineState(sections: sections))
         } catch {
             throw MigrationError.machine(action: "load the received state", reason: "\(error)")
         }
+        trace.mark("load-state")
         if resume {
             do {
                 try machine.resume()
             } catch {
                 throw MigrationError.machine(action: "resume the guest", reason: "\(error)")
             }
+            trace.mark("resume")
         } else {
             // Started with -S: wait for `cont`, as QEMU does.
             machine.setPausedReason(nil)
