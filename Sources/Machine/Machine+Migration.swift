@@ -164,7 +164,7 @@ struct PhaseTrace {
     mutating func mark(_ phase: @autoclosure () -> String) {
         guard Self.enabled else { return }
         let now = Self.now()
-        fputs("switchover \(side) \(phase()) \((now - last) / 1000)\n", stderr)
+        fputs("switchover \(side) \(phase()) \((now - last) / 1000) at \(now / 1000)\n", stderr)
         last = now
     }
 

@@ -5,8 +5,8 @@ import Machine
 /// end marker's digest matches; RAM pages are written in place as they arrive, which is
 /// harmless because the guest stays paused until then.
 enum StreamReceiver {
-    /// `prefaulter`, when given, runs over `machine`'s RAM; it is asked to stop once the
-    /// stream is complete.
+    /// `prefaulter`, when given, runs over `machine`'s RAM during pass 1 and is stopped when
+    /// pass 1 ends.
     static func receive(from socket: MigrationSocket, into machine: MigratableMachine,
                         resume: Bool, prefaulter: RAMPrefaulter? = nil) throws -> IncomingReport {
         do {
@@ -70,7 +70,16 @@ enum StreamReceiver {
                     throw MigrationError.malformedStream("pass \(pass) ended where pass \(report.passes + 1) was expected")
                 }
                 report.passes = pass
-                trace.mark("pass-\(pass)")
+                if pass == 1 {
+                    // Every chunk now lies behind the receiver, so the prefaulter has nothing left
+                    // that helps; and while it commits memory it slows this whole process (see
+                    // RAMPrefaulter), which would land in the downtime. Waiting costs at most one
+                    // chunk, and comes before the source's switchover or overlaps its start.
+                    trace.mark("pass-1")
+                    prefaulter?.stop()
+                    trace.mark("stop-prefaulter")
+                }
+                if pass > 1 { trace.mark("pass-\(pass)") }
             case .state:
                 let section = try readSection(reader, totalSoFar: stateBytes, count: sections.count)
                 stateBytes += section.bytes.count
