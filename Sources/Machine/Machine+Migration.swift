@@ -29,8 +29,8 @@ extension Machine: MigratableMachine {
 
     public func collectDirtyPages() throws -> [[UInt64]] {
         var trace = PhaseTrace(side: "machine")
-        var bitmaps = memory.regions.map { [UInt64](repeating: 0, count: DirtyTracking.words($0.size)) }
-        trace.mark("dirty-sync-allocate")
+        var bitmaps = dirty.takeBitmaps(memory)
+        trace.mark("dirty-sync-take-bitmaps")
         do {
             for (i, region) in memory.regions.enumerated() {
                 try vm.fetchDirtyLog(slot: region.slot, into: &bitmaps[i])
@@ -39,7 +39,7 @@ extension Machine: MigratableMachine {
         } catch let e as KVMError {
             throw MachineError.kvm(e.description)
         }
-        dirty.merge(into: &bitmaps)
+        dirty.finishCollection(&bitmaps)
         trace.mark("dirty-sync-merge-vmm-writes")
         return bitmaps
     }

@@ -208,15 +208,12 @@ final class OutgoingMigration: @unchecked Sendable {
             throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
         }
         trace.mark("collect-dirty-pages")
-        let merged = zip(pending, last).map { zip($0, $1).map { $0 | $1 } }
-            + (pending.count > last.count ? Array(pending[last.count...]) : Array(last[pending.count...]))
-        trace.mark("merge-pending")
         // The guest is paused: its pages hold still, and nothing is gained by rate-limiting them.
         sender.limiter.bytesPerSecond = 0
         writer.pagesAreStable = true
         let started = MonotonicClock.nanoseconds()
         sender.traceTimes = SwitchoverTrace.enabled ? PageSender.TraceTimes() : nil
-        let counts = try sender.send(.dirty(merged))
+        let counts = try sender.send(.union(pending, last))
         if let times = sender.traceTimes {
             SwitchoverTrace.print(side: "source", phase: "final-pass-residency", nanoseconds: times.residencyNs)
             SwitchoverTrace.print(side: "source", phase: "final-pass-write-batches", nanoseconds: times.writeNs)
