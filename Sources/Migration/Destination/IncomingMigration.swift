@@ -106,6 +106,7 @@ public struct IncomingReport: Equatable, Sendable {
     public var normalPages: Int
     public var zeroPages: Int
     public var stateSections: Int
-    /// False when the guest already runs here but the ack could not reach the source.
+    /// Whether the source was sent its acknowledgement; a stream without a return path (a
+    /// file) needs none. Always true on success now, since the guest only runs after the ack.
     public var acknowledged: Bool
 }
