@@ -74,8 +74,6 @@ extension Machine: MigratableMachine {
     /// vCPU, then VM, then devices (kvm-state.md's restore order); every section is decoded
     /// and checked before anything is applied.
     public func loadState(_ state: MachineState) throws {
-        var trace0 = PhaseTrace(side: "machine")
-        defer { trace0.mark("load-state-whole") }
         var byName: [String: StateSection] = [:]
         for s in state.sections {
             guard byName[s.name] == nil else { throw MachineError.stateMismatch(section: s.name, detail: "appears twice") }

@@ -212,14 +212,8 @@ final class OutgoingMigration: @unchecked Sendable {
         sender.limiter.bytesPerSecond = 0
         writer.pagesAreStable = true
         let started = MonotonicClock.nanoseconds()
-        sender.traceTimes = SwitchoverTrace.enabled ? PageSender.TraceTimes() : nil
         let counts = try sender.send(.union(pending, last))
-        if let times = sender.traceTimes {
-            SwitchoverTrace.print(side: "source", phase: "final-pass-residency", nanoseconds: times.residencyNs)
-            SwitchoverTrace.print(side: "source", phase: "final-pass-write-batches", nanoseconds: times.writeNs)
-            SwitchoverTrace.print(side: "source", phase: "final-pass-batches(\(times.batches))", nanoseconds: 0)
-        }
-        trace.mark("final-pass-total(\(counts.pages) pages)")
+        trace.mark("final-pass(\(counts.pages) pages)")
         writer.writePassEnd(pass)
         try writer.flush()
         trace.mark("final-pass-flush")

@@ -32,9 +32,6 @@ final class PageSender {
     private let shouldStop: () -> Bool
     /// Called after each batch with its counts, for live statistics.
     private let progress: (PassCounts) -> Void
-    /// Where a pass's time goes, for `SwitchoverTrace`; nil (not measured) unless set.
-    struct TraceTimes { var residencyNs: UInt64 = 0; var writeNs: UInt64 = 0; var batches = 0 }
-    var traceTimes: TraceTimes?
 
     init(writer: StreamWriter, regions: [GuestRAMRegion], limiter: BandwidthLimiter,
          checkpoint: @escaping () throws -> Void, shouldStop: @escaping () -> Bool,
@@ -114,9 +111,7 @@ final class PageSender {
         var batch = PassCounts()
         // SAFETY: firstPage + count <= region.pageCount, so every page below lies in the region's mapping.
         let batchStart = region.host + firstPage * pageSize
-        let t0 = traceTimes == nil ? 0 : MonotonicClock.nanoseconds()
         let residencyKnown = residency.load(host: batchStart, count: count)
-        if traceTimes != nil { traceTimes?.residencyNs += MonotonicClock.nanoseconds() - t0 }
         let scanHere = writer.pagesAreStable
         for i in 0..<count where kinds[i] == normal {
             batch.pages += 1
@@ -124,11 +119,9 @@ final class PageSender {
                 kinds[i] = zero
             }
         }
-        let t1 = traceTimes == nil ? 0 : MonotonicClock.nanoseconds()
         let bytes = try writer.writeBatch(region: index, firstPage: firstPage,
                                           kinds: UnsafeMutableBufferPointer(rebasing: kinds[0..<count]),
                                           regionBase: region.host)
-        if traceTimes != nil { traceTimes?.writeNs += MonotonicClock.nanoseconds() - t1; traceTimes?.batches += 1 }
         for i in 0..<count where kinds[i] == zero { batch.zeroPages += 1 }
         batch.bytes = UInt64(bytes)
         total.pages += batch.pages

@@ -2,7 +2,12 @@ import Glibc
 
 /// `SWIFTKVM_TRACE_SWITCHOVER=1` in the environment: both sides print one line to stderr per
 /// switchover phase, `switchover <side> <phase> <microseconds> at <CLOCK_MONOTONIC µs>`, each
-/// measured from the previous mark (both sides share the clock on one host, so lines line up). Used to find where downtime goes; when unset, a mark is one branch.
+/// measured from the previous mark (both sides share the clock on one host, so lines line up).
+/// Source: pause, collect-dirty-pages, final-pass, final-pass-flush, save-state,
+/// write-state-end-digest, wait-ack. Destination: pass-N (when each pass ended),
+/// stop-prefaulter, state-end-digest, load-state, send-ack, resume. `Machine` adds side
+/// `machine` (its `PhaseTrace`): each KVM_GET_DIRTY_LOG of a sync, and the KVM calls of a
+/// state load. Used to find where downtime goes; when unset, a mark is one branch.
 struct SwitchoverTrace {
     static let enabled = getenv("SWIFTKVM_TRACE_SWITCHOVER") != nil
 
@@ -18,11 +23,7 @@ struct SwitchoverTrace {
     mutating func mark(_ phase: @autoclosure () -> String) {
         guard Self.enabled else { return }
         let now = MonotonicClock.nanoseconds()
-        Self.print(side: side, phase: phase(), nanoseconds: now - last, at: now)
+        fputs("switchover \(side) \(phase()) \((now - last) / 1000) at \(now / 1000)\n", stderr)
         last = now
-    }
-
-    static func print(side: String, phase: String, nanoseconds: UInt64, at now: UInt64 = MonotonicClock.nanoseconds()) {
-        fputs("switchover \(side) \(phase) \(nanoseconds / 1000) at \(now / 1000)\n", stderr)
     }
 }
