@@ -106,7 +106,6 @@ public struct IncomingReport: Equatable, Sendable {
     public var normalPages: Int
     public var zeroPages: Int
     public var stateSections: Int
-    /// Whether the source was sent its acknowledgement; a stream without a return path (a
-    /// file) needs none. Always true on success now, since the guest only runs after the ack.
+    /// False when the guest already runs here but the ack could not reach the source.
     public var acknowledged: Bool
 }
