@@ -1,4 +1,5 @@
 import Devices
+import Glibc
 import KVM
 
 extension Machine: MigratableMachine {
@@ -27,13 +28,19 @@ extension Machine: MigratableMachine {
     }
 
     public func collectDirtyPages() throws -> [[UInt64]] {
-        var bitmaps = memory.regions.map { [UInt64](repeating: 0, count: DirtyTracking.words($0.size)) }
+        var trace = PhaseTrace(side: "machine")
+        var bitmaps = dirty.takeBitmaps(memory)
+        trace.mark("dirty-sync-take-bitmaps")
         do {
-            for (i, region) in memory.regions.enumerated() { try vm.fetchDirtyLog(slot: region.slot, into: &bitmaps[i]) }
+            for (i, region) in memory.regions.enumerated() {
+                try vm.fetchDirtyLog(slot: region.slot, into: &bitmaps[i])
+                trace.mark("dirty-sync-get-dirty-log(slot \(region.slot), \(region.size >> 20) MiB)")
+            }
         } catch let e as KVMError {
             throw MachineError.kvm(e.description)
         }
-        dirty.merge(into: &bitmaps)
+        dirty.finishCollection(&bitmaps)
+        trace.mark("dirty-sync-merge-vmm-writes")
         return bitmaps
     }
 
@@ -92,19 +99,25 @@ extension Machine: MigratableMachine {
         } catch let e as StateFieldError {
             throw MachineError.stateMismatch(section: "cpu/vm", detail: e.description)
         }
+        var trace = PhaseTrace(side: "machine")
         try runner.withParked {
+            trace.mark("load-state-park")
             do {
                 let localKHz = try vcpu.tscKHz()
                 if cpu.tscKHz != 0, localKHz != cpu.tscKHz,
                    abs(Int(localKHz) - Int(cpu.tscKHz)) * 1_000_000 / Int(cpu.tscKHz) > 250 {
                     try vcpu.setTSCKHz(cpu.tscKHz)
                 }
+                trace.mark("load-state-tsc")
                 try vcpu.restore(cpu)
+                trace.mark("load-state-vcpu")
                 try vm.restore(vmState)
+                trace.mark("load-state-vm")
             } catch let e as KVMError {
                 throw MachineError.kvm(e.description)
             }
             for device in deviceSections { try devices.load(device) }
+            trace.mark("load-state-devices")
         }
     }
 
@@ -131,5 +144,31 @@ extension Machine: MigratableMachine {
             throw MachineError.stateMismatch(section: section, detail: e.description)
         }
         return fields
+    }
+}
+
+/// The machine's half of the migration layer's `SwitchoverTrace` (same variable, same format):
+/// one stderr line per phase of a dirty-log sync or a state load, in microseconds.
+struct PhaseTrace {
+    static let enabled = getenv("SWIFTKVM_TRACE_SWITCHOVER") != nil
+    private let side: String
+    private var last: UInt64
+
+    init(side: String) {
+        self.side = side
+        last = Self.enabled ? Self.now() : 0
+    }
+
+    mutating func mark(_ phase: @autoclosure () -> String) {
+        guard Self.enabled else { return }
+        let now = Self.now()
+        fputs("switchover \(side) \(phase()) \((now - last) / 1000) at \(now / 1000)\n", stderr)
+        last = now
+    }
+
+    private static func now() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
     }
 }

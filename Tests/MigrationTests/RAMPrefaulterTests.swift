@@ -61,6 +61,22 @@ final class RAMPrefaulterTests: XCTestCase {
         XCTAssertTrue(prefaulter.isKnownZero(region: 0, page: 1030, published: published))
     }
 
+    /// A receiver far ahead of the last commit is reading zero pages faster than memory can be
+    /// committed: the prefaulter ends on its own instead of committing what lies ahead.
+    func testOutpacedByTheReceiverItStopsCommitting() {
+        let chunks = 70
+        let ram = region(pages: chunks * RAMPrefaulter.chunkPages)
+        let prefaulter = RAMPrefaulter(regions: [ram])
+        _ = prefaulter.sync(passOnePosition: (region: 0, page: 66 * RAMPrefaulter.chunkPages))
+        prefaulter.start()
+        for _ in 0..<12_000 where prefaulter.isRunning { usleep(10_000) }
+        XCTAssertFalse(prefaulter.isRunning, "it ended without being asked to")
+        let published = prefaulter.sync(passOnePosition: nil)
+        XCTAssertEqual(published, 66, "it went up to the receiver and committed nothing beyond")
+        XCTAssertFalse(prefaulter.isKnownZero(region: 0, page: 67 * RAMPrefaulter.chunkPages, published: chunks))
+        prefaulter.stop()
+    }
+
     func testDestinationWithStaleRAMEndsUpIdenticalToTheSource() throws {
         let source = FakeMachine(regionSizes: [4 << 20, 1 << 20])
         source.fillPattern(seed: 42, zeroEvery: 2)

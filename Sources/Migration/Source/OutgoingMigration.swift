@@ -159,21 +159,25 @@ final class OutgoingMigration: @unchecked Sendable {
         // Downtime starts when stopping the guest begins, as QEMU counts it: pausing a vCPU
         // that is in KVM_RUN takes 0.1-6 ms here.
         let pausedAt = MonotonicClock.nanoseconds()
+        var trace = SwitchoverTrace(side: "source")
         do { try machine.pause(reason: .finishMigrate) } catch {
             undo.beforeSwitchover = nil
             throw MigrationError.machine(action: "pause the guest for switchover", reason: "\(error)")
         }
-        try sendFinalPass(pending: precopy.pending, pass: precopy.passes + 1, sender: sender, writer: writer)
+        trace.mark("pause")
+        try sendFinalPass(pending: precopy.pending, pass: precopy.passes + 1, sender: sender, writer: writer, trace: &trace)
         let state: MachineState
         do { state = try machine.saveState() } catch {
             throw MigrationError.machine(action: "save the machine state", reason: "\(error)")
         }
+        trace.mark("save-state")
         for section in state.sections { try writer.writeState(section) }
         try lock.withLock {
             if cancelRequested { throw MigrationError.cancelled }
             streamComplete = true
         }
         try writer.writeEnd()
+        trace.mark("write-state-end-digest")
         statistics.update { $0.transferredBytes = writer.bytesWritten; $0.downtimeBytes = writer.bytesWritten - precopyBytes }
 
         if let snapshot {
@@ -187,6 +191,7 @@ final class OutgoingMigration: @unchecked Sendable {
                 throw MigrationError.destinationFailed(message)
             }
         }
+        trace.mark("wait-ack")
         let downtimeMs = (MonotonicClock.nanoseconds() - pausedAt) / 1_000_000
         // Success. After a live migration the guest runs on the destination and this copy must
         // not run again; after a snapshot nothing else runs it, so `cont` may resume it here.
@@ -196,20 +201,22 @@ final class OutgoingMigration: @unchecked Sendable {
         return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: writer.bytesWritten)
     }
 
-    private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: StreamWriter) throws {
+    private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: StreamWriter,
+                               trace: inout SwitchoverTrace) throws {
         let last: [[UInt64]]
         do { last = try machine.collectDirtyPages() } catch {
             throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
         }
-        let merged = zip(pending, last).map { zip($0, $1).map { $0 | $1 } }
-            + (pending.count > last.count ? Array(pending[last.count...]) : Array(last[pending.count...]))
+        trace.mark("collect-dirty-pages")
         // The guest is paused: its pages hold still, and nothing is gained by rate-limiting them.
         sender.limiter.bytesPerSecond = 0
         writer.pagesAreStable = true
         let started = MonotonicClock.nanoseconds()
-        let counts = try sender.send(.dirty(merged))
+        let counts = try sender.send(.union(pending, last))
+        trace.mark("final-pass(\(counts.pages) pages)")
         writer.writePassEnd(pass)
         try writer.flush()
+        trace.mark("final-pass-flush")
         let duration = max(MonotonicClock.nanoseconds() - started, 1)
         statistics.update { stats in
             stats.passes = pass

@@ -1,9 +1,12 @@
 import Machine
 
-/// Which pages a pass sends: all of RAM (the first pass) or a dirty bitmap per region.
+/// Which pages a pass sends: all of RAM (the first pass), a dirty bitmap per region, or the
+/// union of two (the switchover: pages still pending plus those dirtied since, read as one
+/// without building a merged copy).
 enum PageSelection {
     case all
     case dirty([[UInt64]])
+    case union([[UInt64]], [[UInt64]])
 }
 
 /// What one pass put on the wire.
@@ -53,17 +56,23 @@ final class PageSender {
                 }
             case .dirty(let bitmaps):
                 guard index < bitmaps.count else { continue }
-                try sendDirty(region: index, bitmap: bitmaps[index], total: &total)
+                try sendDirty(region: index, bitmap: bitmaps[index], or: [], total: &total)
+            case .union(let first, let second):
+                try sendDirty(region: index, bitmap: index < first.count ? first[index] : [],
+                              or: index < second.count ? second[index] : [], total: &total)
             }
         }
         return total
     }
 
-    private func sendDirty(region index: Int, bitmap: [UInt64], total: inout PassCounts) throws {
+    /// Sends the pages set in `bitmap` or in `other` (either may be shorter, even empty).
+    private func sendDirty(region index: Int, bitmap: [UInt64], or other: [UInt64], total: inout PassCounts) throws {
         let pageCount = regions[index].pageCount
         var batchStart = -1
         var batchEnd = 0
-        for (wordIndex, word) in bitmap.enumerated() where word != 0 {
+        for wordIndex in 0..<max(bitmap.count, other.count) {
+            let word = (wordIndex < bitmap.count ? bitmap[wordIndex] : 0) | (wordIndex < other.count ? other[wordIndex] : 0)
+            if word == 0 { continue }
             var bits = word
             while bits != 0 {
                 let page = wordIndex * 64 + bits.trailingZeroBitCount

@@ -90,6 +90,10 @@ struct PrecopyLoop {
         switch selection {
         case .all: return machine.ramRegions.reduce(0) { $0 + $1.pageCount }
         case .dirty(let bitmaps): return countPages(bitmaps)
+        case .union(let first, let second):
+            return zip(first, second).reduce(0) { total, pair in
+                zip(pair.0, pair.1).reduce(total) { $0 + ($1.0 | $1.1).nonzeroBitCount }
+            } + countPages(Array(first.dropFirst(second.count))) + countPages(Array(second.dropFirst(first.count)))
         }
     }
 
