@@ -43,6 +43,8 @@ enum StreamReceiver {
         var report = IncomingReport(passes: 0, normalPages: 0, zeroPages: 0, stateSections: 0, acknowledged: true)
         var sections: [StateSection] = []
         var stateBytes = 0
+        /// Nil for 1.0 streams, which predate the section: their guest counts as running.
+        var sourceState: RunState?
         let kinds = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages, alignment: 8)
         defer { kinds.deallocate() }
         let residency = PageResidency()
@@ -68,9 +70,14 @@ enum StreamReceiver {
                 }
                 report.passes = pass
             case .state:
-                let section = try readSection(reader, totalSoFar: stateBytes, count: sections.count)
+                let section = try readSection(reader, totalSoFar: stateBytes, count: sections.count + (sourceState == nil ? 0 : 1))
                 stateBytes += section.bytes.count
-                sections.append(section)
+                if section.name == RunStateSection.name {
+                    guard sourceState == nil else { throw MigrationError.malformedStream("a second run-state section") }
+                    sourceState = try RunStateSection.decode(section)
+                } else {
+                    sections.append(section)
+                }
             case .end:
                 let computed = reader.digestSoFar()
                 reader.context = "reading the stream digest"
@@ -79,7 +86,8 @@ enum StreamReceiver {
                 guard sent == computed else { throw MigrationError.digestMismatch(sent: sent, computed: computed) }
                 report.stateSections = sections.count
                 prefaulter?.requestStop()
-                try finish(machine, sections: sections, resume: resume)
+                report.sourceState = sourceState ?? .running
+                try finish(machine, sections: sections, sourceState: sourceState ?? .running, resume: resume)
                 return report
             }
         }
@@ -175,13 +183,18 @@ enum StreamReceiver {
         return StateSection(name: name, version: version, bytes: try reader.readBytes(length))
     }
 
-    private static func finish(_ machine: MigratableMachine, sections: [StateSection], resume: Bool) throws {
+    /// Loads the state, then runs the guest if it ran on the source and `resume` allows it;
+    /// otherwise it stays paused as it was there (`-S`: plain `paused`, waiting for `cont`).
+    private static func finish(_ machine: MigratableMachine, sections: [StateSection], sourceState: RunState,
+                               resume: Bool) throws {
         do {
             try machine.loadState(MachineState(sections: sections))
         } catch {
             throw MigrationError.machine(action: "load the received state", reason: "\(error)")
         }
-        if resume {
+        if case .paused(let reason) = sourceState {
+            machine.setPausedReason(reason.flatMap(carriedOver))
+        } else if resume {
             do {
                 try machine.resume()
             } catch {
@@ -190,6 +203,15 @@ enum StreamReceiver {
         } else {
             // Started with -S: wait for `cont`, as QEMU does.
             machine.setPausedReason(nil)
+        }
+    }
+
+    /// Reasons that describe the migration itself do not carry over; the rest (shutdown, a
+    /// panic, prelaunch) do, as in QEMU.
+    private static func carriedOver(_ reason: PauseReason) -> PauseReason? {
+        switch reason {
+        case .inmigrate, .postmigrate, .finishMigrate: return nil
+        default: return reason
         }
     }
 

@@ -169,6 +169,7 @@ final class OutgoingMigration: @unchecked Sendable {
             throw MigrationError.machine(action: "save the machine state", reason: "\(error)")
         }
         for section in state.sections { try writer.writeState(section) }
+        try writer.writeState(RunStateSection.section(for: undo.beforeSwitchover ?? .running))
         try lock.withLock {
             if cancelRequested { throw MigrationError.cancelled }
             streamComplete = true
