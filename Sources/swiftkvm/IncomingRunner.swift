@@ -42,7 +42,8 @@ final class IncomingRunner {
         let thread = Thread { [machine, resumeWhenDone, log, fail] in
             do {
                 let report = try incoming.receive(into: machine, resume: resumeWhenDone)
-                log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)")
+                let stopped = report.sourceState.isRunning ? "" : "; the guest stays \(report.sourceState), as on the source"
+                log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)\(stopped)")
             } catch {
                 log("swiftkvm: incoming migration failed: \(error); the guest was not started")
                 fail(1)

@@ -122,6 +122,10 @@ final class LiveMigrationTests: XCTestCase {
         usleep(200_000)
         src.send("migrate tcp:127.0.0.1:\(port)\n")
         XCTAssertTrue(src.waitForOutput("migration: completed"), src.stdout + src.stderr)
+        // Stopped on the source, so stopped on the destination (as in QEMU) until `cont`.
+        XCTAssertTrue(dst.waitForStderr("the guest stays paused, as on the source"), dst.stderr)
+        dst.send("info status\ncont\n")
+        XCTAssertTrue(dst.waitForOutput("VM status: paused"), dst.stdout)
         XCTAssertTrue(dstConsole.waitFor("queued-"), "input queued in the UART must be echoed on the destination: \(dstConsole.text)")
         dstConsole.send("after")
         XCTAssertTrue(dstConsole.waitFor("after"), dstConsole.text)

@@ -83,6 +83,20 @@ final class SnapshotFileTests: XCTestCase {
         dst.kill()
     }
 
+    func testAGuestSavedWhileStoppedIsRestoredStopped() throws {
+        let snapshot = try folder() + "/stopped.snap"
+        try saveHello(to: snapshot)
+        let dst = try SwiftKVMProcess(["-m", "64M", "-kernel", Paths.guest("hello.elf"), "-incoming", "file:\(snapshot)"])
+        XCTAssertTrue(dst.waitForStderr("incoming migration completed"), dst.stderr)
+        XCTAssertTrue(dst.stderr.contains("the guest stays paused, as on the source"), dst.stderr)
+        dst.send("info status\n")
+        XCTAssertTrue(dst.waitForOutput("VM status: paused\n"), dst.stdout)
+        XCTAssertFalse(dst.stdout.contains("tick"), "a stopped guest must not run: " + dst.stdout)
+        dst.send("cont\n")
+        XCTAssertTrue(dst.waitForOutput("tick"), dst.stdout)
+        dst.kill()
+    }
+
     func testBrokenOrForeignFilesAreRefusedAndTheGuestNeverRuns() throws {
         let dir = try folder()
         let good = dir + "/good.snap"

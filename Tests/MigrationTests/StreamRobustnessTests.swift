@@ -25,6 +25,48 @@ final class StreamRobustnessTests: XCTestCase {
         XCTAssertEqual(destination.loadedStates.first?.sections.map(\.name), ["serial0", "cpu0", "vm"])
     }
 
+    func testTheGuestArrivesInTheRunStateItHadOnTheSource() throws {
+        let cases: [(source: RunState?, destination: RunState)] = [
+            (nil, .running),  // a stream without the section, as 1.0 wrote: running
+            (.running, .running),
+            (.paused(nil), .paused(nil)),
+            (.paused(.shutdown), .paused(.shutdown)),
+            (.paused(.guestPanicked), .paused(.guestPanicked)),
+            (.paused(.postmigrate), .paused(nil)),  // describes a migration, not the guest
+        ]
+        for item in cases {
+            let stream = try captureStream(of: smallSource(), runState: item.source)
+            let destination = FakeMachine(regionSizes: [64 * 1024, 32 * 1024], running: false)
+            let (result, reply) = receive(stream, into: destination)
+            let report = try result.get()
+            XCTAssertEqual(reply, .ack)
+            XCTAssertEqual(destination.runState, item.destination, "source \(String(describing: item.source))")
+            XCTAssertEqual(destination.resumeCount, item.destination == .running ? 1 : 0)
+            XCTAssertEqual(report.sourceState, item.source ?? .running)
+            XCTAssertEqual(report.stateSections, 3, "the run state is the migration's, not the machine's")
+            XCTAssertEqual(destination.loadedStates.first?.sections.map(\.name), ["serial0", "cpu0", "vm"])
+        }
+    }
+
+    func testBadRunStateSectionsAreRefused() throws {
+        let bad: [[StateSection]] = [
+            [StateSection(name: "run-state", version: 1, bytes: Array("paused (sleeping)".utf8))],
+            [StateSection(name: "run-state", version: 1, bytes: Array("RUNNING".utf8))],
+            [StateSection(name: "run-state", version: 2, bytes: Array("running".utf8))],
+            [StateSection(name: "run-state", version: 1, bytes: [UInt8](repeating: 0x41, count: 4096))],
+            [RunStateSection.section(for: .running), RunStateSection.section(for: .paused(nil))],
+        ]
+        for sections in bad {
+            let stream = try captureStream(of: smallSource(), extraSections: sections)
+            let destination = FakeMachine(regionSizes: [64 * 1024, 32 * 1024], running: false)
+            let (result, _) = receive(stream, into: destination)
+            guard case .failure(let error) = result else { return XCTFail("accepted \(sections)") }
+            XCTAssertTrue("\(error)".contains("run-state"), "\(error)")
+            XCTAssertTrue(destination.loadedStates.isEmpty)
+            XCTAssertEqual(destination.resumeCount, 0)
+        }
+    }
+
     func testTruncatedStreamIsRefusedAtEveryOffset() throws {
         let stream = try captureStream(of: smallSource())
         var offsets = Array(0..<80)
@@ -68,7 +110,7 @@ final class StreamRobustnessTests: XCTestCase {
         let destination = FakeMachine(regionSizes: [4096], running: false)
         let (result, reply) = receive(stream, into: destination)
         guard case .failure(let error) = result else { return XCTFail("accepted") }
-        XCTAssertEqual("\(error)", "migration stream: format version 2.3 is newer than this swiftkvm supports (1.0); upgrade the destination")
+        XCTAssertEqual("\(error)", "migration stream: format version 2.3 is newer than this swiftkvm supports (1.1); upgrade the destination")
         XCTAssertEqual(reply, .error("\(error)"))
     }
 

@@ -64,7 +64,8 @@ func socketPair() -> (Int32, Int32) {
 
 /// Everything a source with `machine`'s RAM and state would send (one pass, then state),
 /// produced by the real writer and sender, captured as bytes.
-func captureStream(of machine: FakeMachine) throws -> [UInt8] {
+/// `runState` adds the migration's run-state section (nil: a stream without it, as 1.0 wrote).
+func captureStream(of machine: FakeMachine, runState: RunState? = nil, extraSections: [StateSection] = []) throws -> [UInt8] {
     let (sendFD, receiveFD) = socketPair()
     let collector = Background { () -> [UInt8] in
         var bytes: [UInt8] = []
@@ -86,6 +87,8 @@ func captureStream(of machine: FakeMachine) throws -> [UInt8] {
     _ = try sender.send(.all)
     writer.writePassEnd(1)
     for section in try machine.saveState().sections { try writer.writeState(section) }
+    if let runState { try writer.writeState(RunStateSection.section(for: runState)) }
+    for section in extraSections { try writer.writeState(section) }
     try writer.writeEnd()
     socket.close()
     return try collector.wait().get()

@@ -108,4 +108,6 @@ public struct IncomingReport: Equatable, Sendable {
     public var stateSections: Int
     /// False when the guest already runs here but the ack could not reach the source.
     public var acknowledged: Bool
+    /// The guest's state on the source when switchover began.
+    public var sourceState: RunState = .running
 }

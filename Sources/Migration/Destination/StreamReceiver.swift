@@ -2,8 +2,8 @@ import Glibc
 import Machine
 
 /// Reads one whole stream into a machine. Nothing reaches `loadState` before the end marker's
-/// digest matches, nor `resume` before the source has been acknowledged; RAM pages are written in place as they arrive, which is
-/// harmless because the guest stays paused until then.
+/// digest matches, nor `resume` before the source has been acknowledged; RAM pages are written
+/// in place as they arrive, which is harmless because the guest stays paused until then.
 enum StreamReceiver {
     /// `prefaulter`, when given, runs over `machine`'s RAM during pass 1 and is stopped when
     /// pass 1 ends.
@@ -26,7 +26,7 @@ enum StreamReceiver {
                 }
             }
             trace.mark("send-ack")
-            try start(machine, resume: resume)
+            try start(machine, sourceState: report.sourceState, resume: resume)
             trace.mark("resume")
             return report
         } catch {
@@ -53,6 +53,8 @@ enum StreamReceiver {
         var report = IncomingReport(passes: 0, normalPages: 0, zeroPages: 0, stateSections: 0, acknowledged: true)
         var sections: [StateSection] = []
         var stateBytes = 0
+        /// Nil for 1.0 streams, which predate the section: their guest counts as running.
+        var sourceState: RunState?
         let kinds = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages, alignment: 8)
         defer { kinds.deallocate() }
         let residency = PageResidency()
@@ -89,9 +91,14 @@ enum StreamReceiver {
                 }
                 if pass > 1 { trace.mark("pass-\(pass)") }
             case .state:
-                let section = try readSection(reader, totalSoFar: stateBytes, count: sections.count)
+                let section = try readSection(reader, totalSoFar: stateBytes, count: sections.count + (sourceState == nil ? 0 : 1))
                 stateBytes += section.bytes.count
-                sections.append(section)
+                if section.name == RunStateSection.name {
+                    guard sourceState == nil else { throw MigrationError.malformedStream("a second run-state section") }
+                    sourceState = try RunStateSection.decode(section)
+                } else {
+                    sections.append(section)
+                }
             case .end:
                 let computed = reader.digestSoFar()
                 reader.context = "reading the stream digest"
@@ -101,6 +108,7 @@ enum StreamReceiver {
                 trace.mark("state-end-digest")
                 report.stateSections = sections.count
                 prefaulter?.requestStop()
+                report.sourceState = sourceState ?? .running
                 do {
                     try machine.loadState(MachineState(sections: sections))
                 } catch {
@@ -202,7 +210,13 @@ enum StreamReceiver {
         return StateSection(name: name, version: version, bytes: try reader.readBytes(length))
     }
 
-    private static func start(_ machine: MigratableMachine, resume: Bool) throws {
+    /// Runs the guest if it ran on the source and `resume` allows it; otherwise it stays
+    /// paused as it was there (`-S`: plain `paused`, waiting for `cont`).
+    private static func start(_ machine: MigratableMachine, sourceState: RunState, resume: Bool) throws {
+        if case .paused(let reason) = sourceState {
+            machine.setPausedReason(reason.flatMap(carriedOver))
+            return
+        }
         guard resume else {
             // Started with -S: wait for `cont`, as QEMU does.
             machine.setPausedReason(nil)
@@ -212,6 +226,15 @@ enum StreamReceiver {
             try machine.resume()
         } catch {
             throw MigrationError.machine(action: "resume the guest", reason: "\(error)")
+        }
+    }
+
+    /// Reasons that describe the migration itself do not carry over; the rest (shutdown, a
+    /// panic, prelaunch) do, as in QEMU.
+    private static func carriedOver(_ reason: PauseReason) -> PauseReason? {
+        switch reason {
+        case .inmigrate, .postmigrate, .finishMigrate: return nil
+        default: return reason
         }
     }
 

@@ -172,6 +172,7 @@ final class OutgoingMigration: @unchecked Sendable {
         }
         trace.mark("save-state")
         for section in state.sections { try writer.writeState(section) }
+        try writer.writeState(RunStateSection.section(for: undo.beforeSwitchover ?? .running))
         try lock.withLock {
             if cancelRequested { throw MigrationError.cancelled }
             streamComplete = true

@@ -1,4 +1,4 @@
-/// The swiftkvm migration stream, version 1.0. Every integer is little-endian.
+/// The swiftkvm migration stream, version 1.1. Every integer is little-endian.
 ///
 /// Source to destination:
 ///
@@ -14,6 +14,8 @@
 ///     then, after the last pass:
 ///     state      tag 0x04, name length u16 (1...256), UTF-8 name, version u32, length u32
 ///                (<= 1 MiB), bytes; at most 4096 sections and 64 MiB of state in all
+///                One section, `run-state`, is the migration's own (RunStateSection.swift): the
+///                guest's run state when switchover began, so a stopped guest arrives stopped
 ///     end        tag 0x05, digest u64: XXH64 (seed 0) of every stream byte before the digest
 ///
 /// Destination to source (the return path), exactly one message:
@@ -25,9 +27,12 @@
 /// count and length against its own machine before using it, and allocates nothing sized by
 /// an unchecked value. A reader refuses a newer major version, naming both; a minor version
 /// bump may only add what older readers of the same major version can do without.
+///
+/// History: 1.1 added the `run-state` section; a 1.1 reader takes 1.0 streams (their guest
+/// counts as running). 1.0 readers predate any release and refuse the section by name.
 enum StreamFormat {
     static let magic: [UInt8] = Array("SKVM".utf8)
-    static let version = StreamVersion(major: 1, minor: 0)
+    static let version = StreamVersion(major: 1, minor: 1)
 
     static let maxRegions = 64
     static let maxVCPUs = 1024
