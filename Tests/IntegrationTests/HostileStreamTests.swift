@@ -172,7 +172,10 @@ final class HostileStreamTests: XCTestCase {
         magic[0] = UInt8(ascii: "Q")
         try assertRefused(magic, "wrong magic", mentioning: "not a swiftkvm migration stream")
         var newer = stream
-        newer[4] = 2
+        newer[4] = 2  // major 2, minor 0 (little-endian u16s after the magic)
+        newer[5] = 0
+        newer[6] = 0
+        newer[7] = 0
         try assertRefused(newer, "newer version", mentioning: "format version 2.0 is newer")
         var random = SplitMix64(seed: 3)
         let garbage = (0..<100_000).map { _ in UInt8(truncatingIfNeeded: random.next()) }
