@@ -33,7 +33,7 @@ final class RAMPrefaulterTests: XCTestCase {
     func testOnlyUntouchedChunksAreKnownZeroAndWritesByTheReceiverCount() {
         let ram = region(pages: 1024 + 100)
         ram.host.storeBytes(of: 0xAB, toByteOffset: 700 * GuestRAMRegion.pageSize + 9, as: UInt8.self)
-        let prefaulter = RAMPrefaulter(regions: [ram])
+        let prefaulter = RAMPrefaulter(regions: [ram], yieldsToEverything: false)
         prefaulter.start()
         let published = waitForAllChunks(prefaulter, chunks: 3)
         prefaulter.stop()
@@ -51,7 +51,7 @@ final class RAMPrefaulterTests: XCTestCase {
 
     func testChunksPassOneHasPassedAreLeftAlone() {
         let ram = region(pages: 2048)
-        let prefaulter = RAMPrefaulter(regions: [ram])
+        let prefaulter = RAMPrefaulter(regions: [ram], yieldsToEverything: false)
         _ = prefaulter.sync(passOnePosition: (region: 0, page: 1030))
         prefaulter.start()
         let published = waitForAllChunks(prefaulter, chunks: 4)
@@ -66,7 +66,7 @@ final class RAMPrefaulterTests: XCTestCase {
     func testOutpacedByTheReceiverItStopsCommitting() {
         let chunks = 70
         let ram = region(pages: chunks * RAMPrefaulter.chunkPages)
-        let prefaulter = RAMPrefaulter(regions: [ram])
+        let prefaulter = RAMPrefaulter(regions: [ram], yieldsToEverything: false)
         _ = prefaulter.sync(passOnePosition: (region: 0, page: 66 * RAMPrefaulter.chunkPages))
         prefaulter.start()
         for _ in 0..<12_000 where prefaulter.isRunning { usleep(10_000) }

@@ -44,8 +44,13 @@ final class RAMPrefaulter {
     private let finished = NSCondition()
     private var running = false
 
-    init(regions: [GuestRAMRegion]) {
+    /// Whether the thread drops to SCHED_IDLE once pages flow. Tests that wait for it turn
+    /// this off: on a busy machine an idle-class thread may get no CPU for minutes.
+    private let yieldsToEverything: Bool
+
+    init(regions: [GuestRAMRegion], yieldsToEverything: Bool = true) {
         self.regions = regions
+        self.yieldsToEverything = yieldsToEverything
         var first: [Int] = []
         var total = 0
         for region in regions {
@@ -159,7 +164,7 @@ final class RAMPrefaulter {
             while page < region.pageCount {
                 let (stop, receiverAt, started) = lock.withLock { (stopRequested, receiverChunk, streamStarted) }
                 if stop { return }
-                if started && !idle {
+                if started && !idle && yieldsToEverything {
                     // Waiting, committing RAM is the only work; once pages flow it must not slow
                     // the receiver down, and only uses otherwise idle CPU time.
                     var parameters = sched_param()
