@@ -219,6 +219,9 @@ class Console:
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]")
 PROMPT = re.compile(r"\((?:qemu|monitor)\) $")
+# What swiftkvm prints on its own while a migration runs (see Monitor.command).
+NOTICE = re.compile(r"^migration: ")
+ANY_PROMPT = re.compile(r"\((?:qemu|monitor)\) ")
 
 
 class MonitorError(Exception):
@@ -245,6 +248,7 @@ class Monitor:
                     raise MonitorError(f"monitor socket {path} did not accept a connection within {timeout:.0f} s: {error}")
                 time.sleep(0.02)
         self.buffer = ""
+        self.notices = []
         self.banner = self._read_until_prompt(timeout)
 
     def _read_until_prompt(self, timeout):
@@ -266,14 +270,33 @@ class Monitor:
         return text
 
     def command(self, line, timeout=30.0):
-        """The command's output lines, without the echoed command and without the prompt."""
+        """The command's output lines, without the echoed command and without the prompt.
+        swiftkvm sends lines on its own between commands (`migration: pass ...`), each batch
+        followed by a prompt; those batches are set aside in `self.notices`, and the reply is
+        the one prompt-terminated piece that is not such a batch."""
         self.sock.sendall((line + "\n").encode())
-        text = self._read_until_prompt(timeout)
-        lines = [l.rstrip() for l in text.replace("\r", "").split("\n")]
-        # QEMU echoes the line as it is typed, redrawing it after each character.
-        if lines and lines[0].strip().endswith(line.strip()):
-            lines = lines[1:]
-        return [l for l in lines if l.strip()]
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self._read_until_prompt(max(deadline - time.monotonic(), 0.001))
+            reply = None
+            pieces = ANY_PROMPT.split(text)
+            # QEMU's echo starts with its prompt, leaving an empty piece in front of the reply.
+            if len(pieces) > 1 and pieces[0] == "" and \
+                    pieces[1].replace("\r", "").split("\n")[0].strip().endswith(line.strip()):
+                pieces = pieces[1:]
+            for piece in pieces:
+                lines = [l.rstrip() for l in piece.replace("\r", "").split("\n")]
+                # QEMU echoes the line as it is typed, redrawing it after each character.
+                echoed = bool(lines) and lines[0].strip().endswith(line.strip())
+                if echoed:
+                    lines = lines[1:]
+                lines = [l for l in lines if l.strip()]
+                if reply is None and (echoed or not lines or not all(NOTICE.match(l) for l in lines)):
+                    reply = lines
+                else:
+                    self.notices.extend(lines)
+            if reply is not None:
+                return reply
 
     def close(self):
         try:

@@ -84,8 +84,11 @@ final class ConsoleUnixSocketTests: XCTestCase {
         let replies = try readClient(client, loop: loop) { $0.components(separatedBy: "(monitor) ").count == 3 }
         XCTAssertEqual(replies, "VM status: running\n(monitor) unknown command: 'bogus'\n(monitor) ")
 
+        // Lines that arrive on their own are followed by a fresh prompt, never left hanging.
         server.broadcast(Array("migration progress\n".utf8))
-        XCTAssertEqual(try readClient(client, loop: loop) { $0.hasSuffix("\n") }, "migration progress\n")
+        XCTAssertEqual(try readClient(client, loop: loop) { $0.hasSuffix("(monitor) ") }, "migration progress\n(monitor) ")
+        server.broadcast(Array("unfinished".utf8))
+        XCTAssertEqual(try readClient(client, loop: loop) { $0.hasSuffix("(monitor) ") }, "unfinished\n(monitor) ")
 
         sendText(client, "quit\n")
         try runLoop(loop) { quitCalled }

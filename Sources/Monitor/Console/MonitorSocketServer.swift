@@ -2,7 +2,10 @@ import Glibc
 
 /// `-monitor unix:PATH,server[,nowait]`: any number of clients, each with a plain line
 /// protocol: a banner and a `(monitor) ` prompt, then one command per line, its output, and
-/// the prompt again. No echo and no line editing (use `socat READLINE UNIX:PATH` for those).
+/// the prompt again. Lines that arrive on their own (migration progress) come between
+/// commands, each batch followed by a fresh prompt, as the terminal redraws its prompt under
+/// them: a client that reads until the output ends with a prompt never waits for one that
+/// does not come. No echo and no line editing (use `socat READLINE UNIX:PATH` for those).
 final class MonitorSocketServer {
     static let banner = "swiftkvm monitor - type 'help' for more information\n"
 
@@ -45,9 +48,12 @@ final class MonitorSocketServer {
         if let fd = listener.waitForClient() { adopt(fd) }
     }
 
-    /// Output that arrived on its own (migration progress, for example) goes to every client.
+    /// Output that arrived on its own (migration progress, for example) goes to every client,
+    /// then the prompt again. Commands run on this same loop, so no client is mid-command now.
     func broadcast(_ bytes: [UInt8]) {
-        for client in clients { client.connection.send(bytes) }
+        guard !bytes.isEmpty else { return }
+        let ending = bytes.last == UInt8(ascii: "\n") ? prompt : "\n" + prompt
+        for client in clients { client.connection.send(bytes + Array(ending.utf8)) }
         dropClosedClients()
     }
 
