@@ -26,7 +26,9 @@ final class SnapshotFile {
             guard fd >= 0 else { throw MigrationError.snapshotFile(path: path, action: "open", errno: errno) }
             return SnapshotFile(path: path, writingPath: path, fd: fd)
         }
-        var template = Array((directory(of: path) + "/.swiftkvm-snapshot-XXXXXX").utf8CString)
+        // mkstemp replaces the six trailing placeholder characters with a unique suffix.
+        let placeholder = String(repeating: "X", count: 6)
+        var template = Array((directory(of: path) + "/.swiftkvm-snapshot-" + placeholder).utf8CString)
         // SAFETY: the template is a non-empty, NUL-terminated buffer that mkstemp edits in place.
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw MigrationError.snapshotFile(path: path, action: "create a file next to", errno: errno) }
