@@ -28,7 +28,7 @@ extension Machine: MigratableMachine {
     }
 
     public func collectDirtyPages() throws -> [[UInt64]] {
-        var trace = PhaseTrace(side: "machine")
+        var trace = SwitchoverTrace(side: "machine")
         var bitmaps = dirty.takeBitmaps(memory)
         trace.mark("dirty-sync-take-bitmaps")
         do {
@@ -99,7 +99,7 @@ extension Machine: MigratableMachine {
         } catch let e as StateFieldError {
             throw MachineError.stateMismatch(section: "cpu/vm", detail: e.description)
         }
-        var trace = PhaseTrace(side: "machine")
+        var trace = SwitchoverTrace(side: "machine")
         try runner.withParked {
             trace.mark("load-state-park")
             do {
@@ -144,31 +144,5 @@ extension Machine: MigratableMachine {
             throw MachineError.stateMismatch(section: section, detail: e.description)
         }
         return fields
-    }
-}
-
-/// The machine's half of the migration layer's `SwitchoverTrace` (same variable, same format):
-/// one stderr line per phase of a dirty-log sync or a state load, in microseconds.
-struct PhaseTrace {
-    static let enabled = getenv("SWIFTKVM_TRACE_SWITCHOVER") != nil
-    private let side: String
-    private var last: UInt64
-
-    init(side: String) {
-        self.side = side
-        last = Self.enabled ? Self.now() : 0
-    }
-
-    mutating func mark(_ phase: @autoclosure () -> String) {
-        guard Self.enabled else { return }
-        let now = Self.now()
-        fputs("switchover \(side) \(phase()) \((now - last) / 1000) at \(now / 1000)\n", stderr)
-        last = now
-    }
-
-    private static func now() -> UInt64 {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
     }
 }

@@ -5,22 +5,23 @@ import Glibc
 /// measured from the previous mark (both sides share the clock on one host, so lines line up).
 /// Source: pause, collect-dirty-pages, final-pass, final-pass-flush, save-state,
 /// write-state-end-digest, wait-ack. Destination: pass-N (when each pass ended),
-/// stop-prefaulter, state-end-digest, load-state, send-ack, resume. `Machine` adds side
-/// `machine` (its `PhaseTrace`): each KVM_GET_DIRTY_LOG of a sync, and the KVM calls of a
-/// state load. Used to find where downtime goes; when unset, a mark is one branch.
-struct SwitchoverTrace {
-    static let enabled = getenv("SWIFTKVM_TRACE_SWITCHOVER") != nil
+/// stop-prefaulter, state-end-digest, load-state, send-ack, resume. The machine adds side
+/// `machine`: each KVM_GET_DIRTY_LOG of a sync, and the KVM calls of a state load. Used to find
+/// where downtime goes; when unset, a mark is one branch. It lives here, below the migration
+/// layer, so both layers print through the one type.
+public struct SwitchoverTrace {
+    public static let enabled = getenv("SWIFTKVM_TRACE_SWITCHOVER") != nil
 
     private let side: String
     private var last: UInt64
 
-    init(side: String) {
+    public init(side: String) {
         self.side = side
         last = Self.enabled ? MonotonicClock.nanoseconds() : 0
     }
 
     /// Prints the time since the previous mark (or since `init`) under `phase`.
-    mutating func mark(_ phase: @autoclosure () -> String) {
+    public mutating func mark(_ phase: @autoclosure () -> String) {
         guard Self.enabled else { return }
         let now = MonotonicClock.nanoseconds()
         fputs("switchover \(side) \(phase()) \((now - last) / 1000) at \(now / 1000)\n", stderr)

@@ -1,4 +1,5 @@
 import Glibc
+import Machine
 
 /// How long a peer may make no progress before we give up on it.
 enum TransportLimits {

@@ -1,5 +1,6 @@
 import CReadline
 import Glibc
+import Machine
 
 /// The process's terminal when stdin is one: the monitor with line editing, the guest
 /// console, or both sharing it the way QEMU's `-nographic` does (Ctrl-a c switches, Ctrl-a x
@@ -97,7 +98,7 @@ final class TerminalSession {
     func showStatus(_ text: String?) {
         guard let text, let editor, editor.isInstalled else { return eraseStatusLine() }
         guard text != statusLine else { return }
-        let now = Self.nowNanoseconds()
+        let now = MonotonicClock.nanoseconds()
         if statusLine != nil && now - statusDrawnAt < UInt64(LiveStatus.refreshMilliseconds - 20) * 1_000_000 { return }
         editor.drawStatusLine(text, replacing: statusLine != nil)
         statusLine = text
@@ -115,12 +116,6 @@ final class TerminalSession {
     private func feedEditor(_ keys: [UInt8]) {
         if statusLine != nil && keys.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x04 }) { eraseStatusLine() }
         editor?.feed(keys)
-    }
-
-    private static func nowNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     private func switchFocus() {
