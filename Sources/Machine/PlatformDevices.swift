@@ -54,12 +54,16 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
             onTransmit: { byte in var b = byte; _ = write(consoleFD, &b, 1) },
             onInterruptLine: { level in callbacks.setIRQLine(Serial16550.com1IRQ, level) })
         self.serial = serial
-        all = [
+        var devices: [Device] = [
             serial,
             I8042(onReset: { callbacks.onReset() }),
             CMOS(),
             IgnoredPort(),
-        ] + (debugExitPorts.map { [DebugExit(base: $0.base, count: $0.count, onExit: { status in callbacks.onDebugExit(status) })] } ?? [])
+        ]
+        if let ports = debugExitPorts {
+            devices.append(DebugExit(base: ports.base, count: ports.count, onExit: { status in callbacks.onDebugExit(status) }))
+        }
+        all = devices
         for device in all {
             if let device = device as? PortDevice { try portBus.register(device) }
             if let device = device as? MMIODevice { try mmioBus.register(device) }
