@@ -128,7 +128,7 @@ final class DeviceProtocolTests: XCTestCase {
 
     func testADeviceWhoseRangesClashIsNotRegisteredAtAll() throws {
         let bus = PortBus()
-        let clashing = RecordingDevice("self-overlap", ranges: [PortRange(base: 0x100, count: 4), PortRange(base: 0x102, count: 4)])
+        let clashing = RecordingDevice("self-overlap", ports: [PortRange(base: 0x100, count: 4), PortRange(base: 0x102, count: 4)])
         XCTAssertThrowsError(try bus.register(clashing)) { error in
             guard case let .overlap(new, existing)? = error as? BusError else { return XCTFail("\(error)") }
             XCTAssertEqual(new.device, "self-overlap")

@@ -1,36 +1,10 @@
 import XCTest
 @testable import Devices
 
-/// Records every MMIO access it gets.
-final class RecordingMMIODevice: MMIODevice {
-    let name: String
-    let mmioRanges: [MMIORange]
-    var reads: [(offset: UInt64, size: Int)] = []
-    var writes: [(offset: UInt64, size: Int, value: UInt64)] = []
-    var readValue: UInt64 = 0x0102_0304_0506_0708
-
-    init(_ name: String, ranges: [MMIORange]) {
-        self.name = name; self.mmioRanges = ranges
-    }
-
-    convenience init(_ name: String, base: UInt64, size: UInt64) {
-        self.init(name, ranges: [MMIORange(base: base, size: size)])
-    }
-
-    func mmioRead(offset: UInt64, size: Int) -> UInt64 {
-        reads.append((offset, size))
-        return readValue
-    }
-
-    func mmioWrite(offset: UInt64, size: Int, value: UInt64) {
-        writes.append((offset, size, value))
-    }
-}
-
 final class MMIOBusTests: XCTestCase {
     func testDispatchHandsTheOffsetInsideTheRange() throws {
         let bus = MMIOBus()
-        let device = RecordingMMIODevice("virtio0", base: 0xd000_0000, size: 0x1000)
+        let device = RecordingDevice("virtio0", base: 0xd000_0000, size: 0x1000)
         try bus.register(device)
         _ = bus.read(address: 0xd000_0070, size: 4)
         bus.write(address: 0xd000_0000, size: 4, value: 7)
@@ -42,7 +16,7 @@ final class MMIOBusTests: XCTestCase {
 
     func testResultsAndValuesAreMaskedToTheAccessSize() throws {
         let bus = MMIOBus()
-        let device = RecordingMMIODevice("dev", base: 0x1000, size: 16)
+        let device = RecordingDevice("dev", base: 0x1000, size: 16)
         try bus.register(device)
         XCTAssertEqual(bus.read(address: 0x1000, size: 1), 0x08)
         XCTAssertEqual(bus.read(address: 0x1000, size: 2), 0x0708)
@@ -69,33 +43,33 @@ final class MMIOBusTests: XCTestCase {
 
     func testOverlapIsATypedErrorNamingBothDevices() throws {
         let bus = MMIOBus()
-        try bus.register(RecordingMMIODevice("virtio0", base: 0xd000_0000, size: 0x1000))
+        try bus.register(RecordingDevice("virtio0", base: 0xd000_0000, size: 0x1000))
         for (base, size) in [(UInt64(0xcfff_f000), UInt64(0x1001)), (0xd000_0fff, 1), (0xd000_0800, 0x10), (0xc000_0000, 0x2000_0000)] {
-            XCTAssertThrowsError(try bus.register(RecordingMMIODevice("virtio1", base: base, size: size))) { error in
+            XCTAssertThrowsError(try bus.register(RecordingDevice("virtio1", base: base, size: size))) { error in
                 guard case let .overlap(new, existing)? = error as? BusError else { return XCTFail("\(error)") }
                 XCTAssertEqual(new.device, "virtio1")
                 XCTAssertEqual(existing, BusRange(space: .mmio, device: "virtio0", base: 0xd000_0000, size: 0x1000))
                 XCTAssertTrue("\(error)".contains("virtio0 at 0xd0000000-0xd0000fff"), "\(error)")
             }
         }
-        XCTAssertNoThrow(try bus.register(RecordingMMIODevice("below", base: 0xcfff_f000, size: 0x1000)))
-        XCTAssertNoThrow(try bus.register(RecordingMMIODevice("above", base: 0xd000_1000, size: 0x1000)))
+        XCTAssertNoThrow(try bus.register(RecordingDevice("below", base: 0xcfff_f000, size: 0x1000)))
+        XCTAssertNoThrow(try bus.register(RecordingDevice("above", base: 0xd000_1000, size: 0x1000)))
         XCTAssertEqual(bus.ranges.map(\.device), ["below", "virtio0", "above"], "listed in address order")
     }
 
     func testEmptyAndOverflowingRangesAreRejected() throws {
         let bus = MMIOBus()
-        XCTAssertThrowsError(try bus.register(RecordingMMIODevice("empty", base: 0x1000, size: 0))) { error in
+        XCTAssertThrowsError(try bus.register(RecordingDevice("empty", base: 0x1000, size: 0))) { error in
             guard case .emptyRange? = error as? BusError else { return XCTFail("\(error)") }
         }
-        XCTAssertThrowsError(try bus.register(RecordingMMIODevice("wrap", base: UInt64.max - 1, size: 3))) { error in
+        XCTAssertThrowsError(try bus.register(RecordingDevice("wrap", base: UInt64.max - 1, size: 3))) { error in
             guard case .beyondAddressSpace? = error as? BusError else { return XCTFail("\(error)") }
             XCTAssertTrue("\(error)".contains("0xffffffffffffffff"), "\(error)")
         }
-        XCTAssertThrowsError(try bus.register(RecordingMMIODevice("nothing", ranges: []))) { error in
+        XCTAssertThrowsError(try bus.register(RecordingDevice("nothing"))) { error in
             XCTAssertEqual(error as? BusError, .noRanges(device: "nothing", space: .mmio))
         }
-        let top = RecordingMMIODevice("top", base: UInt64.max - 1, size: 2)
+        let top = RecordingDevice("top", base: UInt64.max - 1, size: 2)
         try bus.register(top)
         XCTAssertEqual(bus.read(address: UInt64.max, size: 1), 0x08)
         XCTAssertEqual(top.reads.map(\.offset), [1])
@@ -103,7 +77,7 @@ final class MMIOBusTests: XCTestCase {
 
     func testADeviceWithSeveralRangesSeesOffsetsFromItsLowestAddress() throws {
         let bus = MMIOBus()
-        let device = RecordingMMIODevice("two", ranges: [MMIORange(base: 0x3000, size: 0x10), MMIORange(base: 0x1000, size: 0x10)])
+        let device = RecordingDevice("two", mmio: [MMIORange(base: 0x3000, size: 0x10), MMIORange(base: 0x1000, size: 0x10)])
         try bus.register(device)
         bus.write(address: 0x1004, size: 4, value: 1)
         bus.write(address: 0x3004, size: 4, value: 2)
