@@ -41,6 +41,17 @@ final class QMPMigrationCommandTests: XCTestCase {
         XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"xbzrle-cache-size": 1}}"#)["error"]?["desc"],
                        .string("Parameter 'xbzrle-cache-size' is unexpected"))
 
+        // Integers stay integers: bytes per second, not the human monitor's MiB, up to QEMU's limit.
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 1}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(controller.parameters.maxBandwidth, 1)
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 9223372036854775807}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(try run(#"{"execute": "query-migrate-parameters"}"#)["return"]?["max-bandwidth"], .integer(.max))
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"cpu-throttle-initial": 300}}"#)["error"]?["desc"],
+                       .string("Parameter 'cpu-throttle-initial' expects an integer in the range of 1 to 99"))
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": true}}"#)["error"]?["desc"],
+                       .string("Invalid parameter type for 'max-bandwidth', expected: uint64"))
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 1000000}}"#), .object([("return", .emptyObject)]))
+
         XCTAssertEqual(try run(#"{"execute": "query-migrate-parameters"}"#)["return"], .object([
             ("throttle-trigger-threshold", .integer(50)), ("cpu-throttle-initial", .integer(20)),
             ("cpu-throttle-increment", .integer(10)), ("max-cpu-throttle", .integer(80)),
