@@ -83,6 +83,21 @@ final class MigrationParameterCommandTests: XCTestCase {
                        "migrate_set_parameter: missing argument 'value'\nTry \"help migrate_set_parameter\" for more information")
     }
 
+    func testTextOfEveryTypeIsReadAsQEMUReadsIt() throws {
+        let tailslow = MigrationParameter("cpu-throttle-tailslow", .bool, default: .bool(false), "test entry")
+        let compression = MigrationParameter("multifd-compression", .choice(["none", "zstd"]), default: .string("none"), "test entry")
+        let creds = MigrationParameter("tls-creds", .string, default: .string(""), "test entry")
+        let cache = MigrationParameter("xbzrle-cache-size", .size(0...UInt64.max, humanUnit: 1), default: .unsigned(0), "test entry")
+        XCTAssertEqual(try MigrationParameterText.value("on", for: tailslow), .bool(true))
+        XCTAssertThrowsError(try MigrationParameterText.value("maybe", for: tailslow)) {
+            XCTAssertEqual("\($0)", "Parameter 'cpu-throttle-tailslow' expects 'on' or 'off'")
+        }
+        XCTAssertEqual(try MigrationParameterText.value("zstd", for: compression), .string("zstd"))
+        XCTAssertEqual(try MigrationParameterText.value("tls0", for: creds), .string("tls0"))
+        XCTAssertEqual(try MigrationParameterText.value("64M", for: cache), .unsigned(64 << 20))
+        XCTAssertEqual(try MigrationParameterText.value("100", for: cache), .unsigned(100), "a bare size is bytes")
+    }
+
     func testCapabilities() {
         XCTAssertEqual(run("migrate_set_capability events on"), "")
         XCTAssertEqual(run("migrate_set_capability xbzrle off"), "")

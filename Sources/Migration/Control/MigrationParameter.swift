@@ -60,7 +60,8 @@ public struct MigrationParameter: Hashable, Sendable {
     }
 
     /// `value` if it has this parameter's type and lies in its range (QEMU's
-    /// migrate_params_check); the same rule for QMP and the human monitor.
+    /// migrate_params_check); the same rule for QMP and the human monitor. Errors name the
+    /// parameter with hyphens, as users type it (QEMU 7.2 prints some with underscores).
     public func checked(_ value: MigrationParameterValue) throws -> MigrationParameterValue {
         switch (type, value) {
         case (.uint8(let range), .unsigned(let number)), (.uint64(let range), .unsigned(let number)),

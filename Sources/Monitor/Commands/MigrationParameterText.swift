@@ -40,11 +40,10 @@ enum MigrationParameterText {
             }
             return .unsigned(number)
         case .bool:
-            switch text {
-            case "on": return .bool(true)
-            case "off": return .bool(false)
-            default: throw ParseError.expects(parameter: parameter.name, what: "'on' or 'off'")
+            guard let on = try? MonitorArguments.parseOnOff(text) else {
+                throw ParseError.expects(parameter: parameter.name, what: "'on' or 'off'")
             }
+            return .bool(on)
         case .string, .choice:
             return .string(text)
         }
