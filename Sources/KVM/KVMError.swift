@@ -8,7 +8,9 @@ public enum KVMError: Error, CustomStringConvertible, Equatable {
     case ioctl(call: String, errno: Int32)
     case mmap(what: String, size: Int, errno: Int32)
     case unsupportedAPIVersion(Int32)
+    /// A capability swiftkvm needs (KVMSystem.requiredCapabilities) is absent.
     case missingCapability(String)
+    /// A call that takes a list handled only the first `got` entries.
     case shortTransfer(call: String, expected: Int, got: Int)
 
     public var description: String {
