@@ -209,9 +209,9 @@ final class MigrationEndToEndTests: XCTestCase {
     func testDestinationClosingMidwayFailsSourceWhichKeepsRunning() throws {
         let path = temporarySocketPath()
         defer { unlink(path) }
-        let listener = try SocketConnector.listen(on: .unix(path: path))
+        let listener = try MigrationURI.unix(path: path).transport.listen()
         let fakeDestination = Background { () -> Int in
-            let connection = try SocketConnector.acceptOne(listener: listener)
+            let connection = try listener.accept()
             var scratch = [UInt8](repeating: 0, count: 100_000)
             let n = try scratch.withUnsafeMutableBytes { try connection.readSome(into: $0.baseAddress!, count: $0.count, operation: "test") }
             connection.close()
@@ -253,11 +253,11 @@ final class MigrationEndToEndTests: XCTestCase {
         defer { unlink(path) }
         let destination = FakeMachine(regionSizes: [4096], running: false)
         let (_, receiving) = try startDestination(destination, uri: "unix:\(path)")
-        let first = try SocketConnector.connect(to: .unix(path: path))
+        let first = try MigrationURI.unix(path: path).transport.connect().stream
         // Wait until the destination has taken the connection (it then expects a header).
-        var second: MigrationSocket?
+        var second: MigrationStream?
         for _ in 0..<2000 {
-            do { second = try SocketConnector.connect(to: .unix(path: path)); second?.close(); usleep(1000) } catch { second = nil; break }
+            do { second = try MigrationURI.unix(path: path).transport.connect().stream; second?.close(); usleep(1000) } catch { second = nil; break }
         }
         XCTAssertNil(second, "a second connection was accepted")
         first.close()
@@ -358,11 +358,11 @@ final class MigrationTransportTests: XCTestCase {
         defer { TransportLimits.stallTimeoutSeconds = saved }
         let path = temporarySocketPath()
         defer { unlink(path) }
-        let listener = try SocketConnector.listen(on: .unix(path: path))
+        let listener = try MigrationURI.unix(path: path).transport.listen()
         let release = DispatchSemaphore(value: 0)
         // Accepts, then reads nothing until the test is over.
         let stalled = Background { () -> Void in
-            let connection = try SocketConnector.acceptOne(listener: listener)
+            let connection = try listener.accept()
             release.wait()
             connection.close()
         }
