@@ -106,7 +106,7 @@ final class QMPMigrationCommandTests: XCTestCase {
 }
 
 /// A machine the command handlers hold but these tests never migrate: every call refuses.
-private final class UnusedMachine: MigratableMachine {
+final class UnusedMachine: MigratableMachine {
     struct NotHere: Error {}
     var layout: MachineLayout { MachineLayout(ramRegions: [], vcpuCount: 1, devices: []) }
     var ramRegions: [GuestRAMRegion] { [] }
