@@ -67,6 +67,7 @@ do {
 }
 
 let asyncOutput = frontend.asyncOutput
+BackgroundMemorySaves.register(in: interpreter, output: asyncOutput, waitWithoutDetach: !stdinIsTerminal)
 machine.log = { line in
     if stdinIsTerminal { asyncOutput.printAsync(line + "\n") } else { fputs(line + "\n", stderr) }
 }
