@@ -101,25 +101,7 @@ final class GuestOutputAtExitTests: XCTestCase {
         let path = Paths.temporary(self, "exit-serial.sock")
         let p = try launch(image, ["-serial", "unix:\(path),server"])
         defer { p.kill() }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var size: Int32 = 1024
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        let client = QMPConsolesTests.Client(fd: fd)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        var connected: Int32 = -1
-        for _ in 0..<200 where connected != 0 {
-            connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            if connected != 0 { usleep(20_000) }
-        }
-        XCTAssertEqual(connected, 0, p.stderr)
+        let client = try QMPConsolesTests.Client(unix: path, receiveBufferBytes: 1024)
         usleep(1_000_000)
         XCTAssertEqual(client.read(until: "BOOT OK\n"), Self.expected)
         XCTAssertEqual(p.waitForExit(seconds: 30), Self.exitStatus, p.stderr)
