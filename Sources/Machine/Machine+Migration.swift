@@ -79,7 +79,7 @@ extension Machine: MigratableMachine {
             guard byName[s.name] == nil else { throw MachineError.stateMismatch(section: s.name, detail: "appears twice") }
             byName[s.name] = s
         }
-        let expected = PlatformDevices.sectionNames + [Self.vcpuSection, Self.vmSection]
+        let expected = devices.sectionNames + [Self.vcpuSection, Self.vmSection]
         if let unknown = state.sections.first(where: { !expected.contains($0.name) }) {
             throw MachineError.unexpectedStateSection(unknown.name)
         }
@@ -87,7 +87,6 @@ extension Machine: MigratableMachine {
             guard let found = byName[name] else { throw MachineError.missingStateSection(name) }
             return found
         }
-        let deviceSections = try PlatformDevices.sectionNames.map(section)
         let cpuSection = try section(Self.vcpuSection), vmSection = try section(Self.vmSection)
         for s in [cpuSection, vmSection] where s.version != Self.kvmStateVersion {
             throw MachineError.stateMismatch(section: s.name, detail: "version \(s.version), this build reads version \(Self.kvmStateVersion)")
@@ -104,6 +103,7 @@ extension Machine: MigratableMachine {
         } catch let e as StateFieldError {
             throw MachineError.stateMismatch(section: vmSection.name, detail: e.description)
         }
+        let restoreDevices = try devices.prepareLoad(byName)
         var trace = SwitchoverTrace(side: "machine")
         try runner.withParked {
             trace.mark("load-state-park")
@@ -121,7 +121,7 @@ extension Machine: MigratableMachine {
             } catch let e as KVMError {
                 throw MachineError.kvm(e.description)
             }
-            for device in deviceSections { try devices.load(device) }
+            restoreDevices()
             trace.mark("load-state-devices")
         }
     }
