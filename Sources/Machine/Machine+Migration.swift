@@ -94,9 +94,14 @@ extension Machine: MigratableMachine {
         let cpu: VCPUState, vmState: VMState
         do {
             cpu = try VCPUState(fields: Self.decode(cpuSection.bytes, section: cpuSection.name))
+        } catch let e as StateFieldError {
+            throw MachineError.stateMismatch(section: cpuSection.name, detail: e.description)
+        }
+        try checkFits(cpu, section: cpuSection.name)
+        do {
             vmState = try VMState(fields: Self.decode(vmSection.bytes, section: vmSection.name))
         } catch let e as StateFieldError {
-            throw MachineError.stateMismatch(section: "cpu/vm", detail: e.description)
+            throw MachineError.stateMismatch(section: vmSection.name, detail: e.description)
         }
         let restoreDevices = try devices.prepareLoad(byName)
         var trace = SwitchoverTrace(side: "machine")
@@ -118,6 +123,15 @@ extension Machine: MigratableMachine {
             }
             restoreDevices()
             trace.mark("load-state-devices")
+        }
+    }
+
+    /// A received vCPU's state must fit this host's vCPU (XSAVE size, MSR list); per vCPU.
+    func checkFits(_ cpu: VCPUState, section: String) throws {
+        do {
+            try cpu.checkFits(xsaveSize: xsaveSize, msrIndices: msrIndices)
+        } catch let e as StateFieldError {
+            throw MachineError.stateMismatch(section: section, detail: e.description)
         }
     }
 

@@ -18,6 +18,8 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     /// The stream broke a rule of the format (bad tag, out-of-range index or size).
     case malformedStream(String)
     case digestMismatch(sent: UInt64, computed: UInt64)
+    /// The stream ended without delivering every page of guest RAM.
+    case incompleteRAM(missingPages: Int, firstMissingAddress: UInt64)
     /// The destination refused or failed and told us why.
     case destinationFailed(String)
     /// A call into the machine failed; `action` says which.
@@ -59,6 +61,8 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
         case .digestMismatch(let sent, let computed):
             let hex = { (v: UInt64) in "0x" + String(v, radix: 16) }
             return "migration stream is corrupt: digest mismatch (sent \(hex(sent)), received data hashes to \(hex(computed))); the guest was not resumed"
+        case .incompleteRAM(let missing, let first):
+            return "migration stream is incomplete: \(missing) pages of guest RAM never arrived (the first at guest-physical 0x\(String(first, radix: 16))); the guest was not started"
         case .destinationFailed(let reason):
             return "destination: \(reason)"
         case .machine(let action, let reason):

@@ -67,6 +67,7 @@ do {
 }
 
 let asyncOutput = frontend.asyncOutput
+BackgroundMemorySaves.register(in: interpreter, output: asyncOutput, waitWithoutDetach: !stdinIsTerminal)
 machine.log = { line in
     if stdinIsTerminal { asyncOutput.printAsync(line + "\n") } else { fputs(line + "\n", stderr) }
 }
@@ -76,6 +77,10 @@ let log = machine.log
 let incoming = IncomingRunner(machine: machine, resumeWhenDone: !options.startPaused, log: log,
                               fail: { status in frontend.requestExit(status: status) })
 let migration = MigrationController()
+let runStateRules = RunStateRules { [machine, migration] in
+    RunStateRules.Situation(runState: machine.runState, outgoingMigration: migration.stats.status.isInProgress)
+}
+interpreter.rules = runStateRules
 frontend.liveStatus = MigrationCommands.register(
     in: interpreter, controller: migration, machine: machine, output: asyncOutput,
     waitWithoutDetach: !stdinIsTerminal,
@@ -87,6 +92,7 @@ if !options.qmp.isEmpty {
         let qmpEvents = try QMPEventHub(initialState: machine.runState)
         machine.onStateChange = { qmpEvents.machineStateChanged($0) }
         let qmpTable = QMPCommandTable()
+        qmpTable.rules = runStateRules
         QMPMachineCommands.register(in: qmpTable, backend: machine, events: qmpEvents,
                                     humanMonitor: { interpreter.execute($0, mayWait: false) },
                                     requestQuit: { frontend.requestExit(status: 0) })

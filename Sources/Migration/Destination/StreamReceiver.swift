@@ -58,6 +58,7 @@ enum StreamReceiver {
         let kinds = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages, alignment: 8)
         defer { kinds.deallocate() }
         let residency = PageResidency()
+        var received = ReceivedPages(regions: regions)
         var trace = SwitchoverTrace(side: "destination")
 
         while true {
@@ -73,7 +74,7 @@ enum StreamReceiver {
             case .ramBatch:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("RAM after device state") }
                 try receiveBatch(reader, regions: regions, kinds: kinds, prefaulter: prefaulter,
-                                 residency: residency, report: &report)
+                                 residency: residency, received: &received, report: &report)
             case .passEnd:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("a pass after device state") }
                 let pass = Int(try reader.readU32())
@@ -107,6 +108,10 @@ enum StreamReceiver {
                 let sent = try reader.readU64()
                 guard sent == computed else { throw MigrationError.digestMismatch(sent: sent, computed: computed) }
                 trace.mark("state-end-digest")
+                if let gap = received.firstGap() {
+                    let address = regions[gap.region].guestAddress + UInt64(gap.firstPage * GuestRAMRegion.pageSize)
+                    throw MigrationError.incompleteRAM(missingPages: gap.missing, firstMissingAddress: address)
+                }
                 report.stateSections = sections.count
                 prefaulter?.requestStop()
                 report.sourceState = sourceState ?? .running
@@ -137,7 +142,7 @@ enum StreamReceiver {
 
     private static func receiveBatch(_ reader: StreamReader, regions: [GuestRAMRegion], kinds: UnsafeMutableRawPointer,
                                      prefaulter: RAMPrefaulter?, residency: PageResidency,
-                                     report: inout IncomingReport) throws {
+                                     received: inout ReceivedPages, report: inout IncomingReport) throws {
         let regionIndex = Int(try reader.readU32())
         let firstPage = try reader.readU64()
         let count = Int(try reader.readU32())
@@ -177,6 +182,7 @@ enum StreamReceiver {
                     known = residencyKnown == true && residency.isUntouched(index)
                 }
                 if !known && !isZeroPage(page) { memset(page, 0, pageSize) }
+                received.mark(region: regionIndex, page: Int(firstPage) + index)
                 report.zeroPages += 1
                 index += 1
             case .normal:
@@ -186,6 +192,7 @@ enum StreamReceiver {
                 }
                 prefaulter?.markWritten(region: regionIndex, firstPage: Int(firstPage) + runStart, count: index - runStart)
                 try reader.readPayload(into: page, count: (index - runStart) * pageSize)
+                received.mark(region: regionIndex, pages: (Int(firstPage) + runStart)..<(Int(firstPage) + index))
                 report.normalPages += index - runStart
             case nil:
                 throw MigrationError.malformedStream("page kind \(kind) in a RAM batch")

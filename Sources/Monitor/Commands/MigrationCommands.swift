@@ -140,12 +140,8 @@ public enum MigrationCommands {
             defer { if case .finished = event { ownsMigration = false } }
             let line = MigrationProgressFormatter.line(for: event) + "\n"
             if direct {
-                var bytes = Array(line.utf8)[...]
-                while !bytes.isEmpty {
-                    let n = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
-                    if n <= 0 { if errno == EINTR { continue }; break }
-                    bytes = bytes.dropFirst(n)
-                }
+                // The loop is blocked in this command: write at once, waiting if stdout is full.
+                FileIO.writeAll(1, line)
             } else {
                 output.printAsync(line)
             }

@@ -11,7 +11,18 @@ protocol SerialBackend: AnyObject {
     func register(in loop: PollLoop, input: GuestInputQueue)
     /// Blocks until a client is there, for socket back ends that must not start without one.
     func waitForClient()
+    /// At exit, before `close`: lets a connected reader take what is still queued (see
+    /// `ExitFlush`). Back ends that write synchronously have nothing to do.
+    func flushBeforeExit()
     func close()
+}
+
+/// How long the console back ends wait at exit for a reader to take queued guest output.
+enum ExitFlush {
+    /// A connected socket client or a stdout reader: it exists, so give it time.
+    static let noProgressMilliseconds: Int32 = 5000
+    /// A pty may have nobody attached at all; wait only while someone is reading.
+    static let ptyNoProgressMilliseconds: Int32 = 500
 }
 
 /// `-serial null`.
@@ -20,6 +31,7 @@ final class NullSerialBackend: SerialBackend {
     func writeGuestOutput(_ bytes: [UInt8]) {}
     func register(in loop: PollLoop, input: GuestInputQueue) {}
     func waitForClient() {}
+    func flushBeforeExit() {}
     func close() {}
 }
 
@@ -37,6 +49,7 @@ final class FileSerialBackend: SerialBackend {
     func writeGuestOutput(_ bytes: [UInt8]) { FileIO.writeAll(fd, bytes) }
     func register(in loop: PollLoop, input: GuestInputQueue) {}
     func waitForClient() {}
+    func flushBeforeExit() {}
     func close() { FileIO.close(fd) }
 }
 
@@ -108,6 +121,19 @@ final class SocketSerialBackend: SerialBackend {
         clientToken = nil
         client?.close()
         client = nil
+    }
+
+    /// What the client has not taken yet sits in the connection's queue; the kernel sends
+    /// what is already in the socket after close.
+    func flushBeforeExit() {
+        guard let client else { return }
+        while client.wantsWrite {
+            var ready = pollfd(fd: client.fd, events: Int16(POLLOUT), revents: 0)
+            let n = poll(&ready, 1, ExitFlush.noProgressMilliseconds)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0, ready.revents & Int16(POLLOUT) != 0 else { break }
+            client.flush()
+        }
     }
 
     func close() {

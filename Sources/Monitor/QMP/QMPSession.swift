@@ -120,7 +120,7 @@ public final class QMPSession {
         guard let command = table.command(named: name) else {
             throw QMPError(.commandNotFound, "The command \(name) has not been found")
         }
-        return try command.handler(try QMPArguments(message["arguments"], allowed: command.arguments))
+        return try table.execute(command, try QMPArguments(message["arguments"], allowed: command.arguments))
     }
 
     /// `{"event": NAME, "data": {...}, "timestamp": {...}}`, stamped with the wall clock.
