@@ -12,6 +12,8 @@
     .text
     .globl guest_main
 guest_main:
+    lea guest_name(%rip), %rax
+    mov %rax, argument_owner(%rip)
     lea key_base(%rip), %rdi
     mov $DEFAULT_BASE, %esi
     call number_argument
@@ -162,46 +164,8 @@ done:
 3:  pause
     jmp 3b
 
-# rdi = why (NUL-terminated).
-bad_arguments:
-    mov %rdi, %rbx
-    call start_new_line
-    PRINT "dirty: bad arguments: "
-    mov %rbx, %rdi
-    call serial_puts
-    PRINT "\r\n"
-    mov $EXIT_BAD_ARGS, %edi
-    call debug_exit
-
-# rax = the number given for key rdi, or rsi if the key is absent. A malformed number is a bad
-# argument.
-number_argument:
-    push %rbx
-    push %rbp
-    mov %rdi, %rbx
-    mov %rsi, %rbp
-    call cmdline_find
-    jc 1f
-    mov %rax, %rdi
-    mov %rdx, %rsi
-    call parse_number
-    jc 2f
-    pop %rbp
-    pop %rbx
-    ret
-1:  mov %rbp, %rax
-    pop %rbp
-    pop %rbx
-    ret
-2:  call start_new_line
-    PRINT "dirty: bad arguments: "
-    mov %rbx, %rdi
-    call serial_puts
-    PRINT " is not a number\r\n"
-    mov $EXIT_BAD_ARGS, %edi
-    call debug_exit
-
     .section .rodata
+guest_name:     .asciz "dirty"
 key_base:       .asciz "base"
 key_size:       .asciz "size"
 key_every:      .asciz "every"
