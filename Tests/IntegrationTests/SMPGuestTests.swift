@@ -80,6 +80,14 @@ final class SMPGuestTests: XCTestCase {
         XCTAssertEqual(dumps.count, 2, p.stdout)
         XCTAssertEqual(dumps.first, dumps.last, p.stdout)
         XCTAssertNotEqual(dumps.first, "0x0000000000000000 0x0000000000000000", "CPU 0 has swept its first page")
+
+        // A reset sends every AP back to waiting for its start-up IPI; the guest starts them again.
+        p.send("system_reset\ninfo cpus\n")
+        XCTAssertTrue(p.waitForOutput("  CPU #3: thread_id=", count: 3), p.stdout)
+        XCTAssertTrue(p.waitFor { $0.components(separatedBy: " (halted)").count - 1 >= 6 }, "three halted APs again: " + p.stdout)
+        p.send("cont\n")
+        XCTAssertTrue(p.waitForOutput("smp: all 4 cpus up", count: 2), p.stdout)
+        XCTAssertFalse(p.stdout.contains("MISMATCH"), p.stdout)
         p.send("quit\n")
         XCTAssertEqual(p.waitForExit(), 1, "the script had failing lines (cpu 4, info registers 9)")
     }
