@@ -19,7 +19,7 @@ extension Machine {
 
     /// Each vCPU's thread and whether it is halted (HLT, or an AP still waiting for its
     /// start-up IPI), for `info cpus`.
-    public var vcpuThreads: [(threadID: Int, halted: Bool)] {
+    public func vcpuStatus() -> [(threadID: Int, halted: Bool)] {
         vcpus.map { thread in
             let mp = try? thread.perform { try $0.getMPState() }
             let running = mp.map { Int32($0.mp_state) == KVM_MP_STATE_RUNNABLE } ?? true

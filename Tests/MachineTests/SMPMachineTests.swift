@@ -21,7 +21,7 @@ final class SMPMachineTests: XCTestCase {
         let m = try makeMachine(smpConfig(4))
         defer { m.shutdownThreads() }
         XCTAssertEqual(m.layout.vcpuCount, 4)
-        XCTAssertEqual(Set(m.vcpuThreads.map(\.threadID)).count, 4, "one thread per vCPU")
+        XCTAssertEqual(Set(m.vcpuStatus().map(\.threadID)).count, 4, "one thread per vCPU")
         m.start()
         let console = ConsoleCollector(m)
         XCTAssertTrue(console.waitFor("smp: all 4 cpus up"), console.text)
