@@ -7,7 +7,6 @@
 .equ DEFAULT_BASE,      4 << 20
 .equ DEFAULT_SIZE,      96 << 20
 .equ DEFAULT_EVERY,     16
-.equ MIN_BASE,          2 << 20         # below is the guest's own image
 
     .text
     .globl guest_main
@@ -41,27 +40,10 @@ guest_main:
     lea why_every(%rip), %rdi
     test %r14, %r14
     jz bad_arguments
-    lea why_base_low(%rip), %rdi
-    cmp $MIN_BASE, %r12
-    jb bad_arguments
-    lea why_base_align(%rip), %rdi
-    test $(PAGE_SIZE - 1), %r12
-    jnz bad_arguments
-    lea why_size(%rip), %rdi
-    test %r13, %r13
-    jz bad_arguments
-    test $(PAGE_SIZE - 1), %r13
-    jnz bad_arguments
-    lea why_ram(%rip), %rdi
-    mov %r12, %rbx
-    add %r13, %rbx
-    jc bad_arguments
-    mov %rdi, %rbp
     mov %r12, %rdi
-    mov %rbx, %rsi
-    call ram_contains
-    mov %rbp, %rdi
-    jc bad_arguments
+    mov %r13, %rsi
+    call check_page_range
+    lea (%r12,%r13), %rbx               # end
 
     PRINT "dirty: base=0x"
     mov %r12, %rdi
@@ -173,10 +155,6 @@ key_sweeps:     .asciz "sweeps"
 key_fill:       .asciz "fill"
 why_fill:       .asciz "fill must be 0 or 1"
 why_every:      .asciz "every must be at least 1"
-why_base_low:   .asciz "base must be at least 0x200000 (2 MiB)"
-why_base_align: .asciz "base must be a multiple of 4 KiB"
-why_size:       .asciz "size must be a non-zero multiple of 4 KiB"
-why_ram:        .asciz "base+size lies outside RAM"
 
     .data
     .balign 8

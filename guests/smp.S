@@ -12,7 +12,6 @@
 .equ DEFAULT_BASE,      4 << 20
 .equ DEFAULT_SIZE,      16 << 20
 .equ DEFAULT_EVERY,     16
-.equ MIN_BASE,          2 << 20         # below is the guest's own image
 .equ MAX_CPUS,          64
 .equ EXIT_CPUS_MISSING, 3               # status 7: not every CPU came up in time
 .equ START_TIMEOUT_TSC, 30000000000     # about 10 s at 3 GHz
@@ -66,17 +65,9 @@ guest_main:
     je bad_arguments
     mov base(%rip), %r12
     mov size(%rip), %r13
-    lea why_base_low(%rip), %rdi
-    cmp $MIN_BASE, %r12
-    jb bad_arguments
-    lea why_base_align(%rip), %rdi
-    test $(PAGE_SIZE - 1), %r12
-    jnz bad_arguments
-    lea why_size(%rip), %rdi
-    test %r13, %r13
-    jz bad_arguments
-    test $(PAGE_SIZE - 1), %r13
-    jnz bad_arguments
+    mov %r12, %rdi
+    mov %r13, %rsi
+    call check_page_range
     lea why_cpus(%rip), %rdi
     cmpq $MAX_CPUS, ncpus(%rip)
     ja bad_arguments
@@ -85,15 +76,6 @@ guest_main:
     shr $12, %rax
     cmp ncpus(%rip), %rax
     jb bad_arguments
-    lea why_ram(%rip), %rdi
-    mov %r12, %rsi
-    add %r13, %rsi
-    jc bad_arguments
-    mov %rdi, %rbx
-    mov %r12, %rdi
-    call ram_contains
-    mov %rbx, %rdi
-    jc bad_arguments
 
     PRINT "smp: "
     mov ncpus(%rip), %rdi
@@ -407,27 +389,14 @@ unlock_serial:
     ret
 
 # Copied to TRAMPOLINE and entered there by each AP in real mode (CS = TRAMPOLINE >> 4, IP = 0).
-# Real mode straight to long mode: PAE, the boot page tables, EFER.LME, then PE and PG at once
-# (clearing the cache-disable bits INIT leaves set), and a far jump to 64-bit code.
+# Real mode straight to long mode (PE and PG at once), then a far jump to 64-bit code.
     .code16
 ap_trampoline:
     cli
     mov %cs, %ax
     mov %ax, %ds
     lgdtl ap_gdt_pointer - ap_trampoline
-    mov %cr4, %eax
-    or $CR4_PAE, %eax
-    mov %eax, %cr4
-    mov $pml4, %eax
-    mov %eax, %cr3
-    mov $EFER_MSR, %ecx
-    rdmsr
-    or $EFER_LME, %eax
-    wrmsr
-    mov %cr0, %eax
-    and $0x9fffffff, %eax               # CD and NW off
-    or $CR0_PG_PE, %eax
-    mov %eax, %cr0
+    ENTER_LONG_MODE
     ljmpl $SEL_KCODE, $ap_long_mode
 ap_gdt_pointer:
     .word ap_gdt_end - ap_gdt - 1
@@ -477,12 +446,8 @@ key_size:       .asciz "size"
 key_every:      .asciz "every"
 key_sweeps:     .asciz "sweeps"
 why_every:      .asciz "every must be at least 1"
-why_base_low:   .asciz "base must be at least 0x200000 (2 MiB)"
-why_base_align: .asciz "base must be a multiple of 4 KiB"
-why_size:       .asciz "size must be a non-zero multiple of 4 KiB"
 why_cpus:       .asciz "more than 64 CPUs"
 why_pages:      .asciz "size gives some CPU no page (fewer pages than CPUs)"
-why_ram:        .asciz "base+size lies outside RAM"
 
     .data
     .balign 8

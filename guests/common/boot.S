@@ -123,18 +123,7 @@ pvh_start32:
     mov %ah, gdt_tss + 7
 
     lgdt gdt_pointer
-    mov %cr4, %eax
-    or $CR4_PAE, %eax
-    mov %eax, %cr4
-    mov $pml4, %eax
-    mov %eax, %cr3
-    mov $EFER_MSR, %ecx
-    rdmsr
-    or $EFER_LME, %eax
-    wrmsr
-    mov %cr0, %eax
-    or $CR0_PG_PE, %eax
-    mov %eax, %cr0
+    ENTER_LONG_MODE
     ljmp $SEL_KCODE, $long_mode
 
     .code64

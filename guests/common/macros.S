@@ -67,3 +67,22 @@
     shl $32, %rdx
     or %rdx, %rax
 .endm
+
+# From real or 32-bit protected mode with paging off into long mode on the boot page tables:
+# PAE, CR3 = pml4, EFER.LME, then paging and protection on (caches on: INIT leaves CD and NW
+# set). The caller far-jumps to a 64-bit code segment next. Clobbers eax, ecx, edx.
+.macro ENTER_LONG_MODE
+    mov %cr4, %eax
+    or $CR4_PAE, %eax
+    mov %eax, %cr4
+    mov $pml4, %eax
+    mov %eax, %cr3
+    mov $EFER_MSR, %ecx
+    rdmsr
+    or $EFER_LME, %eax
+    wrmsr
+    mov %cr0, %eax
+    and $0x9fffffff, %eax
+    or $CR0_PG_PE, %eax
+    mov %eax, %cr0
+.endm
