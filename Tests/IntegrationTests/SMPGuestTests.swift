@@ -23,6 +23,17 @@ final class SMPGuestTests: XCTestCase {
         }
     }
 
+    /// A destination waiting on a free loopback port, and a source whose every CPU has swept.
+    func sourceAndDestination(source: Int, destination: Int) throws -> (SwiftKVMProcess, SwiftKVMProcess, Int) {
+        let port = freeLoopbackPort()
+        let dst = try SwiftKVMProcess(smpArgs(destination) + ["-incoming", "tcp:127.0.0.1:\(port)"])
+        dst.send("info status\n")
+        XCTAssertTrue(dst.waitForOutput("VM status: paused (inmigrate)"), dst.stdout)
+        let src = try SwiftKVMProcess(smpArgs(source))
+        XCTAssertTrue(everyCPUSweeps(src, cpus: source, more: 2), src.stdout)
+        return (src, dst, port)
+    }
+
     func testEveryCPUCountFromOneToEightBootsAndChecksItsMemory() throws {
         for n in 1...8 {
             let p = try SwiftKVMProcess(smpArgs(n, "base=4M size=8M sweeps=20 every=10"))
@@ -93,12 +104,7 @@ final class SMPGuestTests: XCTestCase {
     }
 
     func testFourCPUsMigrateLiveAndKeepCheckingTheirMemory() throws {
-        let port = freeLoopbackPort()
-        let dst = try SwiftKVMProcess(smpArgs(4) + ["-incoming", "tcp:127.0.0.1:\(port)"])
-        dst.send("info status\n")
-        XCTAssertTrue(dst.waitForOutput("VM status: paused (inmigrate)"), dst.stdout)
-        let src = try SwiftKVMProcess(smpArgs(4))
-        XCTAssertTrue(everyCPUSweeps(src, cpus: 4, more: 2), src.stdout)
+        let (src, dst, port) = try sourceAndDestination(source: 4, destination: 4)
         src.send("migrate_set_parameter max-bandwidth 10G\nmigrate_set_parameter downtime-limit 2000\n")
         src.send("migrate -d tcp:127.0.0.1:\(port)\n")
         let report = migrationReport(src, until: ["completed", "failed"])
@@ -116,12 +122,7 @@ final class SMPGuestTests: XCTestCase {
     }
 
     func testADestinationWithAnotherCPUCountIsRefusedAndTheSourceKeepsRunning() throws {
-        let port = freeLoopbackPort()
-        let dst = try SwiftKVMProcess(smpArgs(2) + ["-incoming", "tcp:127.0.0.1:\(port)"])
-        dst.send("info status\n")
-        XCTAssertTrue(dst.waitForOutput("VM status: paused (inmigrate)"), dst.stdout)
-        let src = try SwiftKVMProcess(smpArgs(4))
-        XCTAssertTrue(everyCPUSweeps(src, cpus: 4, more: 1), src.stdout)
+        let (src, dst, port) = try sourceAndDestination(source: 4, destination: 2)
         src.send("migrate -d tcp:127.0.0.1:\(port)\n")
         XCTAssertEqual(dst.waitForExit(), 1)
         XCTAssertTrue(dst.stderr.contains("vCPU count differs: stream has 4, this machine has 2"), dst.stderr)
