@@ -71,6 +71,42 @@ final class SMPMachineTests: XCTestCase {
         XCTAssertThrowsError(try four.loadState(state)) { XCTAssertEqual($0 as? MachineError, .missingStateSection("cpu3")) }
     }
 
+    func faultsConfig(_ mode: String) -> MachineConfiguration {
+        MachineConfiguration(memorySize: 64 << 20, boot: .pvh(path: GuestImages.path("faults.elf"), commandLine: "mode=\(mode)"),
+                             debugExit: .init(), vcpuCount: 2)
+    }
+
+    func testATripleFaultStopsTheWholeMachineAndResetBootsItAgain() throws {
+        let m = try makeMachine(faultsConfig("triple"))
+        defer { m.shutdownThreads() }
+        m.start()
+        let deadline = Date().addingTimeInterval(30)
+        while m.runState != .paused(.shutdown) && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(m.runState, .paused(.shutdown))
+        // The AP never got a start-up IPI: it still waits, parked like the boot CPU.
+        XCTAssertEqual(m.vcpuStatus().map(\.halted), [false, true])
+        let console = ConsoleCollector(m)
+        try m.systemReset()
+        XCTAssertEqual(m.runState, .running)
+        XCTAssertTrue(console.waitFor("faults: mode=triple"), console.text)
+    }
+
+    func testAGuestResetThroughTheKeyboardControllerResetsEveryVCPU() throws {
+        // faults resets itself again right after every boot: each reset parks both vCPUs,
+        // boots the image again and lets them go, and none of it may deadlock.
+        let m = try makeMachine(faultsConfig("reset"))
+        defer { m.shutdownThreads() }
+        let resets = ConditionCounter()
+        m.onGuestReset = { resets.increment() }
+        m.start()
+        let console = ConsoleCollector(m)
+        XCTAssertTrue(console.waitFor("faults: reset via i8042 now", count: 4), console.text)
+        XCTAssertGreaterThanOrEqual(resets.value, 3)
+        XCTAssertEqual(m.runState, .running)
+        try m.pause(reason: nil)
+        XCTAssertEqual(m.vcpuStatus().map(\.halted), [false, true], "the AP is back to waiting for SIPI")
+    }
+
     func testTooManyVCPUsAreRefusedWithTheHostsLimit() throws {
         requireKVM()
         XCTAssertThrowsError(try Machine(configuration: smpConfig(100_000))) { error in
@@ -81,4 +117,12 @@ final class SMPMachineTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("KVM_CAP_MAX_VCPUS"), "\(error)")
         }
     }
+}
+
+/// A count other threads increment.
+final class ConditionCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
