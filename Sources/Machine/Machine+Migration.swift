@@ -85,7 +85,7 @@ extension Machine: MigratableMachine {
             byName[s.name] = s
         }
         let cpuNames = vcpus.map { Self.vcpuSection($0.index) }
-        let expected = PlatformDevices.sectionNames + cpuNames + [Self.vmSection]
+        let expected = devices.sectionNames + cpuNames + [Self.vmSection]
         if let unknown = state.sections.first(where: { !expected.contains($0.name) }) {
             throw MachineError.unexpectedStateSection(unknown.name)
         }
@@ -93,7 +93,6 @@ extension Machine: MigratableMachine {
             guard let found = byName[name] else { throw MachineError.missingStateSection(name) }
             return found
         }
-        let deviceSections = try PlatformDevices.sectionNames.map(section)
         let cpuSections = try cpuNames.map(section), vmSection = try section(Self.vmSection)
         for s in cpuSections + [vmSection] where s.version != Self.kvmStateVersion {
             throw MachineError.stateMismatch(section: s.name, detail: "version \(s.version), this build reads version \(Self.kvmStateVersion)")
@@ -112,6 +111,7 @@ extension Machine: MigratableMachine {
         } catch let e as StateFieldError {
             throw MachineError.stateMismatch(section: vmSection.name, detail: e.description)
         }
+        let restoreDevices = try devices.prepareLoad(byName)
         var trace = SwitchoverTrace(side: "machine")
         try run.withParked {
             trace.mark("load-state-park")
@@ -132,7 +132,7 @@ extension Machine: MigratableMachine {
             } catch let e as KVMError {
                 throw MachineError.kvm(e.description)
             }
-            for device in deviceSections { try devices.load(device) }
+            restoreDevices()
             trace.mark("load-state-devices")
         }
     }

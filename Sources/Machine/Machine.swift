@@ -94,7 +94,7 @@ public final class Machine {
 
     private func wireDevices() {
         let vm = self.vm
-        devices.callbacks.setSerialIRQ = { level in try? vm.setIRQLine(Serial16550.com1IRQ, level: level) }
+        devices.callbacks.setIRQLine = { irq, level in try? vm.setIRQLine(irq, level: level) }
         // On a vCPU thread, inside KVM_RUN's exit handling: the access finishes first.
         devices.callbacks.onReset = { [unowned self] in self.run.requestReset() }
         devices.callbacks.onDebugExit = { [unowned self] status in self.onGuestExit(status) }

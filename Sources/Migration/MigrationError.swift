@@ -24,13 +24,11 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     case machine(action: String, reason: String)
     case alreadyInProgress
     case cancelled
-    case invalidParameter(String)
     /// A snapshot file could not be opened, written or put in place.
     case snapshotFile(path: String, action: String, errno: Int32)
     /// A snapshot file ends before the stream does (a save that never finished, a copy cut short).
     case snapshotTruncated(path: String, during: String)
     case notASnapshot(path: String)
-    case capabilityNotSupported(String)
 
     public var description: String {
         switch self {
@@ -69,16 +67,12 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
             return "There's a migration process in progress"
         case .cancelled:
             return "migration cancelled"
-        case .invalidParameter(let message):
-            return message
         case .snapshotFile(let path, let action, let err):
             return "snapshot: cannot \(action) \(path): \(errnoText(err))"
         case .snapshotTruncated(let path, let during):
             return "snapshot \(path) is incomplete: the file ends while \(during)"
         case .notASnapshot(let path):
             return "\(path) is not a swiftkvm snapshot (it does not start with a migration stream header)"
-        case .capabilityNotSupported(let name):
-            return "Capability '\(name)' is not supported by swiftkvm"
         }
     }
 }

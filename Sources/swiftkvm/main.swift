@@ -79,7 +79,7 @@ let migration = MigrationController()
 frontend.liveStatus = MigrationCommands.register(
     in: interpreter, controller: migration, machine: machine, output: asyncOutput,
     waitWithoutDetach: !stdinIsTerminal,
-    startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
+    startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil)
 
 // QMP runs on the monitor's poll loop, so QMP and human-monitor commands never overlap.
 if !options.qmp.isEmpty {
@@ -95,7 +95,7 @@ if !options.qmp.isEmpty {
             qmpEvents.emit("RESET", data: .object([("guest", .bool(true)), ("reason", .string("guest-reset"))]))
         }
         QMPMigrationCommands.register(in: qmpTable, controller: migration, machine: machine, events: qmpEvents,
-                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
+                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil)
         frontend.attach(try QMPServer(specs: options.qmpSpecs, table: qmpTable, events: qmpEvents))
     } catch {
         fail("-qmp: \(error)")
@@ -103,8 +103,8 @@ if !options.qmp.isEmpty {
 }
 
 frontend.waitForClients()
-if let uri = options.incomingURI, options.incoming != .deferred {
-    do { try incoming.start(uri: uri) } catch { fail("-incoming \(uri): \(error)") }
+if case .uri(let uri)? = options.incoming {
+    do { try incoming.start(uri: uri) } catch { fail("-incoming \(uri): \(IncomingRunner.reason(error))") }
 } else if options.incoming == nil && !options.startPaused {
     machine.start()
 }

@@ -7,7 +7,7 @@ import Machine
 enum StreamReceiver {
     /// `prefaulter`, when given, runs over `machine`'s RAM during pass 1 and is stopped when
     /// pass 1 ends.
-    static func receive(from socket: MigrationSocket, into machine: MigratableMachine,
+    static func receive(from socket: MigrationStream, into machine: MigratableMachine,
                         resume: Bool, prefaulter: RAMPrefaulter? = nil) throws -> IncomingReport {
         do {
             var report = try load(from: socket, into: machine, prefaulter: prefaulter)
@@ -36,7 +36,7 @@ enum StreamReceiver {
     }
 
     /// Everything up to and including `loadState`; the guest stays paused.
-    private static func load(from socket: MigrationSocket, into machine: MigratableMachine,
+    private static func load(from socket: MigrationStream, into machine: MigratableMachine,
                              prefaulter: RAMPrefaulter?) throws -> IncomingReport {
         let reader = StreamReader(socket: socket)
         try readHeader(reader)
@@ -61,6 +61,7 @@ enum StreamReceiver {
         var trace = SwitchoverTrace(side: "destination")
 
         while true {
+            socket.noteProgress()
             reader.context = sections.isEmpty ? "receiving RAM (pass \(report.passes + 1))" : "receiving device state"
             let tagByte = try reader.readU8()
             guard let tag = StreamFormat.Tag(rawValue: tagByte) else {
@@ -240,19 +241,11 @@ enum StreamReceiver {
 
     /// Sends the reason back, then lets the source read it before the connection closes
     /// (closing with unread input would reset the connection and lose the message).
-    private static func tellSource(_ error: Error, on socket: MigrationSocket) {
+    private static func tellSource(_ error: Error, on socket: MigrationStream) {
         guard (try? ReturnPath.sendError("\(error)", on: socket)) != nil else { return }
         socket.shutdownWrite()
-        socket.setTimeout(seconds: 1)
-        var scratch = [UInt8](repeating: 0, count: 64 * 1024)
-        var drained = 0
-        // Bounded: at most 64 MiB or one second of silence, then close regardless.
-        while drained < 64 << 20 {
-            let n = scratch.withUnsafeMutableBytes {
-                (try? socket.readSome(into: $0.baseAddress!, count: $0.count, operation: "draining")) ?? 0
-            }
-            if n <= 0 { break }
-            drained += n
-        }
+        // Bounded in bytes and in total time (not per read): a source that keeps trickling
+        // cannot hold this destination here.
+        socket.discardInput(maxBytes: TransportLimits.drainMaxBytes, seconds: TransportLimits.drainSeconds)
     }
 }

@@ -1,19 +1,22 @@
 import Glibc
 
-/// The `file:` transport: a migration stream kept in a file (a snapshot).
+/// The source's link for `file:` (FileTransport): a migration stream kept in a file.
 ///
 /// Saving writes into a temporary file next to the target and renames it over the target only
 /// once every byte is on disk, so a failed or cancelled save never destroys an earlier
 /// snapshot of the same name and never leaves a half-written one behind. Targets that are not
 /// regular files (`/dev/null`, a FIFO) are written in place.
-final class SnapshotFile {
+final class SnapshotFile: OutgoingLink {
     let path: String
     /// Where the bytes go until `commit`; equal to `path` when written in place.
     private let writingPath: String
     private var fd: Int32
+    /// The stream's side of the file: writes only, and no input ever arrives on it.
+    let stream: MigrationStream
 
     private init(path: String, writingPath: String, fd: Int32) {
         self.path = path; self.writingPath = writingPath; self.fd = fd
+        stream = MigrationStream(readFD: -1, writeFD: fcntl(fd, F_DUPFD_CLOEXEC, 3))
     }
 
     deinit { discard() }
@@ -35,24 +38,6 @@ final class SnapshotFile {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         let writingPath = String(cString: template)
         return SnapshotFile(path: path, writingPath: writingPath, fd: fd)
-    }
-
-    /// Opens a snapshot for `-incoming file:PATH`, so a missing file is reported at start-up.
-    static func openForReading(path: String) throws -> MigrationSocket {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw MigrationError.snapshotFile(path: path, action: "open", errno: errno) }
-        var info = stat()
-        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw MigrationError.snapshotFile(path: path, action: "read", errno: EISDIR)
-        }
-        return MigrationSocket(readFD: fd, writeFD: -1)
-    }
-
-    /// The stream's side of the file: writes only, and no input ever arrives on it.
-    func makeStream() -> MigrationSocket {
-        let duplicate = fcntl(fd, F_DUPFD_CLOEXEC, 3)
-        return MigrationSocket(readFD: -1, writeFD: duplicate)
     }
 
     /// Makes the snapshot durable under its name: fsync, rename over the target, fsync the

@@ -181,6 +181,7 @@ public final class CommandInterpreter {
     private func argumentCompletions(_ specs: [ArgumentSpec], after words: ArraySlice<CommandToken>,
                                      word: String) -> [String]? {
         guard let spec = Self.spec(at: words, in: specs) else { return [] }
+        if !spec.completions.isEmpty { return matching(word, spec.completions) }
         switch spec.kind {
         case .filename: return nil
         case .onOff: return matching(word, ["off", "on"])

@@ -93,7 +93,7 @@ public final class MonitorFrontend {
             // QEMU's message, which scripts look for to find the terminal.
             FileIO.writeAll(2, "char device redirected to \(pty.slavePath) (label serial0)\n")
         case .tcpServer(let host, let port, _):
-            serialBackend = SocketSerialBackend(listener: try TCPSocketListener(host: host, port: port))
+            serialBackend = SocketSerialBackend(listener: try .console(.tcp(host: host, port: port)))
         }
         if case .unixServer(let path, _) = monitor {
             monitorServer = try MonitorSocketServer(path: path, prompt: Self.prompt, execute: executeForSocket ?? execute) { [weak self] in

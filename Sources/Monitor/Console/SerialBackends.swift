@@ -1,4 +1,5 @@
 import Glibc
+import Sockets
 
 /// Where the guest's serial output goes and where its input comes from, for every `-serial`
 /// kind but `stdio` (the terminal handles that one).
@@ -41,15 +42,16 @@ final class FileSerialBackend: SerialBackend {
 
 /// `-serial unix:PATH,server[,nowait]` and `-serial tcp:HOST:PORT,server[,nowait]`: one
 /// client at a time; while one is connected, others wait in the listen backlog. Output with
-/// no client connected is dropped.
+/// no client connected, and output past what a slow client has left unread
+/// (`SocketConnection.maxQueuedBytes`), is dropped: the guest never waits for the console.
 final class SocketSerialBackend: SerialBackend {
-    private let listener: ConnectionListener
+    private let listener: SocketListener
     private(set) var client: SocketConnection?
     private var loop: PollLoop?
     private var input: GuestInputQueue?
     private var clientToken: PollLoop.Token?
 
-    init(listener: ConnectionListener) {
+    init(listener: SocketListener) {
         self.listener = listener
     }
 
@@ -64,8 +66,10 @@ final class SocketSerialBackend: SerialBackend {
     func register(in loop: PollLoop, input: GuestInputQueue) {
         self.loop = loop
         self.input = input
-        loop.watch(fd: listener.fd, interest: { [unowned self] in (self.client == nil, false) }) { [unowned self] _ in
-            if let fd = self.listener.accept() { self.adopt(fd) }
+        loop.watch(fd: listener.fd, interest: { [unowned self] in
+            (self.client == nil && self.listener.canAcceptAtFileLimit, false)
+        }) { [unowned self] _ in
+            if let fd = self.listener.acceptClient(serving: "serial") { self.adopt(fd) }
         }
         if let client { watchClient(client) }
     }
@@ -77,7 +81,7 @@ final class SocketSerialBackend: SerialBackend {
     }
 
     private func adopt(_ fd: Int32) {
-        let connection = SocketConnection(fd: fd)
+        let connection = SocketConnection(fd: fd, overflow: .drop)
         client = connection
         if loop != nil { watchClient(connection) }
     }
@@ -115,7 +119,7 @@ final class SocketSerialBackend: SerialBackend {
 extension SocketSerialBackend {
     /// `-serial unix:PATH,server`.
     convenience init(path: String) throws {
-        self.init(listener: try UnixSocketListener(path: path))
+        self.init(listener: try .console(.unix(path: path)))
     }
 }
 

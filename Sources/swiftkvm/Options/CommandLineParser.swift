@@ -69,7 +69,6 @@ enum CommandLineParser {
         },
         Option(names: ["incoming"], argument: "URI", help: "wait for a migration: tcp:HOST:PORT, unix:PATH, exec:CMD, stdio or defer") { config, text in
             config.incoming = try EndpointParsing.incoming(text)
-            config.incomingURI = text
         },
         Option(names: ["enable-kvm"], argument: nil, help: "accepted for QEMU compatibility; KVM is always used") { _, _ in },
         Option(names: ["accel"], argument: "kvm", help: "accepted for QEMU compatibility; only kvm is available") { _, text in
