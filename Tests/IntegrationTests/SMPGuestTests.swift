@@ -71,7 +71,7 @@ final class SMPGuestTests: XCTestCase {
         XCTAssertTrue(p.waitForOutput("* CPU #2: thread_id="), p.stdout)
         XCTAssertTrue(p.waitForOutput("  CPU #0: thread_id="), p.stdout)
         p.send("cpu 4\n")
-        XCTAssertTrue(p.waitForStderr("invalid CPU index"), p.stderr)
+        XCTAssertTrue(p.waitForStderr("invalid CPU index: this machine has 4 vCPU(s), numbered from 0"), p.stderr)
         p.send("info registers 9\n")
         XCTAssertTrue(p.waitForStderr("CPU#9 not available"), p.stderr)
 

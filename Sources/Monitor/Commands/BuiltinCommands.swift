@@ -34,7 +34,8 @@ enum BuiltinCommands {
         MonitorCommand(name: "cpu", arguments: [ArgumentSpec("index", .integer(max: UInt64(Int32.max)))],
                        help: "set the default CPU") { args, context in
             let index = Int(try args.integer("index"))
-            guard index < context.backend.cpus().count else { throw MonitorError.invalidCPUIndex }
+            let count = context.backend.cpus().count
+            guard index < count else { throw MonitorError.invalidCPUIndex(available: count) }
             context.interpreter.currentCPU = index
             return ""
         },
