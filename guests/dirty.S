@@ -7,11 +7,12 @@
 .equ DEFAULT_BASE,      4 << 20
 .equ DEFAULT_SIZE,      96 << 20
 .equ DEFAULT_EVERY,     16
-.equ MIN_BASE,          2 << 20         # below is the guest's own image
 
     .text
     .globl guest_main
 guest_main:
+    lea guest_name(%rip), %rax
+    mov %rax, argument_owner(%rip)
     lea key_base(%rip), %rdi
     mov $DEFAULT_BASE, %esi
     call number_argument
@@ -39,27 +40,10 @@ guest_main:
     lea why_every(%rip), %rdi
     test %r14, %r14
     jz bad_arguments
-    lea why_base_low(%rip), %rdi
-    cmp $MIN_BASE, %r12
-    jb bad_arguments
-    lea why_base_align(%rip), %rdi
-    test $(PAGE_SIZE - 1), %r12
-    jnz bad_arguments
-    lea why_size(%rip), %rdi
-    test %r13, %r13
-    jz bad_arguments
-    test $(PAGE_SIZE - 1), %r13
-    jnz bad_arguments
-    lea why_ram(%rip), %rdi
-    mov %r12, %rbx
-    add %r13, %rbx
-    jc bad_arguments
-    mov %rdi, %rbp
     mov %r12, %rdi
-    mov %rbx, %rsi
-    call ram_contains
-    mov %rbp, %rdi
-    jc bad_arguments
+    mov %r13, %rsi
+    call check_page_range
+    lea (%r12,%r13), %rbx               # end
 
     PRINT "dirty: base=0x"
     mov %r12, %rdi
@@ -162,46 +146,8 @@ done:
 3:  pause
     jmp 3b
 
-# rdi = why (NUL-terminated).
-bad_arguments:
-    mov %rdi, %rbx
-    call start_new_line
-    PRINT "dirty: bad arguments: "
-    mov %rbx, %rdi
-    call serial_puts
-    PRINT "\r\n"
-    mov $EXIT_BAD_ARGS, %edi
-    call debug_exit
-
-# rax = the number given for key rdi, or rsi if the key is absent. A malformed number is a bad
-# argument.
-number_argument:
-    push %rbx
-    push %rbp
-    mov %rdi, %rbx
-    mov %rsi, %rbp
-    call cmdline_find
-    jc 1f
-    mov %rax, %rdi
-    mov %rdx, %rsi
-    call parse_number
-    jc 2f
-    pop %rbp
-    pop %rbx
-    ret
-1:  mov %rbp, %rax
-    pop %rbp
-    pop %rbx
-    ret
-2:  call start_new_line
-    PRINT "dirty: bad arguments: "
-    mov %rbx, %rdi
-    call serial_puts
-    PRINT " is not a number\r\n"
-    mov $EXIT_BAD_ARGS, %edi
-    call debug_exit
-
     .section .rodata
+guest_name:     .asciz "dirty"
 key_base:       .asciz "base"
 key_size:       .asciz "size"
 key_every:      .asciz "every"
@@ -209,10 +155,6 @@ key_sweeps:     .asciz "sweeps"
 key_fill:       .asciz "fill"
 why_fill:       .asciz "fill must be 0 or 1"
 why_every:      .asciz "every must be at least 1"
-why_base_low:   .asciz "base must be at least 0x200000 (2 MiB)"
-why_base_align: .asciz "base must be a multiple of 4 KiB"
-why_size:       .asciz "size must be a non-zero multiple of 4 KiB"
-why_ram:        .asciz "base+size lies outside RAM"
 
     .data
     .balign 8

@@ -56,6 +56,16 @@ elf dirty-corrupt 25 3 150M "base=4M size=96M" \
     -device "loader,file=$work/corruption.bin,addr=0x523000,force-raw=on"
 expect dirty-corrupt 'dirty: MISMATCH at 0x523000: expected 0x0 found 0x2a'
 
+for n in 1 4 8; do
+    elf smp-$n 60 running 128M "size=8M sweeps=20 every=10" -smp $n   # SeaBIOS starts every CPU too: slow here
+    expect smp-$n "smp: all $n cpus done"
+done
+
+# CPU 1 of 4 owns 0x600000..0x800000 of 8 MiB from 4 MiB: its check names it.
+elf smp-corrupt 60 3 128M "size=8M" -smp 4 \
+    -device "loader,file=$work/corruption.bin,addr=0x623000,force-raw=on"
+expect smp-corrupt 'smp: cpu 1 MISMATCH at 0x623000: expected 0x0 found 0x2a'
+
 elf faults-exit 25 85 128M "mode=exit code=42"
 expect faults-exit 'faults: mode=exit'
 

@@ -38,6 +38,15 @@ public final class KVMSystem {
         (try? fd.ioctl("KVM_CHECK_EXTENSION", CKVM_CHECK_EXTENSION, UInt(cap))) ?? 0
     }
 
+    /// The most vCPUs one VM may have: KVM_CAP_MAX_VCPUS, else KVM_CAP_NR_VCPUS, else the 4
+    /// the KVM API documentation promises when neither is offered.
+    public var maxVCPUs: Int {
+        let max = checkExtension(Int32(KVM_CAP_MAX_VCPUS))
+        if max > 0 { return Int(max) }
+        let recommended = checkExtension(Int32(KVM_CAP_NR_VCPUS))
+        return recommended > 0 ? Int(recommended) : 4
+    }
+
     func vcpuMmapSize() throws -> Int {
         Int(try fd.ioctl("KVM_GET_VCPU_MMAP_SIZE", CKVM_GET_VCPU_MMAP_SIZE))
     }

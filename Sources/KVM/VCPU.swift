@@ -146,6 +146,10 @@ public final class VCPU {
     public func getFPU() throws -> kvm_fpu {
         var v = kvm_fpu(); try fd.ioctl("KVM_GET_FPU", CKVM_GET_FPU, &v); return v
     }
+    /// KVM_GET_MP_STATE: runnable, halted, or (an AP before its start-up IPI) uninitialized.
+    public func getMPState() throws -> kvm_mp_state {
+        var v = kvm_mp_state(); try fd.ioctl("KVM_GET_MP_STATE", CKVM_GET_MP_STATE, &v); return v
+    }
     public func getDebugRegs() throws -> kvm_debugregs {
         var v = kvm_debugregs(); try fd.ioctl("KVM_GET_DEBUGREGS", CKVM_GET_DEBUGREGS, &v); return v
     }

@@ -1,16 +1,29 @@
+import CKVM
 import KVM
 
 /// What the monitor reads: registers and memory, physical or through the page tables.
 extension Machine {
+    /// One vCPU's registers, read on its own thread between two entries into the guest: the
+    /// other vCPUs keep running.
     public func registers(cpu: Int) throws -> CPURegisters {
-        guard cpu == 0 else { throw MachineError.noSuchCPU(cpu) }
-        return try runner.withParked {
-            do {
-                return CPURegisters(regs: try vcpu.getRegs(), sregs: try vcpu.getSregs(),
-                                    fpu: try vcpu.getFPU(), debug: try vcpu.getDebugRegs())
-            } catch let e as KVMError {
-                throw MachineError.kvm(e.description)
+        guard vcpus.indices.contains(cpu) else { throw MachineError.noSuchCPU(cpu) }
+        do {
+            return try vcpus[cpu].perform { vcpu in
+                CPURegisters(regs: try vcpu.getRegs(), sregs: try vcpu.getSregs(),
+                             fpu: try vcpu.getFPU(), debug: try vcpu.getDebugRegs())
             }
+        } catch let e as KVMError {
+            throw MachineError.kvm(e.description)
+        }
+    }
+
+    /// Each vCPU's thread and whether it is halted (HLT, or an AP still waiting for its
+    /// start-up IPI), for `info cpus`.
+    public func vcpuStatus() -> [(threadID: Int, halted: Bool)] {
+        vcpus.map { thread in
+            let mp = try? thread.perform { try $0.getMPState() }
+            let running = mp.map { Int32($0.mp_state) == KVM_MP_STATE_RUNNABLE } ?? true
+            return (thread.threadID, !running)
         }
     }
 

@@ -5,7 +5,7 @@ import KVM
 extension Machine: MigratableMachine {
     public var layout: MachineLayout {
         MachineLayout(ramRegions: memory.regions.map { .init(guestAddress: $0.guestAddress, size: UInt64($0.size)) },
-                      vcpuCount: 1, devices: devices.layoutNames)
+                      vcpuCount: vcpus.count, devices: devices.layoutNames)
     }
 
     public var ramRegions: [GuestRAMRegion] {
@@ -45,23 +45,28 @@ extension Machine: MigratableMachine {
     }
 
     public func setCPUThrottle(percent: Int) {
-        throttle.kick = { [weak self] in self?.runner.kick() }
+        throttle.kick = { [weak self] in self?.run.kickAll() }
         throttle.set(percent: percent)
     }
 
     // MARK: State sections
 
-    static let vcpuSection = "cpu0"
+    /// vCPU n's state travels as section `cpu<n>`, n = 0..<vcpuCount.
+    static func vcpuSection(_ index: Int) -> String { "cpu\(index)" }
     static let vmSection = "kvm-vm"
     static let kvmStateVersion: UInt32 = 1
 
-    /// Devices first, then the vCPU, then VM-wide state (kvm-state.md's save order).
+    /// Devices first, then every vCPU, then VM-wide state (kvm-state.md's save order).
     public func saveState() throws -> MachineState {
-        try runner.withParked {
+        try run.withParked {
             var sections = devices.saveSections()
             do {
-                let cpu = try vcpu.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize)
-                sections.append(StateSection(name: Self.vcpuSection, version: Self.kvmStateVersion, bytes: Self.encode(cpu.encodedFields())))
+                for vcpu in vcpus {
+                    let (msrIndices, xsaveSize) = (self.msrIndices, self.xsaveSize)
+                    let cpu = try vcpu.perform { try $0.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize) }
+                    sections.append(StateSection(name: Self.vcpuSection(vcpu.index), version: Self.kvmStateVersion,
+                                                 bytes: Self.encode(cpu.encodedFields())))
+                }
                 let vmState = try vm.captureState()
                 sections.append(StateSection(name: Self.vmSection, version: Self.kvmStateVersion, bytes: Self.encode(vmState.encodedFields())))
             } catch let e as KVMError {
@@ -71,15 +76,16 @@ extension Machine: MigratableMachine {
         }
     }
 
-    /// vCPU, then VM, then devices (kvm-state.md's restore order); every section is decoded
-    /// and checked before anything is applied.
+    /// Every vCPU, then the VM, then devices (kvm-state.md's restore order); every section is
+    /// decoded and checked before anything is applied.
     public func loadState(_ state: MachineState) throws {
         var byName: [String: StateSection] = [:]
         for s in state.sections {
             guard byName[s.name] == nil else { throw MachineError.stateMismatch(section: s.name, detail: "appears twice") }
             byName[s.name] = s
         }
-        let expected = devices.sectionNames + [Self.vcpuSection, Self.vmSection]
+        let cpuNames = vcpus.map { Self.vcpuSection($0.index) }
+        let expected = devices.sectionNames + cpuNames + [Self.vmSection]
         if let unknown = state.sections.first(where: { !expected.contains($0.name) }) {
             throw MachineError.unexpectedStateSection(unknown.name)
         }
@@ -87,17 +93,20 @@ extension Machine: MigratableMachine {
             guard let found = byName[name] else { throw MachineError.missingStateSection(name) }
             return found
         }
-        let cpuSection = try section(Self.vcpuSection), vmSection = try section(Self.vmSection)
-        for s in [cpuSection, vmSection] where s.version != Self.kvmStateVersion {
+        let cpuSections = try cpuNames.map(section), vmSection = try section(Self.vmSection)
+        for s in cpuSections + [vmSection] where s.version != Self.kvmStateVersion {
             throw MachineError.stateMismatch(section: s.name, detail: "version \(s.version), this build reads version \(Self.kvmStateVersion)")
         }
-        let cpu: VCPUState, vmState: VMState
-        do {
-            cpu = try VCPUState(fields: Self.decode(cpuSection.bytes, section: cpuSection.name))
-        } catch let e as StateFieldError {
-            throw MachineError.stateMismatch(section: cpuSection.name, detail: e.description)
+        var cpus: [VCPUState] = []
+        for s in cpuSections {
+            do {
+                cpus.append(try VCPUState(fields: Self.decode(s.bytes, section: s.name)))
+            } catch let e as StateFieldError {
+                throw MachineError.stateMismatch(section: s.name, detail: e.description)
+            }
+            try checkFits(cpus[cpus.count - 1], section: s.name)
         }
-        try checkFits(cpu, section: cpuSection.name)
+        let vmState: VMState
         do {
             vmState = try VMState(fields: Self.decode(vmSection.bytes, section: vmSection.name))
         } catch let e as StateFieldError {
@@ -105,17 +114,20 @@ extension Machine: MigratableMachine {
         }
         let restoreDevices = try devices.prepareLoad(byName)
         var trace = SwitchoverTrace(side: "machine")
-        try runner.withParked {
+        try run.withParked {
             trace.mark("load-state-park")
             do {
-                let localKHz = try vcpu.tscKHz()
-                if cpu.tscKHz != 0, localKHz != cpu.tscKHz,
-                   abs(Int(localKHz) - Int(cpu.tscKHz)) * 1_000_000 / Int(cpu.tscKHz) > 250 {
-                    try vcpu.setTSCKHz(cpu.tscKHz)
+                for (vcpu, cpu) in zip(vcpus, cpus) {
+                    try vcpu.perform { vcpu in
+                        let localKHz = try vcpu.tscKHz()
+                        if cpu.tscKHz != 0, localKHz != cpu.tscKHz,
+                           abs(Int(localKHz) - Int(cpu.tscKHz)) * 1_000_000 / Int(cpu.tscKHz) > 250 {
+                            try vcpu.setTSCKHz(cpu.tscKHz)
+                        }
+                        try vcpu.restore(cpu)
+                    }
                 }
-                trace.mark("load-state-tsc")
-                try vcpu.restore(cpu)
-                trace.mark("load-state-vcpu")
+                trace.mark("load-state-vcpus")
                 try vm.restore(vmState)
                 trace.mark("load-state-vm")
             } catch let e as KVMError {

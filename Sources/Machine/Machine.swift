@@ -3,28 +3,28 @@ import Devices
 import Glibc
 import KVM
 
-/// A KVM virtual machine: guest RAM, one vCPU with its thread, the in-kernel irqchip and PIT,
-/// and the emulated PC devices. Thread-safe: the monitor, consoles and migration call in from
-/// their own threads.
+/// A KVM virtual machine: guest RAM, its vCPUs (one thread each), the in-kernel irqchip and
+/// PIT, and the emulated PC devices. Thread-safe: the monitor, consoles and migration call in
+/// from their own threads, and guest events arrive on the vCPU threads.
 public final class Machine {
     public let configuration: MachineConfiguration
     let kvm: KVMSystem
     let vm: VirtualMachine
     public let memory: GuestMemory
-    let vcpu: VCPU
     let devices: PlatformDevices
-    let runner: VCPURunner
+    /// The run state and the vCPUs, vCPU 0 first (the boot CPU).
+    let run: RunControl
+    var vcpus: [VCPUThread] { run.vcpus }
     private let image: BootImage
 
-    /// Captured right after boot setup; `system_reset` restores these.
-    private var bootVCPUState = VCPUState()
+    /// Captured right after boot setup, one per vCPU; `system_reset` restores these.
+    private var bootVCPUStates: [VCPUState] = []
     private var bootVMState = VMState()
     let msrIndices: [UInt32]
     let xsaveSize: Int
 
     let dirty = DirtyTracking()
     let throttle = CPUThrottle()
-    private var resetRequested = false
     /// Set by a completed live migration: the guest runs on the destination now.
     private let handOff = ConditionLock()
     private var guestRunsElsewhere = false
@@ -36,11 +36,11 @@ public final class Machine {
         didSet { devices.callbacks.log = log }
     }
     /// The guest reset itself (keyboard-controller reset line or a KVM reset event); called on
-    /// the vCPU thread after the machine has booted again.
+    /// a vCPU thread after the machine has booted again.
     public var onGuestReset: () -> Void = {}
     public var onStateChange: (RunState) -> Void {
-        get { runner.onStateChange }
-        set { runner.onStateChange = newValue }
+        get { run.onStateChange }
+        set { run.onStateChange = newValue }
     }
 
     public init(configuration: MachineConfiguration) throws {
@@ -53,28 +53,40 @@ public final class Machine {
         }
         do {
             kvm = try KVMSystem()
+            let count = configuration.vcpuCount
+            guard count >= 1, count <= kvm.maxVCPUs else {
+                throw MachineError.unsupportedVCPUCount(requested: count, maximum: kvm.maxVCPUs)
+            }
             vm = try kvm.createVM()
             try vm.setUpX86Platform()
             let layout = RAMLayout.ranges(forSize: configuration.memorySize)
             memory = try GuestMemory(layout: layout.map { ($0.guestAddress, Int($0.size)) })
             for region in memory.regions { try vm.setMemoryRegion(region, logDirtyPages: false) }
             devices = try PlatformDevices(debugExitPorts: configuration.debugExit)
-            vcpu = try vm.createVCPU(id: 0)
-            try vcpu.setCPUID(try kvm.supportedCPUID())
+            let supported = try kvm.supportedCPUID()
+            var threads: [VCPUThread] = []
+            // KVM creates every vCPU but the first in the wait-for-SIPI state
+            // (KVM_MP_STATE_UNINITIALIZED, given the in-kernel irqchip): the guest starts
+            // them with INIT and SIPI through its local APIC, as on real hardware.
+            for index in 0..<count {
+                let vcpu = try vm.createVCPU(id: index)
+                try vcpu.setCPUID(CPUIDTopology(vcpuIndex: index, vcpuCount: count).apply(to: supported))
+                threads.append(VCPUThread(vcpu: vcpu, handler: devices))
+            }
+            run = RunControl(vcpus: threads,
+                             initialState: configuration.incoming ? .paused(.inmigrate) : .paused(.prelaunch))
             msrIndices = try kvm.msrIndexList()
             xsaveSize = Int(kvm.checkExtension(Int32(KVM_CAP_XSAVE2)))
         } catch let e as KVMError {
             throw MachineError.kvm(e.description)
         }
-        runner = VCPURunner(vcpu: vcpu, handler: devices,
-                            initialState: configuration.incoming ? .paused(.inmigrate) : .paused(.prelaunch))
         wireDevices()
         do {
-            try setBootRegisters()
-            bootVCPUState = try vcpu.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize)
+            try setBootRegisters(vcpus[0].vcpu)
+            bootVCPUStates = try vcpus.map { try $0.vcpu.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize) }
             bootVMState = try vm.captureState()
             if !configuration.incoming { try image.load(into: memory) }
-            try runner.start()
+            for vcpu in vcpus { try vcpu.start(delegate: self) }
         } catch let e as KVMError {
             throw MachineError.kvm(e.description)
         }
@@ -83,19 +95,14 @@ public final class Machine {
     private func wireDevices() {
         let vm = self.vm
         devices.callbacks.setIRQLine = { irq, level in try? vm.setIRQLine(irq, level: level) }
-        devices.callbacks.onReset = { [unowned self] in
-            // On the vCPU thread, inside KVM_RUN's exit handling: finish the access first.
-            self.resetRequested = true
-            self.vcpu.requestImmediateExit()
-        }
+        // On a vCPU thread, inside KVM_RUN's exit handling: the access finishes first.
+        devices.callbacks.onReset = { [unowned self] in self.run.requestReset() }
         devices.callbacks.onDebugExit = { [unowned self] status in self.onGuestExit(status) }
         devices.callbacks.log = log
-        runner.onInterrupted = { [unowned self] in self.vcpuInterrupted() }
-        runner.onExit = { [unowned self] exit in self.vcpuExited(exit) }
-        runner.report = { [unowned self] message in self.log(message) }
     }
 
-    private func setBootRegisters() throws {
+    /// The boot CPU enters the image; the others wait for the guest's start-up IPIs.
+    private func setBootRegisters(_ vcpu: VCPU) throws {
         let base = try vcpu.getSregs()
         let (regs, sregs): (kvm_regs, kvm_sregs)
         switch image.kind {
@@ -110,20 +117,20 @@ public final class Machine {
 
     // MARK: Running and stopping
 
-    public var runState: RunState { runner.runState }
+    public var runState: RunState { run.runState }
 
     /// Lets the guest run (after boot, unless started paused).
-    public func start() { runner.setState(.running) }
+    public func start() { run.setState(.running) }
 
-    public func pause(reason: PauseReason?) throws { runner.pause(reason: reason) }
+    public func pause(reason: PauseReason?) throws { run.pause(reason: reason) }
 
-    public func resume() throws { runner.setState(.running) }
+    public func resume() throws { run.setState(.running) }
 
-    public func setPausedReason(_ reason: PauseReason?) { runner.setPausedReason(reason) }
+    public func setPausedReason(_ reason: PauseReason?) { run.setPausedReason(reason) }
 
     public func markMigrated(guestRunsElsewhere: Bool) {
         handOff.withLock { self.guestRunsElsewhere = guestRunsElsewhere }
-        runner.setPausedReason(.postmigrate)
+        run.setPausedReason(.postmigrate)
     }
 
     /// The monitor's `cont`: refuses where resuming would be wrong, unless forced.
@@ -142,19 +149,22 @@ public final class Machine {
     /// Boots the guest again from its image, as after power-on. RAM is cleared, so guests
     /// that check memory (dirty) start over consistently.
     public func systemReset() throws {
-        try runner.withParked { try performReset() }
+        try run.withParked { try performReset() }
         switch runState {
         case .paused(.shutdown?), .paused(.internalError?), .paused(.guestPanicked?): start()
         default: break
         }
     }
 
+    /// Every vCPU parked. Each vCPU gets back its power-on state (the APs wait for SIPI again).
     private func performReset() throws {
         do {
             memory.discardAll()
             try image.load(into: memory)
             dirty.markAll(memory)
-            try vcpu.restore(bootVCPUState)
+            for (vcpu, state) in zip(vcpus, bootVCPUStates) {
+                try vcpu.perform { try $0.restore(state) }
+            }
             try vm.restore(bootVMState)
             devices.reset()
         } catch let e as KVMError {
@@ -162,11 +172,57 @@ public final class Machine {
         }
     }
 
-    private func vcpuInterrupted() {
-        if resetRequested {
-            resetRequested = false
+    /// On the vCPU thread that reports `exit`: the decision applies to the whole machine.
+    private func exitDecision(_ exit: VCPUExit, on vcpu: VCPU) -> (state: RunState, message: String)? {
+        let cpu = configuration.vcpuCount > 1 ? " on CPU #\(vcpu.id)" : ""
+        switch exit {
+        case .interrupted, .halted:
+            return nil
+        case .shutdown:
+            return (.paused(.shutdown),
+                    "swiftkvm: the guest triple-faulted\(cpu) (KVM_EXIT_SHUTDOWN) and is stopped; system_reset boots it again")
+        case .systemEvent(let type):
+            switch Int32(type) {
+            case KVM_SYSTEM_EVENT_RESET:
+                return nil
+            case KVM_SYSTEM_EVENT_CRASH:
+                return (.paused(.guestPanicked), "swiftkvm: the guest reported a crash\(cpu)")
+            default:
+                return (.paused(.shutdown), "swiftkvm: the guest powered off")
+            }
+        case .internalError(let suberror, let data):
+            let detail = suberror == UInt32.max ? "KVM_RUN failed" : "KVM internal error, suberror \(suberror), data \(data.map { "0x" + String($0, radix: 16) })"
+            return (.paused(.internalError), "swiftkvm: \(detail)\(cpu); the guest is stopped\n\(registerSummary(vcpu))")
+        case .failedEntry(let reason):
+            return (.paused(.internalError),
+                    "swiftkvm: KVM could not enter the guest\(cpu) (hardware reason 0x\(String(reason, radix: 16))); the guest is stopped\n\(registerSummary(vcpu))")
+        case .unexpected(let reason):
+            return (.paused(.internalError), "swiftkvm: unexpected KVM exit \(reason)\(cpu); the guest is stopped\n\(registerSummary(vcpu))")
+        }
+    }
+
+    private func registerSummary(_ vcpu: VCPU) -> String {
+        guard let r = try? vcpu.getRegs(), let s = try? vcpu.getSregs() else { return "(registers unavailable)" }
+        func h(_ v: UInt64) -> String { String(v, radix: 16) }
+        return "RIP=\(h(r.rip)) RSP=\(h(r.rsp)) RFLAGS=\(h(r.rflags)) CS=\(h(UInt64(s.cs.selector))) CR0=\(h(s.cr0)) CR3=\(h(s.cr3)) CR4=\(h(s.cr4)) EFER=\(h(s.efer))"
+    }
+
+    public func shutdownThreads() {
+        throttle.stop()
+        run.stopThreads()
+    }
+
+    // MARK: Console
+
+    public var console: GuestConsole { devices }
+}
+
+extension Machine: VCPUThreadDelegate {
+    func vcpuInterrupted(_ vcpu: VCPUThread) {
+        if run.takeReset() {
+            defer { run.finishReset() }
             do {
-                try performReset()
+                try run.withParked { try performReset() }
                 onGuestReset()
             } catch {
                 log("swiftkvm: reset failed: \(error)")
@@ -175,49 +231,15 @@ public final class Machine {
         throttle.sleepIfThrottled()
     }
 
-    private func vcpuExited(_ exit: VCPUExit) -> VCPURunner.ExitDecision {
-        switch exit {
-        case .interrupted, .halted:
-            return .init()
-        case .shutdown:
-            return .init(state: .paused(.shutdown),
-                         message: "swiftkvm: the guest triple-faulted (KVM_EXIT_SHUTDOWN) and is stopped; system_reset boots it again")
-        case .systemEvent(let type):
-            switch Int32(type) {
-            case KVM_SYSTEM_EVENT_RESET:
-                resetRequested = true
-                vcpuInterrupted()
-                return .init()
-            case KVM_SYSTEM_EVENT_CRASH:
-                return .init(state: .paused(.guestPanicked), message: "swiftkvm: the guest reported a crash")
-            default:
-                return .init(state: .paused(.shutdown), message: "swiftkvm: the guest powered off")
-            }
-        case .internalError(let suberror, let data):
-            let detail = suberror == UInt32.max ? "KVM_RUN failed" : "KVM internal error, suberror \(suberror), data \(data.map { "0x" + String($0, radix: 16) })"
-            return .init(state: .paused(.internalError), message: "swiftkvm: \(detail); the guest is stopped\n\(registerSummary())")
-        case .failedEntry(let reason):
-            return .init(state: .paused(.internalError),
-                         message: "swiftkvm: KVM could not enter the guest (hardware reason 0x\(String(reason, radix: 16))); the guest is stopped\n\(registerSummary())")
-        case .unexpected(let reason):
-            return .init(state: .paused(.internalError), message: "swiftkvm: unexpected KVM exit \(reason); the guest is stopped\n\(registerSummary())")
+    func vcpuExited(_ vcpu: VCPUThread, _ exit: VCPUExit) {
+        if exit == .systemEvent(type: UInt32(KVM_SYSTEM_EVENT_RESET)) {
+            run.requestReset()
+            vcpuInterrupted(vcpu)
+            return
         }
+        // The state first, so that whoever reads the message sees it in place.
+        guard let decision = exitDecision(exit, on: vcpu.vcpu) else { return }
+        run.setState(decision.state)
+        log(decision.message)
     }
-
-    private func registerSummary() -> String {
-        guard let r = try? vcpu.getRegs(), let s = try? vcpu.getSregs() else { return "(registers unavailable)" }
-        func h(_ v: UInt64) -> String { String(v, radix: 16) }
-        return "RIP=\(h(r.rip)) RSP=\(h(r.rsp)) RFLAGS=\(h(r.rflags)) CS=\(h(UInt64(s.cs.selector))) CR0=\(h(s.cr0)) CR3=\(h(s.cr3)) CR4=\(h(s.cr4)) EFER=\(h(s.efer))"
-    }
-
-    public func shutdownThreads() {
-        throttle.stop()
-        runner.stopThread()
-    }
-
-    // MARK: Console
-
-    public var console: GuestConsole { devices }
-
-    public var vcpuThreadIDs: [Int] { [runner.threadID] }
 }

@@ -6,7 +6,11 @@ public struct MachineConfiguration: Equatable, Sendable {
     public var debugExit: DebugExitPorts?
     /// Waits for an incoming migration instead of loading the image (`-incoming`).
     public var incoming: Bool
+    /// `-smp`: vCPU 0 boots, the others wait for the guest's start-up IPIs.
     public var vcpuCount: Int
+    /// The most vCPUs a configuration may ask for (x86 KVM's own ceiling, KVM_MAX_VCPUS); the
+    /// host may allow fewer (KVM_CAP_MAX_VCPUS), which the machine checks.
+    public static let maxVCPUCount = 1024
 
     public struct DebugExitPorts: Equatable, Sendable {
         public var base: UInt16

@@ -7,6 +7,8 @@ public enum MachineError: Error, CustomStringConvertible, Equatable {
     case waitingForIncomingMigration
     case guestStopped(reason: String)
     case noSuchCPU(Int)
+    case unsupportedVCPUCount(requested: Int, maximum: Int)
+    case vcpuThreadEnded(index: Int)
     case stateMismatch(section: String, detail: String)
     case missingStateSection(String)
     case unexpectedStateSection(String)
@@ -22,6 +24,9 @@ public enum MachineError: Error, CustomStringConvertible, Equatable {
             return "this machine is waiting for an incoming migration; it starts when the migration completes"
         case .guestStopped(let reason): return "the guest has stopped (\(reason)); use system_reset to boot it again"
         case .noSuchCPU(let n): return "no CPU #\(n)"
+        case .unsupportedVCPUCount(let requested, let maximum):
+            return "\(requested) vCPUs requested; this host's KVM allows 1 to \(maximum) (KVM_CAP_MAX_VCPUS)"
+        case .vcpuThreadEnded(let index): return "vCPU \(index) has stopped running (the machine is shutting down)"
         case .stateMismatch(let section, let detail): return "state section '\(section)': \(detail)"
         case .missingStateSection(let name): return "the migrated state lacks section '\(name)'"
         case .unexpectedStateSection(let name): return "the migrated state has a section '\(name)' this machine does not know"

@@ -4,7 +4,11 @@ import Machine
 public struct CPUInfo: Equatable, Sendable {
     public var index: Int
     public var threadID: Int
-    public init(index: Int, threadID: Int) { self.index = index; self.threadID = threadID }
+    /// Halted in the guest, or an AP still waiting for its start-up IPI.
+    public var halted: Bool
+    public init(index: Int, threadID: Int, halted: Bool = false) {
+        self.index = index; self.threadID = threadID; self.halted = halted
+    }
 }
 
 /// The machine as the monitor's commands see it. The command line wires a `Machine` in;

@@ -10,6 +10,6 @@ extension Machine: MonitorBackend {
     public func requestQuit() {}
 
     public func cpus() -> [CPUInfo] {
-        vcpuThreadIDs.enumerated().map { CPUInfo(index: $0.offset, threadID: $0.element) }
+        vcpuStatus().enumerated().map { CPUInfo(index: $0.offset, threadID: $0.element.threadID, halted: $0.element.halted) }
     }
 }

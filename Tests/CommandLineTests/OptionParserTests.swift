@@ -116,16 +116,33 @@ final class OptionParserTests: XCTestCase {
         XCTAssertOptionMessage(["-name", "guest=x,debug-threads=on"], contains: "unknown property 'debug-threads'")
     }
 
-    func testSMP() throws {
+    func testSMPTakesQEMUsSpellingsOfTheCPUCount() throws {
+        XCTAssertEqual(try parse().cpuCount, 1)
         XCTAssertEqual(try parse("-smp", "1").cpuCount, 1)
-        XCTAssertEqual(try parse("-smp", "cpus=1").cpuCount, 1)
+        XCTAssertEqual(try parse("-smp", "4").cpuCount, 4)
+        XCTAssertEqual(try parse("-smp", "cpus=8").cpuCount, 8)
+        XCTAssertEqual(try parse("-smp", "3,maxcpus=3").cpuCount, 3)
         XCTAssertEqual(try parse("-smp", "1,sockets=1,cores=1,threads=1").cpuCount, 1)
-        XCTAssertOptionError(["-smp", "4"], .unsupportedCPUCount("4"))
-        XCTAssertEqual("\(OptionError.unsupportedCPUCount("4"))", "swiftkvm: -smp 4: only 1 vCPU is supported for now")
-        XCTAssertOptionError(["-smp", "cpus=2"], .unsupportedCPUCount("2"))
-        XCTAssertOptionError(["-smp", "0"], .unsupportedCPUCount("0"))
+        XCTAssertEqual(try parse("-smp", "6,sockets=1,dies=1,cores=6,threads=1").cpuCount, 6)
+        XCTAssertEqual(try parse("-smp", "cores=5").cpuCount, 5, "the count follows from the topology, as in QEMU")
+        XCTAssertEqual(try parse("-smp", "maxcpus=2").cpuCount, 2)
+        XCTAssertEqual(try parse("-smp", "2", "-smp", "7").cpuCount, 7, "the last -smp wins")
+        XCTAssertEqual(try parse("-smp", "1024").cpuCount, 1024)
+    }
+
+    func testSMPRefusesWhatItCannotGiveTheGuest() throws {
+        XCTAssertOptionMessage(["-smp", "0"], contains: "-smp 0: the CPU count must be at least 1")
+        XCTAssertOptionMessage(["-smp", "1025"], contains: "-smp 1025: at most 1024 vCPUs")
+        XCTAssertOptionMessage(["-smp", "4,maxcpus=8"], contains: "maxcpus=8 differs from the CPU count 4; CPU hotplug is not supported")
+        XCTAssertOptionMessage(["-smp", "4,sockets=2"],
+                               contains: "-smp 4,sockets=2: sockets=2 does not match the topology swiftkvm gives the guest: one socket of 4 cores with one thread each")
+        XCTAssertOptionMessage(["-smp", "4,cores=2,threads=2"], contains: "cores=2 does not match")
+        XCTAssertOptionMessage(["-smp", "4,threads=2"], contains: "threads=2 does not match")
+        XCTAssertOptionMessage(["-smp", "2,dies=2"], contains: "dies=2 does not match")
+        XCTAssertOptionMessage(["-smp", "sockets=2"], contains: "sockets=2 does not match")
         XCTAssertOptionMessage(["-smp", "two"], contains: "-smp: invalid value 'two'")
         XCTAssertOptionMessage(["-smp", "-1"], contains: "-smp: invalid value '-1'")
+        XCTAssertOptionMessage(["-smp", "+2"], contains: "-smp: invalid value '+2'")
         XCTAssertOptionMessage(["-smp", "99999999999999999999999"], contains: "-smp")
         XCTAssertOptionMessage(["-smp", "1,nodes=2"], contains: "unknown property 'nodes'")
     }

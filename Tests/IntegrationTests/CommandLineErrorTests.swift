@@ -18,7 +18,7 @@ final class CommandLineErrorTests: XCTestCase {
         try assertFails(["-m", "-5"], mentioning: "-m", usage: true)
         try assertFails(["-bogus"], mentioning: "-bogus", usage: true)
         try assertFails(["-kernel"], mentioning: "-kernel", usage: true)
-        try assertFails(["-smp", "2"], mentioning: "-smp", usage: true)
+        try assertFails(["-smp", "2,sockets=2"], mentioning: "-smp", usage: true)
         try assertFails(["-device", "e1000"], mentioning: "e1000", usage: true)
         try assertFails(["-serial", "carrier-pigeon"], mentioning: "-serial", usage: true)
     }

@@ -5,7 +5,7 @@ import XCTest
 /// these tests make sure they are what their sources build to, and that they have the shape
 /// the VMM's loaders expect.
 final class GuestImageTests: XCTestCase {
-    private static let imageNames = ["hello.elf", "dirty.elf", "faults.elf", "bootsector.img"]
+    private static let imageNames = ["hello.elf", "dirty.elf", "smp.elf", "faults.elf", "bootsector.img"]
 
     private var guestsDirectory: URL {
         URL(fileURLWithPath: #filePath)

@@ -63,8 +63,10 @@ final class BootTests: XCTestCase {
         XCTAssertThrowsError(try m.cont(force: false))
         let console = ConsoleCollector(m)
         try m.systemReset()
-        XCTAssertEqual(m.runState, .running)
-        XCTAssertTrue(console.waitFor("faults: mode=triple"), console.text)
+        // The guest boots again and, within milliseconds, triple-faults again: on a loaded host
+        // this thread may not look before that, so it checks that the guest ran again (the
+        // console pipe still holds the first boot's output).
+        XCTAssertTrue(console.waitFor("faults: triple fault now", count: 2), "once per boot: " + console.text)
     }
 
     func testPauseStopsTheGuestAndResumeContinues() throws {

@@ -65,7 +65,10 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(output("info cpus"), "* CPU #0: thread_id=1234\n  CPU #1: thread_id=1235\n")
         XCTAssertEqual(output("cpu 1"), "")
         XCTAssertEqual(output("info cpus"), "  CPU #0: thread_id=1234\n* CPU #1: thread_id=1235\n")
-        XCTAssertEqual(error("cpu 2"), "no CPU #2: this machine has 2 vCPU(s), numbered from 0")
+        XCTAssertEqual(error("cpu 2"), "invalid CPU index: this machine has 2 vCPU(s), numbered from 0")
+        XCTAssertEqual(output("info cpus"), "  CPU #0: thread_id=1234\n* CPU #1: thread_id=1235\n", "a bad index changes nothing")
+        backend.halted = [false, true]
+        XCTAssertEqual(output("info cpus"), "  CPU #0: thread_id=1234\n* CPU #1: thread_id=1235 (halted)\n")
     }
 
     func testInfoVersion() {

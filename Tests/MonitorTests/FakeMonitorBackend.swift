@@ -44,7 +44,10 @@ final class FakeMonitorBackend: MonitorBackend {
     func systemReset() throws { log.append("reset") }
     func requestQuit() { log.append("quit") }
 
-    func cpus() -> [CPUInfo] { threadIDs.enumerated().map { CPUInfo(index: $0, threadID: $1) } }
+    var halted: [Bool] = []
+    func cpus() -> [CPUInfo] {
+        threadIDs.enumerated().map { CPUInfo(index: $0, threadID: $1, halted: halted.indices.contains($0) && halted[$0]) }
+    }
 
     func registers(cpu: Int) throws -> CPURegisters {
         guard registersByCPU.indices.contains(cpu) else { throw Refused() }

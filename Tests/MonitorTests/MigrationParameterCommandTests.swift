@@ -129,6 +129,6 @@ final class MigrationParameterCommandTests: XCTestCase {
     func testWordingKeptWhereItIsClearerThanQEMUs() {
         XCTAssertEqual(error("xp"), "xp: missing argument 'addr'\nTry \"help xp\" for more information")
         XCTAssertEqual(error("stop now"), "stop: extraneous characters at the end of line: 'now'\nTry \"help stop\" for more information")
-        XCTAssertEqual(error("cpu 1"), "no CPU #1: this machine has 1 vCPU(s), numbered from 0")
+        XCTAssertEqual(error("cpu 1"), "invalid CPU index: this machine has 1 vCPU(s), numbered from 0")
     }
 }

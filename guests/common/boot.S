@@ -7,26 +7,15 @@
 .equ PVH_MAGIC,         0x336ec578
 .equ XEN_ELFNOTE_PHYS32_ENTRY, 18
 
-.equ SEL_KCODE,         0x08
-.equ SEL_KDATA,         0x10
-.equ SEL_UDATA,         0x1b            # 0x18 | RPL 3
-.equ SEL_UCODE,         0x23            # 0x20 | RPL 3
 .equ SEL_TSS,           0x28
 
 .equ PTE_PRESENT_RW_USER, 0x07
-.equ PDE_2M_RW_USER,    0x87            # present, writable, user, 2 MiB page
-.equ LARGE_PAGE,        0x200000
 .equ MAX_PDES,          32768           # 64 GiB of 2 MiB pages
 .equ MIN_PDPT_ENTRIES,  4               # always cover 4 GiB, so 0xd0000000 can be mapped
 .equ MMIO_PROBE_ADDR,   0xd0000000      # mapped for faults.elf's mmio mode
 
-.equ EFER_MSR,          0xc0000080
-.equ EFER_LME,          0x100
-.equ CR4_PAE,           0x20
-.equ CR0_PG_PE,         0x80000001
 .equ UD_VECTOR,         6
 .equ UD2_OPCODE,        0x0b0f          # 0f 0b, read as a little-endian word
-.equ USER_RFLAGS,       0x3002          # IOPL 3 (in/out from ring 3), IF 0
 
     .section .note.Xen, "a"
     .balign 4
@@ -134,18 +123,7 @@ pvh_start32:
     mov %ah, gdt_tss + 7
 
     lgdt gdt_pointer
-    mov %cr4, %eax
-    or $CR4_PAE, %eax
-    mov %eax, %cr4
-    mov $pml4, %eax
-    mov %eax, %cr3
-    mov $EFER_MSR, %ecx
-    rdmsr
-    or $EFER_LME, %eax
-    wrmsr
-    mov %cr0, %eax
-    or $CR0_PG_PE, %eax
-    mov %eax, %cr0
+    ENTER_LONG_MODE
     ljmp $SEL_KCODE, $long_mode
 
     .code64
@@ -299,6 +277,7 @@ tss_end:
     .equ TSS_LIMIT, tss_end - tss - 1
 
     .bss
+    .globl gdt, pml4, page_directories, idt_pointer, halt_forever
     .balign PAGE_SIZE
 pml4:               .fill PAGE_SIZE, 1, 0
 pdpt:               .fill PAGE_SIZE, 1, 0

@@ -2,7 +2,8 @@
 .include "macros.S"
 
     .text
-    .globl cmdline_string, cmdline_find, parse_number
+    .globl cmdline_string, cmdline_find, parse_number, number_argument, bad_arguments
+    .globl argument_owner
 
 # rax = the command line (an empty string if there is none).
 cmdline_string:
@@ -149,5 +150,53 @@ parse_number:
     stc
     ret
 
+# rax = the number given for key rdi, or rsi if the key is absent. A malformed number is a bad
+# argument.
+number_argument:
+    push %rbx
+    push %rbp
+    mov %rdi, %rbx
+    mov %rsi, %rbp
+    call cmdline_find
+    jc 1f
+    mov %rax, %rdi
+    mov %rdx, %rsi
+    call parse_number
+    jc 2f
+    pop %rbp
+    pop %rbx
+    ret
+1:  mov %rbp, %rax
+    pop %rbp
+    pop %rbx
+    ret
+2:  call start_new_line
+    mov argument_owner(%rip), %rdi
+    call serial_puts
+    PRINT ": bad arguments: "
+    mov %rbx, %rdi
+    call serial_puts
+    PRINT " is not a number\r\n"
+    mov $EXIT_BAD_ARGS, %edi
+    call debug_exit
+
+# Prints "<argument_owner>: bad arguments: <rdi>" and ends the guest with EXIT_BAD_ARGS.
+bad_arguments:
+    mov %rdi, %rbx
+    call start_new_line
+    mov argument_owner(%rip), %rdi
+    call serial_puts
+    PRINT ": bad arguments: "
+    mov %rbx, %rdi
+    call serial_puts
+    PRINT "\r\n"
+    mov $EXIT_BAD_ARGS, %edi
+    call debug_exit
+
     .section .rodata
 empty_string: .byte 0
+default_owner: .asciz "guest"
+
+    .data
+    .balign 8
+argument_owner: .quad default_owner     # the guest's name in argument errors; guests set it

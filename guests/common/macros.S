@@ -16,6 +16,21 @@
 .equ EXIT_MISMATCH,     1               # status 3
 
 .equ PAGE_SIZE,         4096
+.equ LARGE_PAGE,        0x200000
+.equ PDE_2M_RW_USER,    0x87            # present, writable, user, 2 MiB page
+
+# The GDT's segments (common/boot.S; smp.S copies them into the APs' GDT).
+.equ SEL_KCODE,         0x08
+.equ SEL_KDATA,         0x10
+.equ SEL_UDATA,         0x1b            # 0x18 | RPL 3
+.equ SEL_UCODE,         0x23            # 0x20 | RPL 3
+
+# Entering long mode and ring 3.
+.equ EFER_MSR,          0xc0000080
+.equ EFER_LME,          0x100
+.equ CR4_PAE,           0x20
+.equ CR0_PG_PE,         0x80000001
+.equ USER_RFLAGS,       0x3002          # IOPL 3 (in/out from ring 3), IF 0
 
 # What ring 3 asks of ring 0; none of them returns. On the PVM host `int n` from ring 3 raises
 # #UD and `syscall` arrives without a usable frame, so a request is `ud2` followed by the
@@ -51,4 +66,23 @@
     rdtsc
     shl $32, %rdx
     or %rdx, %rax
+.endm
+
+# From real or 32-bit protected mode with paging off into long mode on the boot page tables:
+# PAE, CR3 = pml4, EFER.LME, then paging and protection on (caches on: INIT leaves CD and NW
+# set). The caller far-jumps to a 64-bit code segment next. Clobbers eax, ecx, edx.
+.macro ENTER_LONG_MODE
+    mov %cr4, %eax
+    or $CR4_PAE, %eax
+    mov %eax, %cr4
+    mov $pml4, %eax
+    mov %eax, %cr3
+    mov $EFER_MSR, %ecx
+    rdmsr
+    or $EFER_LME, %eax
+    wrmsr
+    mov %cr0, %eax
+    and $0x9fffffff, %eax
+    or $CR0_PG_PE, %eax
+    mov %eax, %cr0
 .endm

@@ -2,7 +2,9 @@
 .include "macros.S"
 
     .text
-    .globl ram_total, ram_contains
+    .globl ram_total, ram_contains, check_page_range
+
+.equ MIN_RANGE_BASE,    2 << 20         # below is the guest's own image
 
 # rax = the sum of all RAM entries' sizes.
 ram_total:
@@ -52,3 +54,34 @@ memmap_bounds:
     ret
 1:  stc
     ret
+
+# Ends the guest as a bad argument unless [rdi, rdi+rsi) is whole pages from 2 MiB on (below is
+# the guest's own image), not empty, inside one RAM entry (the workloads' base= and size=).
+check_page_range:
+    push %rbx
+    lea why_base_low(%rip), %rbx
+    cmp $MIN_RANGE_BASE, %rdi
+    jb 1f
+    lea why_base_align(%rip), %rbx
+    test $(PAGE_SIZE - 1), %rdi
+    jnz 1f
+    lea why_size(%rip), %rbx
+    test %rsi, %rsi
+    jz 1f
+    test $(PAGE_SIZE - 1), %rsi
+    jnz 1f
+    lea why_ram(%rip), %rbx
+    add %rdi, %rsi
+    jc 1f
+    call ram_contains
+    jc 1f
+    pop %rbx
+    ret
+1:  mov %rbx, %rdi
+    jmp bad_arguments
+
+    .section .rodata
+why_base_low:   .asciz "base must be at least 0x200000 (2 MiB)"
+why_base_align: .asciz "base must be a multiple of 4 KiB"
+why_size:       .asciz "size must be a non-zero multiple of 4 KiB"
+why_ram:        .asciz "base+size lies outside RAM"

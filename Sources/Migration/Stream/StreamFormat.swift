@@ -1,3 +1,5 @@
+import Machine
+
 /// The swiftkvm migration stream, version 1.1. Every integer is little-endian.
 ///
 /// Source to destination:
@@ -38,7 +40,7 @@ enum StreamFormat {
     static let version = StreamVersion(major: 1, minor: 1)
 
     static let maxRegions = 64
-    static let maxVCPUs = 1024
+    static let maxVCPUs = MachineConfiguration.maxVCPUCount
     static let maxDevices = 256
     static let maxNameBytes = 256
     static let maxBatchPages = 1024

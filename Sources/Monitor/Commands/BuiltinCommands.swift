@@ -35,7 +35,7 @@ enum BuiltinCommands {
                        help: "set the default CPU") { args, context in
             let index = Int(try args.integer("index"))
             let count = context.backend.cpus().count
-            guard index < count else { throw MonitorError.noSuchCPU(index, available: count) }
+            guard index < count else { throw MonitorError.invalidCPUIndex(available: count) }
             context.interpreter.currentCPU = index
             return ""
         },
@@ -88,7 +88,7 @@ enum BuiltinCommands {
         InfoCommand(name: "cpus", help: "show infos for each CPU") { _, context in
             let current = context.interpreter.currentCPU
             return context.backend.cpus().map { cpu in
-                "\(cpu.index == current ? "*" : " ") CPU #\(cpu.index): thread_id=\(cpu.threadID)\n"
+                "\(cpu.index == current ? "*" : " ") CPU #\(cpu.index): thread_id=\(cpu.threadID)\(cpu.halted ? " (halted)" : "")\n"
             }.joined()
         },
         InfoCommand(name: "registers",

@@ -27,9 +27,7 @@ enum MemoryCommands {
             return try cpus.map { try dump($0.index) }.joined()
         }
         let index = args.optionalInteger("vcpu").map { Int($0) } ?? context.interpreter.currentCPU
-        guard cpus.contains(where: { $0.index == index }) else {
-            throw MonitorError.noSuchCPU(index, available: cpus.count)
-        }
+        guard cpus.contains(where: { $0.index == index }) else { throw MonitorError.cpuNotAvailable(index) }
         return try dump(index)
     }
 }

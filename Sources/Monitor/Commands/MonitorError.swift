@@ -15,7 +15,10 @@ public enum MonitorError: Error, Equatable, CustomStringConvertible {
     case invalidFormatCharacter(Character)
     case disassemblyUnsupported
     case dumpTooLarge(bytes: UInt64, max: UInt64)
-    case noSuchCPU(Int, available: Int)
+    /// `cpu N` beyond the last vCPU: QEMU's wording, then how many there are.
+    case invalidCPUIndex(available: Int)
+    /// `info registers N` beyond the last vCPU (QEMU's wording).
+    case cpuNotAvailable(Int)
     case rangeOverflow(address: UInt64, size: UInt64)
     case memoryNotReadable(address: UInt64, size: UInt64, reason: String)
     case fileWriteFailed(path: String, reason: String)
@@ -59,8 +62,10 @@ public enum MonitorError: Error, Equatable, CustomStringConvertible {
             return "disassembly (format 'i') is not supported; use x, d, u, o or c"
         case .dumpTooLarge(let bytes, let max):
             return "memory dump of \(bytes) bytes is too large (at most \(max) bytes); lower the count"
-        case .noSuchCPU(let index, let available):
-            return "no CPU #\(index): this machine has \(available) vCPU(s), numbered from 0"
+        case .invalidCPUIndex(let available):
+            return "invalid CPU index: this machine has \(available) vCPU(s), numbered from 0"
+        case .cpuNotAvailable(let index):
+            return "CPU#\(index) not available"
         case .rangeOverflow(let address, let size):
             return "range 0x\(String(address, radix: 16)) + \(size) bytes runs past the end of the address space"
         case .memoryNotReadable(let address, let size, let reason):

@@ -22,8 +22,8 @@ enum CommandLineParser {
         Option(names: ["m"], argument: "[size=]SIZE", help: "guest RAM; a bare number is MiB, K/M/G suffixes allowed (default 128M)") { config, text in
             config.memorySize = try MachineOptionParsing.memorySize(text)
         },
-        Option(names: ["smp"], argument: "[cpus=]1", help: "number of vCPUs (only 1 for now)") { config, text in
-            config.cpuCount = try MachineOptionParsing.cpuCount(text)
+        Option(names: ["smp"], argument: "[cpus=]N", help: "number of vCPUs: one socket of N cores (sockets=1,cores=N,threads=1,maxcpus=N accepted)") { config, text in
+            config.cpuCount = try SMPOption.cpuCount(text)
         },
         Option(names: ["kernel"], argument: "FILE", help: "boot this kernel: an ELF with a PVH entry note") { config, text in
             guard !text.isEmpty else {

@@ -25,20 +25,6 @@ enum MachineOptionParsing {
         return (bytes + page - 1) / page * page
     }
 
-    static func cpuCount(_ text: String) throws -> Int {
-        let supported = ["cpus", "maxcpus", "sockets", "dies", "cores", "threads"]
-        for item in PropertyList(text).items {
-            if let key = item.key, !supported.contains(key) {
-                throw OptionError.unknownProperty(option: "-smp", property: key, supported: supported)
-            }
-            guard let count = Int(item.value), count >= 0 else {
-                throw OptionError.invalidValue(option: "-smp", value: item.value, expected: "use a CPU count such as 1")
-            }
-            guard count == 1 else { throw OptionError.unsupportedCPUCount(item.value) }
-        }
-        return 1
-    }
-
     static func drive(_ text: String, warnings: inout [String]) throws -> Configuration.Drive {
         let supported = ["file", "format", "if"]
         var file: String?

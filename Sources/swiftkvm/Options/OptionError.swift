@@ -14,7 +14,7 @@ enum OptionError: Error, Equatable, CustomStringConvertible {
     case missingProperty(option: String, property: String)
     case unsupportedDevice(String)
     case unsupportedFormat(String)
-    case unsupportedCPUCount(String)
+    case smp(text: String, problem: String)
     case unsupported(option: String, reason: String)
 
     var description: String {
@@ -47,8 +47,8 @@ enum OptionError: Error, Equatable, CustomStringConvertible {
             return "-device: unsupported device '\(name)' (supported: isa-debug-exit)"
         case let .unsupportedFormat(format):
             return "-drive: unsupported format '\(format)' (only format=raw is supported)"
-        case let .unsupportedCPUCount(text):
-            return "-smp \(text): only 1 vCPU is supported for now"
+        case let .smp(text, problem):
+            return "-smp \(text): \(problem)"
         case let .unsupported(option, reason):
             return "\(option): \(reason)"
         }
