@@ -269,7 +269,7 @@ public final class MonitorFrontend {
         if let serialBackend {
             serialBackend.writeGuestOutput(bytes)
         } else if let terminal {
-            terminal.show(bytes)
+            terminal.showGuestOutput(bytes)
         } else {
             FileIO.writeAll(1, bytes)
         }
@@ -277,7 +277,7 @@ public final class MonitorFrontend {
 
     private func showAsync(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
-        if let terminal { terminal.show(bytes) } else { FileIO.writeAll(1, bytes) }
+        if let terminal { terminal.showMonitorLines(bytes) } else { FileIO.writeAll(1, bytes) }
         monitorServer?.broadcast(bytes)
     }
 }
