@@ -123,6 +123,18 @@ final class TerminalScreenTests: XCTestCase {
         XCTAssertEqual(terminal.cursorRow, 1)
     }
 
+    func testAfterLeavingOnlyMonitorLinesAreShown() {
+        makeScreen(focus: .monitor)
+        guest("abc")
+        screen.leave()
+        screen.commandOutput("swiftkvm: terminated\n")
+        guest("def\r\n")
+        screen.monitorLines("swiftkvm: incoming migration failed\n")
+        screen.leave()
+        XCTAssertEqual(terminal.lines, ["abc", "swiftkvm: terminated", "swiftkvm: incoming migration failed"])
+        XCTAssertEqual(terminal.cursorRow, 3)
+    }
+
     func testLeavingTheConsoleEndsItsLine() {
         makeScreen(focus: .console)
         guest("abc")

@@ -28,6 +28,8 @@ public final class TerminalScreen {
     public private(set) var status: String?
     private var statusDrawn = false
     private var bannerShown = false
+    /// After `leave`: the process is on its way out and the guest's output is no longer shown.
+    private var hasLeft = false
 
     /// `banner`: printed the first time the monitor gets the focus, as QEMU does.
     public init(output: TerminalOutput, editor: LineEditorView?, focus: Focus, banner: String? = nil) {
@@ -46,7 +48,7 @@ public final class TerminalScreen {
 
     /// Bytes from the guest's serial port.
     public func guestOutput(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty else { return }
+        guard !bytes.isEmpty, !hasLeft else { return }
         guard monitorShown else {
             output.write(bytes)
             guestLine.append(bytes)
@@ -72,6 +74,7 @@ public final class TerminalScreen {
     public func monitorLines(_ text: String) {
         guard !text.isEmpty else { return }
         let lines = Array(text.endingWithNewline().utf8)
+        guard !hasLeft else { return output.write(lines) }
         switch focus {
         case .monitor:
             guard monitorShown else { return output.write(lines) }
@@ -147,8 +150,11 @@ public final class TerminalScreen {
     }
 
     /// Takes the editor and status line away and leaves the cursor at the start of a fresh
-    /// row below everything printed, for a last message or the shell.
+    /// row below everything printed, for a last message or the shell. Guest output that
+    /// comes after is not shown; monitor lines still are, each on rows of its own.
     public func leave() {
+        guard !hasLeft else { return }
+        hasLeft = true
         if focus == .monitor {
             if monitorShown { hideFloating() }
             editor?.remove()
