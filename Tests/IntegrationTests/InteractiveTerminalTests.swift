@@ -15,4 +15,10 @@ final class InteractiveTerminalTests: XCTestCase {
     func testGuestLinesArriveWholeAndInOrder() throws {
         try runTmuxScript("guest-lines.sh", [Paths.binary, Paths.guest("dirty.elf"), "\(freeLoopbackPort())"])
     }
+
+    /// A destination whose migration fails ends with its error on a line of its own and leaves
+    /// the shell a fresh row (tests-tmux/destination-error.sh).
+    func testAFailingDestinationLeavesTheTerminalClean() throws {
+        try runTmuxScript("destination-error.sh", [Paths.binary, Paths.guest("hello.elf"), "\(freeLoopbackPort())"])
+    }
 }
