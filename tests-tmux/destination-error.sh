@@ -9,9 +9,7 @@ SESSION=swiftkvm-destination
 . tests-tmux/lib.sh
 trap kill_sessions EXIT
 
-new_session "$SESSION" "SWIFTKVM_HISTORY= $BINARY -kernel $GUEST -incoming tcp:127.0.0.1:$PORT; echo EXIT=\$?; sleep 600"
-tmx resize-window -t "$SESSION" -x 200 -y 40
-in_raw_mode() { stty -F "$(tmx display -p -t "$SESSION" '#{pane_tty}')" -a | grep -q -- '-icanon'; }
+new_session "$SESSION" "SWIFTKVM_HISTORY= $BINARY -kernel $GUEST -incoming tcp:127.0.0.1:$PORT; echo EXIT=\$?; sleep 600" 200
 wait_for "the destination waits" in_raw_mode
 keys C-a c
 wait_for "its monitor has the terminal" last_line_is "(monitor)"

@@ -22,7 +22,7 @@ check_guest_lines() {
             if (previous != "" && n != previous + every) { print "gap or disorder: sweep " previous " then " n; bad = 1 }
             previous = n; sweeps++; next
         }
-        /^(\(monitor\)|swiftkvm[: ]|dirty: |VM status: |migration: (pass [0-9]+: [0-9]+ pages sent \(|completed in )|EXIT=)/ { next }
+        /^(\(monitor\)|swiftkvm[: ]|dirty: |VM status: |migration: |EXIT=)/ { next }
         { if (partial != "") { print "not a whole line: " partial; bad = 1 }; partial = $0 }
         END {
             if (partial != "" && index("sweep " (previous + every), partial) != 1) { print "not a whole line: " partial; bad = 1 }
@@ -34,13 +34,14 @@ check_guest_lines() {
 trap 'kill_sessions; [ -n "${DESTINATION:-}" ] && kill $DESTINATION 2>/dev/null' EXIT
 
 # 1. A flood while the monitor has the terminal for ten seconds.
-new_session "$SESSION" "SWIFTKVM_HISTORY= $BINARY -m 64M -kernel $GUEST -append 'size=64K every=1'; echo EXIT=\$?; sleep 600"
+new_session "$SESSION" "SWIFTKVM_HISTORY= $BINARY -m 64M -kernel $GUEST -append 'size=64K every=1'; echo EXIT=\$?; sleep 600" 200
 wait_for "the guest floods its console" screen_matches '^sweep [0-9]{3,}$'
 keys C-a c
 wait_for "the monitor takes the terminal" last_line_is "(monitor)"
 keys 'info sta'
 sleep 4
-check "a half-typed line stays intact under the flood" last_line_is "(monitor) info sta"
+# The prompt is redrawn under every piece of output: look until a capture falls between two.
+wait_for "a half-typed line stays intact under the flood" last_line_is "(monitor) info sta"
 keys 'tus' Enter
 wait_for "a command runs under the flood" history_has "VM status: running"
 check "its line is whole" history_has "(monitor) info status"
@@ -55,7 +56,7 @@ kill_sessions
 GUEST_ARGS="-m 64M -kernel $GUEST -append 'size=16M every=2'"
 eval "$BINARY $GUEST_ARGS -incoming tcp:127.0.0.1:$PORT -serial null -monitor none" >/dev/null 2>&1 &
 DESTINATION=$!
-new_session "$SESSION" "SWIFTKVM_HISTORY= $BINARY $GUEST_ARGS; echo EXIT=\$?; sleep 600"
+new_session "$SESSION" "SWIFTKVM_HISTORY= $BINARY $GUEST_ARGS; echo EXIT=\$?; sleep 600" 200
 wait_for "the guest prints" screen_matches '^sweep [0-9]+$'
 keys C-a c
 wait_for "the monitor takes the terminal" last_line_is "(monitor)"

@@ -8,9 +8,10 @@ failures=0
 WAIT_TENTHS=${WAIT_TENTHS:-300}
 
 tmx() { tmux -L "$TMUX_SOCKET" -f /dev/null "$@"; }
-# new_session NAME COMMAND: a 120x40 terminal running COMMAND, keeping 200000 rows of history.
+# new_session NAME COMMAND [COLUMNS]: a terminal (120 columns unless told, 40 rows) running
+# COMMAND, keeping 200000 rows of history.
 new_session() {
-    tmx start-server \; set-option -g history-limit 200000 \; new-session -d -s "$1" -x 120 -y 40 "$2"
+    tmx start-server \; set-option -g history-limit 200000 \; new-session -d -s "$1" -x "${3:-120}" -y 40 "$2"
 }
 kill_sessions() { tmx kill-server 2>/dev/null; }
 
@@ -25,6 +26,8 @@ screen_has_row() { pane | grep -qxF -- "$1"; }
 screen_matches() { pane | grep -qE -- "$1"; }
 last_line_is() { [ "$(last_line)" = "$1" ]; }
 keys() { tmx send-keys -t "$SESSION" "$@"; }
+# The program in the terminal has put it in raw mode (so keys typed now reach it, not the shell).
+in_raw_mode() { stty -F "$(tmx display -p -t "$SESSION" '#{pane_tty}')" -a | grep -q -- '-icanon'; }
 
 report_failure() {
     echo "FAIL: $1"; echo "--- screen of $SESSION:"; pane; echo "---"; failures=$((failures + 1))

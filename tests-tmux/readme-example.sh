@@ -30,14 +30,12 @@ declare -A checked_row  # per terminal: the history row of the last line checked
 use_terminal() {
     SESSION=readme-$1
     if ! tmx has-session -t "$SESSION" 2>/dev/null; then
-        new_session "$SESSION" "env -i PATH=$PATH HOME=$HOME TERM=xterm SWIFTKVM_HISTORY= PS1='$ ' bash --norc --noprofile"
-        tmx resize-window -t "$SESSION" -x 200 -y 50
+        new_session "$SESSION" "env -i PATH=$PATH HOME=$HOME TERM=xterm SWIFTKVM_HISTORY= PS1='$ ' bash --norc --noprofile" 200
         checked_row[$SESSION]=0
     fi
 }
 # shows_after ROW REGEX: a history row after ROW matches REGEX in full; prints its number.
 shows_after() { history | PATTERN="^$2\$" awk -v after="$1" 'NR > after && $0 ~ ENVIRON["PATTERN"] { print NR; found = 1; exit } END { exit !found }'; }
-in_raw_mode() { stty -F "$(tmx display -p -t "$SESSION" '#{pane_tty}')" -a | grep -q -- '-icanon'; }
 expect() {
     local pattern row
     pattern=$(printf '%s' "$1" | sed -e 's/[][\.*^$+?(){}|/]/\\&/g' -e 's/[0-9][0-9]*/[0-9]+/g')
