@@ -4,6 +4,8 @@ import PackageDescription
 // Layers, each depending only on those below it:
 //   swiftkvm (command line) -> Monitor -> Migration -> Machine -> Devices / KVM -> CKVM
 // Units (size parsing) is a leaf with no dependencies; Migration, Monitor and swiftkvm use it.
+// Sockets (addresses, the one listener, outgoing connects) is a leaf too: Migration's
+// transports and Monitor's QMP, monitor and serial servers share it.
 let package = Package(
     name: "swiftkvm",
     products: [
@@ -12,13 +14,14 @@ let package = Package(
     targets: [
         .target(name: "CKVM"),
         .target(name: "Units"),
+        .target(name: "Sockets"),
         .systemLibrary(name: "CReadline", path: "Sources/CReadline"),
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "Devices"),
         .target(name: "Machine", dependencies: ["KVM", "Devices"]),
-        .target(name: "Migration", dependencies: ["Machine", "Units"]),
-        .target(name: "Monitor", dependencies: ["Migration", "Machine", "Units", "CReadline"]),
-        .executableTarget(name: "swiftkvm", dependencies: ["Monitor", "Migration", "Machine", "Units"]),
+        .target(name: "Migration", dependencies: ["Machine", "Units", "Sockets"]),
+        .target(name: "Monitor", dependencies: ["Migration", "Machine", "Units", "Sockets", "CReadline"]),
+        .executableTarget(name: "swiftkvm", dependencies: ["Monitor", "Migration", "Machine", "Units", "Sockets"]),
 
         // Helpers shared by several test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -1,9 +1,11 @@
 /// The MC146818 RTC and CMOS RAM at ports 0x70 (index, bit 7 masks NMI) and 0x71 (data).
 /// Time registers come from an injected clock; guest writes to them are kept in RAM but reads
 /// always show the clock, since the guest's time follows the host's.
-public final class CMOS: PortDevice {
+public final class CMOS: PortDevice, StatefulDevice {
     public static let base: UInt16 = 0x70
     public static let portCount: UInt16 = 2
+    public let name = "cmos"
+    public let portRanges = [PortRange(base: CMOS.base, count: CMOS.portCount)]
 
     static let seconds: UInt8 = 0x00
     static let minutes: UInt8 = 0x02
@@ -45,13 +47,13 @@ public final class CMOS: PortDevice {
         state.ram[Int(index & 0x7f)]
     }
 
-    public func read(offset: UInt16, size: Int) -> UInt32 {
+    public func portRead(offset: UInt16, size: Int) -> UInt32 {
         // The index port is write-only on real chips; QEMU reads it as 0xff.
         guard offset == 1 else { return allOnes(size: size) }
         return UInt32(readSelected())
     }
 
-    public func write(offset: UInt16, size: Int, value: UInt32) {
+    public func portWrite(offset: UInt16, size: Int, value: UInt32) {
         let byte = UInt8(truncatingIfNeeded: value)
         if offset == 0 {
             state.index = byte & 0x7f

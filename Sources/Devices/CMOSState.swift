@@ -1,8 +1,8 @@
 /// The RTC/CMOS chip's memory and index register. The time registers are not stored: they are
 /// read from the host clock, so a migrated guest sees the destination's (synchronised) time.
 public struct CMOSState: DeviceState, Sendable {
-    public static let stateName = "cmos"
-    public static let stateVersion: UInt32 = 1
+    public static let version: UInt32 = 1
+    public static let minimumVersion: UInt32 = 1
     public static let ramSize = 128
 
     /// Register selected through port 0x70.
@@ -25,7 +25,7 @@ public struct CMOSState: DeviceState, Sendable {
         writer.writeBytes(ram)
     }
 
-    public init(from reader: inout ByteReader) throws {
+    public init(from reader: inout ByteReader, version: UInt32) throws {
         index = try reader.read(UInt8.self, field: "cmos index")
         guard index < Self.ramSize else {
             throw StateDecodingError.invalidValue(field: "cmos index", value: UInt64(index))

@@ -4,13 +4,14 @@ public final class DebugExit: PortDevice {
     public static let defaultBase: UInt16 = 0xf4
     public static let defaultCount: UInt16 = 4
 
-    public let base: UInt16
-    public let count: UInt16
+    public let name = "isa-debug-exit"
+    public let portRanges: [PortRange]
     private let onExit: (Int32) -> Void
 
     public init(base: UInt16 = DebugExit.defaultBase, count: UInt16 = DebugExit.defaultCount,
                 onExit: @escaping (Int32) -> Void) {
-        self.base = base; self.count = count; self.onExit = onExit
+        portRanges = [PortRange(base: base, count: count)]
+        self.onExit = onExit
     }
 
     /// The exit status QEMU uses for a written value (it truncates to an int the same way).
@@ -18,11 +19,11 @@ public final class DebugExit: PortDevice {
         Int32(truncatingIfNeeded: (UInt64(value) << 1) | 1)
     }
 
-    public func read(offset: UInt16, size: Int) -> UInt32 {
+    public func portRead(offset: UInt16, size: Int) -> UInt32 {
         allOnes(size: size)
     }
 
-    public func write(offset: UInt16, size: Int, value: UInt32) {
+    public func portWrite(offset: UInt16, size: Int, value: UInt32) {
         onExit(Self.exitStatus(forWrittenValue: value))
     }
 }

@@ -1,11 +1,12 @@
 /// Just enough of the PS/2 controller for a guest to reset the machine (command 0xFE on port
 /// 0x64, or clearing bit 0 of the output port) and to find no keyboard data waiting.
-/// Register it at base 0x60 with count 5: offset 0 is data, offset 4 is status/command. Port
-/// 0x61 in between belongs to KVM's in-kernel PIT (speaker), so offsets 1-3 never reach us and
-/// read as all ones if they do.
-public final class I8042: PortDevice {
+/// It claims ports 0x60 (offset 0, data) and 0x64 (offset 4, status/command); port 0x61 in
+/// between belongs to KVM's in-kernel PIT (speaker).
+public final class I8042: PortDevice, StatefulDevice {
+    public let name = "i8042"
+    public let portRanges = [PortRange(base: I8042.base + I8042.dataOffset, count: 1),
+                             PortRange(base: I8042.base + I8042.commandOffset, count: 1)]
     public static let base: UInt16 = 0x60
-    public static let portCount: UInt16 = 5
     static let dataOffset: UInt16 = 0
     static let commandOffset: UInt16 = 4
 
@@ -26,7 +27,7 @@ public final class I8042: PortDevice {
         self.state = state
     }
 
-    public func read(offset: UInt16, size: Int) -> UInt32 {
+    public func portRead(offset: UInt16, size: Int) -> UInt32 {
         switch offset {
         case Self.dataOffset: return 0  // no keyboard: nothing ever waits in the output buffer
         case Self.commandOffset: return 0  // status: output and input buffers empty
@@ -34,7 +35,7 @@ public final class I8042: PortDevice {
         }
     }
 
-    public func write(offset: UInt16, size: Int, value: UInt32) {
+    public func portWrite(offset: UInt16, size: Int, value: UInt32) {
         let byte = UInt8(truncatingIfNeeded: value)
         switch offset {
         case Self.commandOffset:

@@ -1,7 +1,7 @@
 /// What the minimal i8042 remembers between guest accesses.
 public struct I8042State: DeviceState, Sendable {
-    public static let stateName = "i8042"
-    public static let stateVersion: UInt32 = 1
+    public static let version: UInt32 = 1
+    public static let minimumVersion: UInt32 = 1
 
     /// The controller configuration byte (interrupt enables, translation), set by command 0x60.
     public var commandByte: UInt8 = 0x45
@@ -18,7 +18,7 @@ public struct I8042State: DeviceState, Sendable {
         writer.write(pendingCommand)
     }
 
-    public init(from reader: inout ByteReader) throws {
+    public init(from reader: inout ByteReader, version: UInt32) throws {
         commandByte = try reader.read(UInt8.self, field: "i8042 command byte")
         outputPort = try reader.read(UInt8.self, field: "i8042 output port")
         pendingCommand = try reader.read(UInt8.self, field: "i8042 pending command")

@@ -4,11 +4,20 @@
 public final class IgnoredPort: PortDevice {
     public static let postCodePort: UInt16 = 0x80
 
-    public init() {}
+    public let name: String
+    public let portRanges: [PortRange]
 
-    public func read(offset: UInt16, size: Int) -> UInt32 {
+    public init(name: String = "post", ranges: [PortRange] = [PortRange(base: IgnoredPort.postCodePort, count: 1)]) {
+        self.name = name; self.portRanges = ranges
+    }
+
+    /// Stateless, and a destination without it behaves the same; it has never been in the
+    /// layout, so streams from older builds still match.
+    public var inMigrationLayout: Bool { false }
+
+    public func portRead(offset: UInt16, size: Int) -> UInt32 {
         allOnes(size: size)
     }
 
-    public func write(offset: UInt16, size: Int, value: UInt32) {}
+    public func portWrite(offset: UInt16, size: Int, value: UInt32) {}
 }

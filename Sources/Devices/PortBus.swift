@@ -1,14 +1,8 @@
-/// Routes guest port I/O to the device that owns the port, handing it the offset inside its
-/// range. Registration happens at machine setup; accesses then come from the vCPU thread, which
-/// the caller serializes (this type holds no lock).
+/// Routes guest port I/O to the device that owns the port, handing it the offset from its base.
+/// Registration happens at machine setup; accesses then come from the vCPU thread, which the
+/// caller serializes (this type holds no lock).
 public final class PortBus {
-    private struct Entry {
-        let range: PortRange
-        let device: PortDevice
-    }
-
-    /// Sorted by base port, never overlapping, so a binary search finds the owner.
-    private var entries: [Entry] = []
+    private var map = RangeMap<PortDevice>(space: .port)
     private var reportedUnknownPorts = PortSet()
     private let onUnknownPort: (UInt16, _ isWrite: Bool) -> Void
 
@@ -17,45 +11,28 @@ public final class PortBus {
         self.onUnknownPort = onUnknownPort
     }
 
-    public func register(_ device: PortDevice, name: String, base: UInt16, count: UInt16) throws {
-        let range = PortRange(name: name, base: base, count: count)
-        guard count > 0 else { throw BusError.emptyRange(range) }
-        guard range.last <= Int(UInt16.max) else { throw BusError.beyondPortSpace(range) }
-        if let clash = entries.first(where: { $0.range.overlaps(range) }) {
-            throw BusError.overlap(new: range, existing: clash.range)
-        }
-        let index = entries.firstIndex(where: { $0.range.base > base }) ?? entries.count
-        entries.insert(Entry(range: range, device: device), at: index)
+    /// Places every port range the device claims, or none if one is refused.
+    public func register(_ device: PortDevice) throws {
+        try map.insert(device: device.name, ranges: device.portRanges.map { (UInt64($0.base), UInt64($0.count)) }, handler: device)
     }
 
-    /// Every registered range, in port order (for `info` and the migration layout).
-    public var devices: [PortRange] { entries.map(\.range) }
+    /// Every registered range, in port order.
+    public var ranges: [BusRange] { map.entries.map(\.range) }
 
     public func read(port: UInt16, size: Int) -> UInt32 {
-        guard let entry = owner(of: port) else {
+        guard let entry = map.owner(of: UInt64(port)) else {
             reportIfNew(port, isWrite: false)
             return allOnes(size: size)
         }
-        return entry.device.read(offset: port &- entry.range.base, size: size) & allOnes(size: size)
+        return entry.handler.portRead(offset: UInt16(UInt64(port) - entry.deviceBase), size: size) & allOnes(size: size)
     }
 
     public func write(port: UInt16, size: Int, value: UInt32) {
-        guard let entry = owner(of: port) else {
+        guard let entry = map.owner(of: UInt64(port)) else {
             reportIfNew(port, isWrite: true)
             return
         }
-        entry.device.write(offset: port &- entry.range.base, size: size, value: value & allOnes(size: size))
-    }
-
-    private func owner(of port: UInt16) -> Entry? {
-        var low = 0, high = entries.count - 1
-        while low <= high {
-            let middle = (low + high) / 2
-            let range = entries[middle].range
-            if range.contains(port) { return entries[middle] }
-            if port < range.base { high = middle - 1 } else { low = middle + 1 }
-        }
-        return nil
+        entry.handler.portWrite(offset: UInt16(UInt64(port) - entry.deviceBase), size: size, value: value & allOnes(size: size))
     }
 
     private func reportIfNew(_ port: UInt16, isWrite: Bool) {

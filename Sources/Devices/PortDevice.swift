@@ -1,9 +1,10 @@
-/// A device on the I/O port bus. It sees only offsets inside its own range and knows nothing
-/// of KVM; the bus and the vCPU loop do the routing.
-public protocol PortDevice: AnyObject {
+/// A device on the I/O port bus. It sees only offsets from its own base (its lowest claimed
+/// port) and knows nothing of KVM; the bus and the vCPU loop do the routing.
+public protocol PortDevice: Device {
+    var portRanges: [PortRange] { get }
     /// `size` is 1, 2 or 4; the result's bits above `size` bytes are ignored by the caller.
-    func read(offset: UInt16, size: Int) -> UInt32
-    func write(offset: UInt16, size: Int, value: UInt32)
+    func portRead(offset: UInt16, size: Int) -> UInt32
+    func portWrite(offset: UInt16, size: Int, value: UInt32)
 }
 
 /// The value a read of `size` bytes returns from nothing: every data line pulled high.

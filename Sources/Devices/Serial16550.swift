@@ -2,7 +2,8 @@
 /// QEMU's serial.c. Output goes straight to `onTransmit`, so THR is always empty again at once;
 /// input waits in a bounded queue until the guest reads it. Not thread-safe: the machine
 /// serializes guest port accesses and host input.
-public final class Serial16550: PortDevice {
+public final class Serial16550: PortDevice, StatefulDevice {
+    public static let com1Name = "serial0"
     public static let com1Base: UInt16 = 0x3f8
     public static let com1IRQ: UInt32 = 4
     public static let portCount: UInt16 = 8
@@ -15,12 +16,18 @@ public final class Serial16550: PortDevice {
     private let onTransmit: (UInt8) -> Void
     private let onInterruptLine: (Bool) -> Void
 
+    public let name: String
+    public let portRanges: [PortRange]
+
     /// The interrupt output last reported: (pending AND enabled) for some source.
     public private(set) var interruptLevel = false
 
-    public init(receiveCapacity: Int = Serial16550.defaultReceiveCapacity,
+    public init(name: String = Serial16550.com1Name, base: UInt16 = Serial16550.com1Base,
+                receiveCapacity: Int = Serial16550.defaultReceiveCapacity,
                 onTransmit: @escaping (UInt8) -> Void,
                 onInterruptLine: @escaping (Bool) -> Void) {
+        self.name = name
+        self.portRanges = [PortRange(base: base, count: Self.portCount)]
         self.registers = SerialState()
         self.receiveCapacity = max(1, receiveCapacity)
         self.receiveQueue = ByteQueue(capacity: self.receiveCapacity)
@@ -70,11 +77,11 @@ public final class Serial16550: PortDevice {
 
     // MARK: PortDevice
 
-    public func read(offset: UInt16, size: Int) -> UInt32 {
+    public func portRead(offset: UInt16, size: Int) -> UInt32 {
         UInt32(readRegister(offset))
     }
 
-    public func write(offset: UInt16, size: Int, value: UInt32) {
+    public func portWrite(offset: UInt16, size: Int, value: UInt32) {
         writeRegister(offset, UInt8(truncatingIfNeeded: value))
     }
 

@@ -1,8 +1,8 @@
 /// Every register, latch and flag of a 16550A UART plus its queued input: restoring this value
 /// gives a UART that behaves exactly like the one it was taken from.
 public struct SerialState: DeviceState, Sendable {
-    public static let stateName = "serial16550"
-    public static let stateVersion: UInt32 = 1
+    public static let version: UInt32 = 1
+    public static let minimumVersion: UInt32 = 1
     /// Bound on the queue a peer may send, so a hostile stream cannot make us allocate freely.
     public static let maximumQueuedInput = 1 << 20
 
@@ -38,7 +38,7 @@ public struct SerialState: DeviceState, Sendable {
         writer.writeBytes(receiveQueue)
     }
 
-    public init(from reader: inout ByteReader) throws {
+    public init(from reader: inout ByteReader, version: UInt32) throws {
         divisorLow = try reader.read(UInt8.self, field: "serial DLL")
         divisorHigh = try reader.read(UInt8.self, field: "serial DLM")
         interruptEnable = try Self.checked(reader.read(UInt8.self, field: "serial IER"), allowed: UART.ierMask, field: "serial IER")

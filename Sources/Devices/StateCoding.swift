@@ -6,8 +6,10 @@ public enum StateDecodingError: Error, Equatable, CustomStringConvertible {
     case truncated(field: String, needed: Int, remaining: Int)
     case lengthTooLarge(field: String, length: UInt32, maximum: Int)
     case invalidValue(field: String, value: UInt64)
-    case trailingBytes(state: String, count: Int)
-    case unsupportedVersion(state: String, version: UInt32, supported: UInt32)
+    case trailingBytes(count: Int)
+    case unsupportedVersion(version: UInt32, readable: ClosedRange<UInt32>)
+    /// A section arrived for a device that has no state to restore.
+    case stateless
 
     public var description: String {
         switch self {
@@ -17,10 +19,16 @@ public enum StateDecodingError: Error, Equatable, CustomStringConvertible {
             return "device state invalid: \(field) has length \(length), more than the allowed \(maximum)"
         case let .invalidValue(field, value):
             return "device state invalid: \(field) has value \(value), which this device cannot hold"
-        case let .trailingBytes(state, count):
-            return "device state invalid: \(count) unexpected bytes after the end of \(state)"
-        case let .unsupportedVersion(state, version, supported):
-            return "device state \(state) has version \(version), but this build reads only version \(supported) (migrate between matching builds)"
+        case let .trailingBytes(count):
+            return "device state invalid: \(count) unexpected bytes after its last field"
+        case let .unsupportedVersion(version, readable):
+            let versions = readable.count == 1 ? "version \(readable.lowerBound)" : "versions \(readable.lowerBound) to \(readable.upperBound)"
+            if version > readable.upperBound {
+                return "state version \(version) is newer than this build reads (\(versions)); migrate to a build at least as new as the source"
+            }
+            return "state version \(version) is older than this build reads (\(versions)); it comes from a build too old to migrate from directly"
+        case .stateless:
+            return "this device has no state, but the stream carries a section for it"
         }
     }
 }
@@ -94,35 +102,7 @@ public struct ByteReader {
     }
 
     /// Call after the last field: leftover bytes mean the two sides disagree on the format.
-    public func expectEnd(of state: String) throws {
-        guard remaining == 0 else { throw StateDecodingError.trailingBytes(state: state, count: remaining) }
-    }
-}
-
-/// A device's complete state as a versioned value that travels as bytes.
-public protocol DeviceState: Equatable {
-    /// Stable name of the state section, e.g. "serial16550".
-    static var stateName: String { get }
-    /// Bumped whenever the byte layout changes; readers accept only their own version.
-    static var stateVersion: UInt32 { get }
-    func encode(into writer: inout ByteWriter)
-    init(from reader: inout ByteReader) throws
-}
-
-extension DeviceState {
-    public func encoded() -> [UInt8] {
-        var writer = ByteWriter()
-        encode(into: &writer)
-        return writer.bytes
-    }
-
-    /// Decodes a whole section, refusing other versions and trailing bytes.
-    public init<C: Collection>(decoding bytes: C, version: UInt32 = Self.stateVersion) throws where C.Element == UInt8 {
-        guard version == Self.stateVersion else {
-            throw StateDecodingError.unsupportedVersion(state: Self.stateName, version: version, supported: Self.stateVersion)
-        }
-        var reader = ByteReader(bytes)
-        try self.init(from: &reader)
-        try reader.expectEnd(of: Self.stateName)
+    public func expectEnd() throws {
+        guard remaining == 0 else { throw StateDecodingError.trailingBytes(count: remaining) }
     }
 }

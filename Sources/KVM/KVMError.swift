@@ -3,10 +3,14 @@ import Glibc
 /// A failed call into the kernel, naming the call and the errno.
 public enum KVMError: Error, CustomStringConvertible, Equatable {
     case open(path: String, errno: Int32)
+    /// A host call other than an ioctl (eventfd, read, write) failed.
+    case systemCall(name: String, errno: Int32)
     case ioctl(call: String, errno: Int32)
     case mmap(what: String, size: Int, errno: Int32)
     case unsupportedAPIVersion(Int32)
+    /// A capability swiftkvm needs (KVMSystem.requiredCapabilities) is absent.
     case missingCapability(String)
+    /// A call that takes a list handled only the first `got` entries.
     case shortTransfer(call: String, expected: Int, got: Int)
 
     public var description: String {
@@ -16,6 +20,8 @@ public enum KVMError: Error, CustomStringConvertible, Equatable {
             if err == ENOENT { hint = " (is the kvm module loaded?)" }
             if err == EACCES { hint = " (run as root or join the kvm group)" }
             return "cannot open \(path): \(KVMError.text(err))\(hint)"
+        case .systemCall(let name, let err):
+            return "\(name) failed: \(KVMError.text(err)) (errno \(err))"
         case .ioctl(let call, let err):
             return "\(call) failed: \(KVMError.text(err)) (errno \(err))"
         case .mmap(let what, let size, let err):

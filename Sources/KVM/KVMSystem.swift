@@ -11,6 +11,26 @@ public final class KVMSystem {
         fd = OwnedFD(raw)
         let version = try fd.ioctl("KVM_GET_API_VERSION", CKVM_GET_API_VERSION)
         guard version == 12 else { throw KVMError.unsupportedAPIVersion(version) }
+        try Self.requireCapabilities(checkExtension)
+    }
+
+    /// What swiftkvm cannot run without: guest RAM from user memory, the in-kernel irqchip and
+    /// PIT, the TSS and identity-map addresses the platform set-up gives, and immediate_exit,
+    /// which pausing relies on. Checked at open, so a host lacking one is told so plainly
+    /// instead of failing later in some ioctl.
+    static let requiredCapabilities: [(name: String, cap: Int32)] = [
+        ("KVM_CAP_USER_MEMORY", Int32(KVM_CAP_USER_MEMORY)),
+        ("KVM_CAP_IRQCHIP", Int32(KVM_CAP_IRQCHIP)),
+        ("KVM_CAP_PIT2", Int32(KVM_CAP_PIT2)),
+        ("KVM_CAP_SET_TSS_ADDR", Int32(KVM_CAP_SET_TSS_ADDR)),
+        ("KVM_CAP_SET_IDENTITY_MAP_ADDR", Int32(KVM_CAP_SET_IDENTITY_MAP_ADDR)),
+        ("KVM_CAP_IMMEDIATE_EXIT", Int32(KVM_CAP_IMMEDIATE_EXIT)),
+    ]
+
+    static func requireCapabilities(_ check: (Int32) -> Int32) throws {
+        if let missing = requiredCapabilities.first(where: { check($0.cap) <= 0 }) {
+            throw KVMError.missingCapability(missing.name)
+        }
     }
 
     /// KVM_CHECK_EXTENSION: 0 when absent, otherwise a capability-specific value.

@@ -195,8 +195,10 @@ public final class VCPU {
         // SAFETY: room for msrs.count entries was allocated.
         for (i, m) in msrs.enumerated() { entries[i] = kvm_msr_entry(index: m.index, reserved: 0, data: m.value) }
         let n = Int(try fd.ioctl("KVM_SET_MSRS", CKVM_SET_MSRS, pointer: buf))
+        // KVM stops at the first MSR it refuses and returns how many it set.
         guard n == msrs.count else {
-            throw KVMError.ioctl(call: "KVM_SET_MSRS (MSR 0x\(String(msrs[n].index, radix: 16)))", errno: EINVAL)
+            throw KVMError.shortTransfer(call: "KVM_SET_MSRS (stopped at MSR 0x\(String(msrs[n].index, radix: 16)))",
+                                         expected: msrs.count, got: n)
         }
     }
 

@@ -88,6 +88,25 @@ public struct VCPUState {
         }
     }
 
+    /// Whether this state, decoded from a stream, fits the local vCPU: KVM_SET_XSAVE copies
+    /// the vCPU's full XSAVE size from the buffer whatever its length, and KVM_SET_MSRS stops
+    /// at the first MSR it does not handle. `xsaveSize` is the local size (at least
+    /// `kvm_xsave`'s), `msrIndices` the local KVM_GET_MSR_INDEX_LIST.
+    public func checkFits(xsaveSize: Int, msrIndices: [UInt32]) throws {
+        let localXSAVE = max(xsaveSize, MemoryLayout<kvm_xsave>.size)
+        guard xsave.count == localXSAVE else {
+            throw StateFieldError.wrongSize(field: "XSAVE", got: xsave.count, expected: localXSAVE)
+        }
+        let known = Set(msrIndices)
+        if let foreign = msrs.first(where: { !known.contains($0.index) }) {
+            throw StateFieldError.badValue(field: "MSR", detail: "MSR 0x\(String(foreign.index, radix: 16)) is not one this host's KVM saves and restores (KVM_GET_MSR_INDEX_LIST)")
+        }
+        var seen = Set<UInt32>()
+        if let twice = msrs.first(where: { !seen.insert($0.index).inserted }) {
+            throw StateFieldError.badValue(field: "MSR", detail: "MSR 0x\(String(twice.index, radix: 16)) appears twice")
+        }
+    }
+
     private static func decode<T>(_ bytes: [UInt8], _ name: String, zero: T) throws -> T {
         try StateFieldError.check(PlainData.value(T.self, from: bytes, zero: zero), name, bytes.count, MemoryLayout<T>.size)
     }

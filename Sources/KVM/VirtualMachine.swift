@@ -63,12 +63,7 @@ public final class VirtualMachine {
         var state = VMState()
         try fd.ioctl("KVM_GET_PIT2", CKVM_GET_PIT2, &state.pit)
         try fd.ioctl("KVM_GET_CLOCK", CKVM_GET_CLOCK, &state.clock)
-        for chip in 0..<3 {
-            var c = kvm_irqchip()
-            c.chip_id = UInt32(chip)
-            try fd.ioctl("KVM_GET_IRQCHIP", CKVM_GET_IRQCHIP, &c)
-            state.irqchips.append(c)
-        }
+        for chip in 0..<3 { state.irqchips.append(try irqchip(UInt32(chip))) }
         return state
     }
 

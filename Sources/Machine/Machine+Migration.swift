@@ -79,7 +79,7 @@ extension Machine: MigratableMachine {
             guard byName[s.name] == nil else { throw MachineError.stateMismatch(section: s.name, detail: "appears twice") }
             byName[s.name] = s
         }
-        let expected = PlatformDevices.sectionNames + [Self.vcpuSection, Self.vmSection]
+        let expected = devices.sectionNames + [Self.vcpuSection, Self.vmSection]
         if let unknown = state.sections.first(where: { !expected.contains($0.name) }) {
             throw MachineError.unexpectedStateSection(unknown.name)
         }
@@ -87,7 +87,6 @@ extension Machine: MigratableMachine {
             guard let found = byName[name] else { throw MachineError.missingStateSection(name) }
             return found
         }
-        let deviceSections = try PlatformDevices.sectionNames.map(section)
         let cpuSection = try section(Self.vcpuSection), vmSection = try section(Self.vmSection)
         for s in [cpuSection, vmSection] where s.version != Self.kvmStateVersion {
             throw MachineError.stateMismatch(section: s.name, detail: "version \(s.version), this build reads version \(Self.kvmStateVersion)")
@@ -95,10 +94,16 @@ extension Machine: MigratableMachine {
         let cpu: VCPUState, vmState: VMState
         do {
             cpu = try VCPUState(fields: Self.decode(cpuSection.bytes, section: cpuSection.name))
+        } catch let e as StateFieldError {
+            throw MachineError.stateMismatch(section: cpuSection.name, detail: e.description)
+        }
+        try checkFits(cpu, section: cpuSection.name)
+        do {
             vmState = try VMState(fields: Self.decode(vmSection.bytes, section: vmSection.name))
         } catch let e as StateFieldError {
-            throw MachineError.stateMismatch(section: "cpu/vm", detail: e.description)
+            throw MachineError.stateMismatch(section: vmSection.name, detail: e.description)
         }
+        let restoreDevices = try devices.prepareLoad(byName)
         var trace = SwitchoverTrace(side: "machine")
         try runner.withParked {
             trace.mark("load-state-park")
@@ -116,8 +121,17 @@ extension Machine: MigratableMachine {
             } catch let e as KVMError {
                 throw MachineError.kvm(e.description)
             }
-            for device in deviceSections { try devices.load(device) }
+            restoreDevices()
             trace.mark("load-state-devices")
+        }
+    }
+
+    /// A received vCPU's state must fit this host's vCPU (XSAVE size, MSR list); per vCPU.
+    func checkFits(_ cpu: VCPUState, section: String) throws {
+        do {
+            try cpu.checkFits(xsaveSize: xsaveSize, msrIndices: msrIndices)
+        } catch let e as StateFieldError {
+            throw MachineError.stateMismatch(section: section, detail: e.description)
         }
     }
 

@@ -82,7 +82,7 @@ public final class Machine {
 
     private func wireDevices() {
         let vm = self.vm
-        devices.callbacks.setSerialIRQ = { level in try? vm.setIRQLine(Serial16550.com1IRQ, level: level) }
+        devices.callbacks.setIRQLine = { irq, level in try? vm.setIRQLine(irq, level: level) }
         devices.callbacks.onReset = { [unowned self] in
             // On the vCPU thread, inside KVM_RUN's exit handling: finish the access first.
             self.resetRequested = true

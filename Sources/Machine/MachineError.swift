@@ -3,7 +3,6 @@ public enum MachineError: Error, CustomStringConvertible, Equatable {
     case kvm(String)
     case boot(BootError)
     case memorySizeNotPageAligned(UInt64)
-    case notPaused(operation: String)
     case refusedAfterMigration
     case waitingForIncomingMigration
     case guestStopped(reason: String)
@@ -17,7 +16,6 @@ public enum MachineError: Error, CustomStringConvertible, Equatable {
         case .kvm(let text): return text
         case .boot(let e): return e.description
         case .memorySizeNotPageAligned(let size): return "memory size \(size) is not a multiple of 4 KiB"
-        case .notPaused(let op): return "\(op) needs the guest paused (use stop first)"
         case .refusedAfterMigration:
             return "the guest was migrated and now runs on the destination; resuming it here would run two copies of one guest. Use 'cont -f' to do it anyway"
         case .waitingForIncomingMigration:

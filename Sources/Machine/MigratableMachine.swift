@@ -23,7 +23,7 @@ public struct MachineLayout: Equatable, Sendable, CustomStringConvertible {
     /// (guest-physical start, size in bytes) of every RAM region, in order.
     public var ramRegions: [RAMRange]
     public var vcpuCount: Int
-    /// Device models present, by stable name (e.g. "serial0:16550a@0x3f8").
+    /// Devices present, by name and lowest address (e.g. "serial0@0x3f8").
     public var devices: [String]
 
     public struct RAMRange: Equatable, Sendable {

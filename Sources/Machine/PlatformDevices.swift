@@ -2,28 +2,27 @@ import Devices
 import Glibc
 import KVM
 
-/// The PC devices this machine emulates, behind one port bus and one lock: the vCPU thread
-/// dispatches guest port I/O here while console threads feed host input to the UART.
+/// The PC devices this machine emulates, behind one port bus, one MMIO bus and one lock: the
+/// vCPU thread dispatches guest I/O here while console threads feed host input to the UART.
+/// Everything the machine does with devices (bus registration, migration sections, the layout,
+/// reset) loops over `all`; adding a device is a file in Sources/Devices and a line there.
 final class PlatformDevices: VCPUExitHandler, GuestConsole {
-    let bus: PortBus
-    private(set) var serial: Serial16550!
-    private(set) var i8042: I8042!
-    private(set) var cmos: CMOS!
-    private(set) var debugExit: DebugExit?
+    let portBus: PortBus
+    let mmioBus: MMIOBus
+    /// The console UART, kept apart because host input goes to it.
+    let serial: Serial16550
+    /// Every device, in migration save order.
+    let all: [Device]
     let lock = ConditionLock()
 
     /// Guest serial output goes into this pipe; the console back end reads the other end.
     let outputReadFD: Int32
     private let outputWriteFD: Int32
-    private(set) var droppedOutputBytes = 0
-
-    private var reportedMMIOPages = Set<UInt64>()
-    private static let mmioReportLimit = 16
 
     /// Where device events go; the machine fills these in after construction.
     final class Callbacks {
-        /// The UART's interrupt level; the machine forwards it to the in-kernel irqchip.
-        var setSerialIRQ: (Bool) -> Void = { _ in }
+        /// A device's interrupt output; the machine forwards it to the in-kernel irqchip.
+        var setIRQLine: (_ irq: UInt32, _ level: Bool) -> Void = { _, _ in }
         var onReset: () -> Void = {}
         var onDebugExit: (Int32) -> Void = { _ in }
         var log: (String) -> Void = { _ in }
@@ -42,21 +41,32 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
         outputReadFD = fds[0]
         outputWriteFD = fds[1]
         let callbacks = self.callbacks
-        bus = PortBus(onUnknownPort: { port, isWrite in
+        portBus = PortBus(onUnknownPort: { port, isWrite in
             callbacks.log("swiftkvm: guest \(isWrite ? "wrote to" : "read from") unknown I/O port 0x\(String(port, radix: 16)) (reported once per port)")
         })
-        serial = Serial16550(onTransmit: { [unowned self] byte in self.transmit(byte) },
-                             onInterruptLine: { level in callbacks.setSerialIRQ(level) })
-        i8042 = I8042(onReset: { callbacks.onReset() })
-        cmos = CMOS()
-        try bus.register(serial, name: "serial0", base: Serial16550.com1Base, count: Serial16550.portCount)
-        try bus.register(i8042, name: "i8042", base: 0x60, count: 5)
-        try bus.register(cmos, name: "cmos", base: 0x70, count: 2)
-        try bus.register(IgnoredPort(), name: "post", base: 0x80, count: 1)
+        mmioBus = MMIOBus(onUnknownAddress: { address, isWrite in
+            callbacks.log("swiftkvm: guest \(isWrite ? "wrote to" : "read from") unmapped memory at 0x\(String(address, radix: 16)) (reads return all ones; reported once per page)")
+        })
+        let consoleFD = outputWriteFD
+        let serial = Serial16550(
+            // A full pipe means the console reader has fallen 64 KiB behind: the byte is lost,
+            // as on a real line nobody listens to, rather than stalling the vCPU.
+            onTransmit: { byte in var b = byte; _ = write(consoleFD, &b, 1) },
+            onInterruptLine: { level in callbacks.setIRQLine(Serial16550.com1IRQ, level) })
+        self.serial = serial
+        var devices: [Device] = [
+            serial,
+            I8042(onReset: { callbacks.onReset() }),
+            CMOS(),
+            IgnoredPort(),
+        ]
         if let ports = debugExitPorts {
-            let device = DebugExit(base: ports.base, count: ports.count, onExit: { status in callbacks.onDebugExit(status) })
-            try bus.register(device, name: "isa-debug-exit", base: ports.base, count: ports.count)
-            debugExit = device
+            devices.append(DebugExit(base: ports.base, count: ports.count, onExit: { status in callbacks.onDebugExit(status) }))
+        }
+        all = devices
+        for device in all {
+            if let device = device as? PortDevice { try portBus.register(device) }
+            if let device = device as? MMIODevice { try mmioBus.register(device) }
         }
     }
 
@@ -65,14 +75,16 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
         close(outputWriteFD)
     }
 
-    /// Device names for the migration layout check, in a stable order.
+    /// Device entries for the migration layout check ("serial0@0x3f8"): port devices by their
+    /// lowest port, then MMIO devices by their lowest address, so the order never depends on
+    /// the order of `all`.
     var layoutNames: [String] {
-        bus.devices.filter { $0.name != "post" }.map { "\($0.name)@0x\(String($0.base, radix: 16))" }
-    }
-
-    private func transmit(_ byte: UInt8) {
-        var b = byte
-        if write(outputWriteFD, &b, 1) != 1 { droppedOutputBytes += 1 }
+        let listed = Set(all.filter(\.inMigrationLayout).map(\.name))
+        var seen = Set<String>()
+        // Each bus lists its ranges by address, so a device's first range is its lowest.
+        return (portBus.ranges + mmioBus.ranges)
+            .filter { listed.contains($0.device) && seen.insert($0.device).inserted }
+            .map { "\($0.device)@0x\(String($0.base, radix: 16))" }
     }
 
     // MARK: GuestConsole
@@ -86,66 +98,52 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
     // MARK: VCPUExitHandler (called on the vCPU thread)
 
     func portRead(port: UInt16, size: Int) -> UInt32 {
-        lock.withLock { bus.read(port: port, size: size) }
+        lock.withLock { portBus.read(port: port, size: size) }
     }
 
     func portWrite(port: UInt16, size: Int, value: UInt32) {
-        lock.withLock { bus.write(port: port, size: size, value: value) }
+        lock.withLock { portBus.write(port: port, size: size, value: value) }
     }
 
     func mmioRead(address: UInt64, size: Int) -> UInt64 {
-        reportMMIO(address, isWrite: false)
-        return size >= 8 ? UInt64.max : (1 << (UInt64(size) * 8)) - 1
+        lock.withLock { mmioBus.read(address: address, size: size) }
     }
 
     func mmioWrite(address: UInt64, size: Int, value: UInt64) {
-        reportMMIO(address, isWrite: true)
-    }
-
-    private func reportMMIO(_ address: UInt64, isWrite: Bool) {
-        let page = address >> 12
-        guard reportedMMIOPages.count < Self.mmioReportLimit, reportedMMIOPages.insert(page).inserted else { return }
-        callbacks.log("swiftkvm: guest \(isWrite ? "wrote to" : "read from") unmapped memory at 0x\(String(address, radix: 16)) (reads return all ones; reported once per page)")
+        lock.withLock { mmioBus.write(address: address, size: size, value: value) }
     }
 
     // MARK: State
 
     /// Fresh devices, as at power-on; keeps the same wiring.
     func reset() {
-        lock.withLock {
-            serial.restore(SerialState())
-            i8042.restore(I8042State())
-            cmos.restore(CMOSState())
-        }
+        lock.withLock { for device in all { device.reset() } }
     }
 
+    /// One section per device with state, named after the device.
     func saveSections() -> [StateSection] {
         lock.withLock {
-            [StateSection(name: "serial0", version: SerialState.stateVersion, bytes: serial.state.encoded()),
-             StateSection(name: "i8042", version: I8042State.stateVersion, bytes: i8042.state.encoded()),
-             StateSection(name: "cmos", version: CMOSState.stateVersion, bytes: cmos.state.encoded())]
+            all.compactMap { device in
+                device.saveState().map { StateSection(name: device.name, version: $0.version, bytes: $0.bytes) }
+            }
         }
     }
 
-    static let sectionNames = ["serial0", "i8042", "cmos"]
+    /// The sections a complete machine state carries for these devices.
+    var sectionNames: [String] { all.filter { $0.readableStateVersions != nil }.map(\.name) }
 
-    func load(_ section: StateSection) throws {
-        do {
-            switch section.name {
-            case "serial0":
-                let s = try SerialState(decoding: section.bytes, version: section.version)
-                lock.withLock { serial.restore(s) }
-            case "i8042":
-                let s = try I8042State(decoding: section.bytes, version: section.version)
-                lock.withLock { i8042.restore(s) }
-            case "cmos":
-                let s = try CMOSState(decoding: section.bytes, version: section.version)
-                lock.withLock { cmos.restore(s) }
-            default:
-                throw MachineError.unexpectedStateSection(section.name)
+    /// Decodes and checks one section per device with state, changing nothing; the returned
+    /// closure applies them all.
+    func prepareLoad(_ sections: [String: StateSection]) throws -> () -> Void {
+        var apply: [() -> Void] = []
+        for device in all where device.readableStateVersions != nil {
+            guard let section = sections[device.name] else { throw MachineError.missingStateSection(device.name) }
+            do {
+                apply.append(try device.prepareRestore(VersionedState(version: section.version, bytes: section.bytes)))
+            } catch let e as DeviceStateError {
+                throw MachineError.stateMismatch(section: section.name, detail: e.cause.description)
             }
-        } catch let e as StateDecodingError {
-            throw MachineError.stateMismatch(section: section.name, detail: e.description)
         }
+        return { [lock] in lock.withLock { for restore in apply { restore() } } }
     }
 }

@@ -18,19 +18,19 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     /// The stream broke a rule of the format (bad tag, out-of-range index or size).
     case malformedStream(String)
     case digestMismatch(sent: UInt64, computed: UInt64)
+    /// The stream ended without delivering every page of guest RAM.
+    case incompleteRAM(missingPages: Int, firstMissingAddress: UInt64)
     /// The destination refused or failed and told us why.
     case destinationFailed(String)
     /// A call into the machine failed; `action` says which.
     case machine(action: String, reason: String)
     case alreadyInProgress
     case cancelled
-    case invalidParameter(String)
     /// A snapshot file could not be opened, written or put in place.
     case snapshotFile(path: String, action: String, errno: Int32)
     /// A snapshot file ends before the stream does (a save that never finished, a copy cut short).
     case snapshotTruncated(path: String, during: String)
     case notASnapshot(path: String)
-    case capabilityNotSupported(String)
 
     public var description: String {
         switch self {
@@ -61,6 +61,8 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
         case .digestMismatch(let sent, let computed):
             let hex = { (v: UInt64) in "0x" + String(v, radix: 16) }
             return "migration stream is corrupt: digest mismatch (sent \(hex(sent)), received data hashes to \(hex(computed))); the guest was not resumed"
+        case .incompleteRAM(let missing, let first):
+            return "migration stream is incomplete: \(missing) pages of guest RAM never arrived (the first at guest-physical 0x\(String(first, radix: 16))); the guest was not started"
         case .destinationFailed(let reason):
             return "destination: \(reason)"
         case .machine(let action, let reason):
@@ -69,16 +71,12 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
             return "There's a migration process in progress"
         case .cancelled:
             return "migration cancelled"
-        case .invalidParameter(let message):
-            return message
         case .snapshotFile(let path, let action, let err):
             return "snapshot: cannot \(action) \(path): \(errnoText(err))"
         case .snapshotTruncated(let path, let during):
             return "snapshot \(path) is incomplete: the file ends while \(during)"
         case .notASnapshot(let path):
             return "\(path) is not a swiftkvm snapshot (it does not start with a migration stream header)"
-        case .capabilityNotSupported(let name):
-            return "Capability '\(name)' is not supported by swiftkvm"
         }
     }
 }

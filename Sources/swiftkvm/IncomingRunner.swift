@@ -26,8 +26,18 @@ final class IncomingRunner {
         self.fail = fail
     }
 
+    /// Why `start` failed, worded to follow `-incoming URI: ` (the URI is said once, and the
+    /// `migrate:` prefix of the monitor's messages does not apply).
+    static func reason(_ error: Error) -> String {
+        switch error as? MigrationError {
+        case .listenFailed(_, let code)?: return "cannot listen: \(String(cString: strerror(code)))"
+        case .addressNotFound(let host, let port, let reason)?: return "cannot resolve '\(host):\(port)': \(reason)"
+        default: return "\(error)"
+        }
+    }
+
     /// Binds now (so a bad address is reported at once), then receives in the background.
-    func start(uri: String) throws {
+    func start(uri: MigrationURI) throws {
         try lock.withLock {
             guard !started else { throw RunnerError.alreadyStarted }
             started = true

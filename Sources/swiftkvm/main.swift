@@ -67,6 +67,7 @@ do {
 }
 
 let asyncOutput = frontend.asyncOutput
+BackgroundMemorySaves.register(in: interpreter, output: asyncOutput, waitWithoutDetach: !stdinIsTerminal)
 machine.log = { line in
     if stdinIsTerminal { asyncOutput.printAsync(line + "\n") } else { fputs(line + "\n", stderr) }
 }
@@ -76,10 +77,14 @@ let log = machine.log
 let incoming = IncomingRunner(machine: machine, resumeWhenDone: !options.startPaused, log: log,
                               fail: { status in frontend.requestExit(status: status) })
 let migration = MigrationController()
+let runStateRules = RunStateRules { [machine, migration] in
+    RunStateRules.Situation(runState: machine.runState, outgoingMigration: migration.stats.status.isInProgress)
+}
+interpreter.rules = runStateRules
 frontend.liveStatus = MigrationCommands.register(
     in: interpreter, controller: migration, machine: machine, output: asyncOutput,
     waitWithoutDetach: !stdinIsTerminal,
-    startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
+    startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil)
 
 // QMP runs on the monitor's poll loop, so QMP and human-monitor commands never overlap.
 if !options.qmp.isEmpty {
@@ -87,6 +92,7 @@ if !options.qmp.isEmpty {
         let qmpEvents = try QMPEventHub(initialState: machine.runState)
         machine.onStateChange = { qmpEvents.machineStateChanged($0) }
         let qmpTable = QMPCommandTable()
+        qmpTable.rules = runStateRules
         QMPMachineCommands.register(in: qmpTable, backend: machine, events: qmpEvents,
                                     humanMonitor: { interpreter.execute($0, mayWait: false) },
                                     requestQuit: { frontend.requestExit(status: 0) })
@@ -95,7 +101,7 @@ if !options.qmp.isEmpty {
             qmpEvents.emit("RESET", data: .object([("guest", .bool(true)), ("reason", .string("guest-reset"))]))
         }
         QMPMigrationCommands.register(in: qmpTable, controller: migration, machine: machine, events: qmpEvents,
-                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: $0) } : nil)
+                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil)
         frontend.attach(try QMPServer(specs: options.qmpSpecs, table: qmpTable, events: qmpEvents))
     } catch {
         fail("-qmp: \(error)")
@@ -103,8 +109,8 @@ if !options.qmp.isEmpty {
 }
 
 frontend.waitForClients()
-if let uri = options.incomingURI, options.incoming != .deferred {
-    do { try incoming.start(uri: uri) } catch { fail("-incoming \(uri): \(error)") }
+if case .uri(let uri)? = options.incoming {
+    do { try incoming.start(uri: uri) } catch { fail("-incoming \(uri): \(IncomingRunner.reason(error))") }
 } else if options.incoming == nil && !options.startPaused {
     machine.start()
 }

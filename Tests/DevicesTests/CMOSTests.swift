@@ -6,13 +6,13 @@ final class CMOSTests: XCTestCase {
     private let fixed = RTCDateTime(year: 2026, month: 11, day: 3, weekday: 3, hour: 17, minute: 45, second: 9)
 
     private func read(_ cmos: CMOS, _ index: UInt8) -> UInt8 {
-        cmos.write(offset: 0, size: 1, value: UInt32(index))
-        return UInt8(cmos.read(offset: 1, size: 1))
+        cmos.portWrite(offset: 0, size: 1, value: UInt32(index))
+        return UInt8(cmos.portRead(offset: 1, size: 1))
     }
 
     private func write(_ cmos: CMOS, _ index: UInt8, _ value: UInt8) {
-        cmos.write(offset: 0, size: 1, value: UInt32(index))
-        cmos.write(offset: 1, size: 1, value: UInt32(value))
+        cmos.portWrite(offset: 0, size: 1, value: UInt32(index))
+        cmos.portWrite(offset: 1, size: 1, value: UInt32(value))
     }
 
     func testBCDTimeByDefault() {
@@ -56,13 +56,13 @@ final class CMOSTests: XCTestCase {
 
     func testNMIMaskBitIsKeptApartFromTheIndex() {
         let cmos = CMOS(clock: { self.fixed })
-        cmos.write(offset: 0, size: 1, value: 0x80 | 0x0d)
+        cmos.portWrite(offset: 0, size: 1, value: 0x80 | 0x0d)
         XCTAssertTrue(cmos.state.nmiMasked)
         XCTAssertEqual(cmos.state.index, 0x0d)
-        XCTAssertEqual(cmos.read(offset: 1, size: 1), 0x80)
-        cmos.write(offset: 0, size: 1, value: 0x0d)
+        XCTAssertEqual(cmos.portRead(offset: 1, size: 1), 0x80)
+        cmos.portWrite(offset: 0, size: 1, value: 0x0d)
         XCTAssertFalse(cmos.state.nmiMasked)
-        XCTAssertEqual(cmos.read(offset: 0, size: 1), 0xff)
+        XCTAssertEqual(cmos.portRead(offset: 0, size: 1), 0xff)
     }
 
     func testRAMHoldsValues() throws {
@@ -119,7 +119,7 @@ final class StateCodingTests: XCTestCase {
         XCTAssertEqual(try reader.read(UInt64.self, field: "c"), 0x0708_090a_0b0c_0d0e)
         XCTAssertEqual(try reader.readBool(field: "d"), true)
         XCTAssertEqual(try reader.readBytes(maximumCount: 2, field: "e"), [9, 8])
-        XCTAssertNoThrow(try reader.expectEnd(of: "test"))
+        XCTAssertNoThrow(try reader.expectEnd())
     }
 
     func testErrorsNameTheField() {

@@ -1,27 +1,11 @@
 import XCTest
 @testable import Devices
 
-/// Records every access it gets.
-final class RecordingDevice: PortDevice {
-    var reads: [(offset: UInt16, size: Int)] = []
-    var writes: [(offset: UInt16, size: Int, value: UInt32)] = []
-    var readValue: UInt32 = 0x1234_5678
-
-    func read(offset: UInt16, size: Int) -> UInt32 {
-        reads.append((offset, size))
-        return readValue
-    }
-
-    func write(offset: UInt16, size: Int, value: UInt32) {
-        writes.append((offset, size, value))
-    }
-}
-
 final class PortBusTests: XCTestCase {
     func testDispatchHandsTheOffsetInsideTheRange() throws {
         let bus = PortBus()
-        let device = RecordingDevice()
-        try bus.register(device, name: "rec", base: 0x3f8, count: 8)
+        let device = RecordingDevice("rec", base: 0x3f8, count: 8)
+        try bus.register(device)
         _ = bus.read(port: 0x3fd, size: 1)
         bus.write(port: 0x3f8, size: 1, value: 0x41)
         bus.write(port: 0x3ff, size: 1, value: 0x42)
@@ -32,11 +16,11 @@ final class PortBusTests: XCTestCase {
 
     func testResultsAndValuesAreMaskedToTheAccessSize() throws {
         let bus = PortBus()
-        let device = RecordingDevice()
-        try bus.register(device, name: "rec", base: 0x10, count: 4)
-        XCTAssertEqual(bus.read(port: 0x10, size: 1), 0x78)
-        XCTAssertEqual(bus.read(port: 0x10, size: 2), 0x5678)
-        XCTAssertEqual(bus.read(port: 0x10, size: 4), 0x1234_5678)
+        let device = RecordingDevice("rec", base: 0x10, count: 4)
+        try bus.register(device)
+        XCTAssertEqual(bus.read(port: 0x10, size: 1), 0x08)
+        XCTAssertEqual(bus.read(port: 0x10, size: 2), 0x0708)
+        XCTAssertEqual(bus.read(port: 0x10, size: 4), 0x0506_0708)
         bus.write(port: 0x10, size: 1, value: 0xabcd)
         XCTAssertEqual(device.writes.last?.value, 0xcd)
         XCTAssertEqual(device.writes.last?.size, 1)
@@ -44,43 +28,41 @@ final class PortBusTests: XCTestCase {
 
     func testSeveralDevicesEachGetTheirOwnPorts() throws {
         let bus = PortBus()
-        let devices = (0..<5).map { _ in RecordingDevice() }
-        for (index, device) in devices.enumerated().reversed() {
-            try bus.register(device, name: "d\(index)", base: UInt16(index * 16), count: 4)
-        }
+        let devices = (0..<5).map { RecordingDevice("d\($0)", base: UInt16($0 * 16), count: 4) }
+        for device in devices.reversed() { try bus.register(device) }
         for index in 0..<5 { bus.write(port: UInt16(index * 16 + 3), size: 1, value: UInt32(index)) }
         for (index, device) in devices.enumerated() {
-            XCTAssertEqual(device.writes.map(\.value), [UInt32(index)])
+            XCTAssertEqual(device.writes.map(\.value), [UInt64(index)])
             XCTAssertEqual(device.writes.map(\.offset), [3])
         }
-        XCTAssertEqual(bus.devices.map(\.name), ["d0", "d1", "d2", "d3", "d4"], "listed in port order")
+        XCTAssertEqual(bus.ranges.map(\.device), ["d0", "d1", "d2", "d3", "d4"], "listed in port order")
     }
 
     func testOverlapIsRejectedNamingBothDevices() throws {
         let bus = PortBus()
-        try bus.register(RecordingDevice(), name: "serial0", base: 0x3f8, count: 8)
+        try bus.register(RecordingDevice("serial0", base: 0x3f8, count: 8))
         for (base, count) in [(UInt16(0x3f0), UInt16(9)), (0x3ff, 1), (0x3f8, 8), (0x3fa, 2), (0x300, 0x200)] {
-            XCTAssertThrowsError(try bus.register(RecordingDevice(), name: "other", base: base, count: count)) { error in
+            XCTAssertThrowsError(try bus.register(RecordingDevice("other", base: base, count: count))) { error in
                 guard case let .overlap(new, existing)? = error as? BusError else { return XCTFail("\(error)") }
-                XCTAssertEqual(new.name, "other")
-                XCTAssertEqual(existing, PortRange(name: "serial0", base: 0x3f8, count: 8))
+                XCTAssertEqual(new.device, "other")
+                XCTAssertEqual(existing, BusRange(space: .port, device: "serial0", base: 0x3f8, size: 8))
                 XCTAssertTrue("\(error)".contains("serial0 at 0x03f8-0x03ff"), "\(error)")
                 XCTAssertTrue("\(error)".contains("other"), "\(error)")
             }
         }
-        XCTAssertNoThrow(try bus.register(RecordingDevice(), name: "below", base: 0x3f0, count: 8))
-        XCTAssertNoThrow(try bus.register(RecordingDevice(), name: "above", base: 0x400, count: 1))
-        XCTAssertEqual(bus.devices.count, 3)
+        XCTAssertNoThrow(try bus.register(RecordingDevice("below", base: 0x3f0, count: 8)))
+        XCTAssertNoThrow(try bus.register(RecordingDevice("above", base: 0x400, count: 1)))
+        XCTAssertEqual(bus.ranges.count, 3)
     }
 
     func testEmptyAndOverflowingRangesAreRejected() {
         let bus = PortBus()
-        XCTAssertThrowsError(try bus.register(RecordingDevice(), name: "empty", base: 0x10, count: 0))
-        XCTAssertThrowsError(try bus.register(RecordingDevice(), name: "wrap", base: 0xfffe, count: 4)) { error in
+        XCTAssertThrowsError(try bus.register(RecordingDevice("empty", base: 0x10, count: 0)))
+        XCTAssertThrowsError(try bus.register(RecordingDevice("wrap", base: 0xfffe, count: 4))) { error in
             XCTAssertTrue("\(error)".contains("0xffff"))
         }
-        XCTAssertNoThrow(try bus.register(RecordingDevice(), name: "top", base: 0xfffe, count: 2))
-        XCTAssertEqual(bus.read(port: 0xffff, size: 1), 0x78)
+        XCTAssertNoThrow(try bus.register(RecordingDevice("top", base: 0xfffe, count: 2)))
+        XCTAssertEqual(bus.read(port: 0xffff, size: 1), 0x08)
     }
 
     func testUnknownPortsReadAllOnesPerSize() {
@@ -111,7 +93,7 @@ final class PortBusTests: XCTestCase {
     func testIgnoredPortIsNeverUnknown() throws {
         var reports = 0
         let bus = PortBus(onUnknownPort: { _, _ in reports += 1 })
-        try bus.register(IgnoredPort(), name: "post", base: IgnoredPort.postCodePort, count: 1)
+        try bus.register(IgnoredPort())
         bus.write(port: 0x80, size: 1, value: 0x12)
         XCTAssertEqual(bus.read(port: 0x80, size: 1), 0xff)
         XCTAssertEqual(bus.read(port: 0x80, size: 2), 0xffff)
@@ -121,7 +103,7 @@ final class PortBusTests: XCTestCase {
     func testSerialOnTheBus() throws {
         let bus = PortBus()
         let uart = SerialHarness()
-        try bus.register(uart.serial, name: "serial0", base: Serial16550.com1Base, count: Serial16550.portCount)
+        try bus.register(uart.serial)
         bus.write(port: 0x3f8, size: 1, value: 0x41)
         XCTAssertEqual(uart.transmitted, [0x41])
         XCTAssertEqual(bus.read(port: 0x3fd, size: 1), 0x60)

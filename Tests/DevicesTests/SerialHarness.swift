@@ -18,8 +18,8 @@ final class SerialHarness {
                              onInterruptLine: { [unowned self] in self.lineChanges.append($0) })
     }
 
-    func read(_ offset: UInt16) -> UInt8 { UInt8(serial.read(offset: offset, size: 1)) }
-    func write(_ offset: UInt16, _ value: UInt8) { serial.write(offset: offset, size: 1, value: UInt32(value)) }
+    func read(_ offset: UInt16) -> UInt8 { UInt8(serial.portRead(offset: offset, size: 1)) }
+    func write(_ offset: UInt16, _ value: UInt8) { serial.portWrite(offset: offset, size: 1, value: UInt32(value)) }
 
     var iir: UInt8 { read(2) }
     var lsr: UInt8 { read(5) }

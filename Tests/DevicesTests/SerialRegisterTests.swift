@@ -168,7 +168,7 @@ final class SerialRegisterTests: XCTestCase {
 
     func testWiderAccessUsesTheLowByte() {
         let uart = SerialHarness()
-        uart.serial.write(offset: 7, size: 2, value: 0x1234)
-        XCTAssertEqual(uart.serial.read(offset: 7, size: 2), 0x34)
+        uart.serial.portWrite(offset: 7, size: 2, value: 0x1234)
+        XCTAssertEqual(uart.serial.portRead(offset: 7, size: 2), 0x34)
     }
 }

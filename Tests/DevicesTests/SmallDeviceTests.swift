@@ -6,7 +6,7 @@ final class DebugExitTests: XCTestCase {
         var statuses: [Int32] = []
         let device = DebugExit(onExit: { statuses.append($0) })
         let bus = PortBus()
-        try bus.register(device, name: "isa-debug-exit", base: device.base, count: device.count)
+        try bus.register(device)
         bus.write(port: 0xf4, size: 1, value: 0)
         bus.write(port: 0xf4, size: 1, value: 0x10)
         bus.write(port: 0xf4, size: 4, value: 0x3)
@@ -21,8 +21,7 @@ final class DebugExitTests: XCTestCase {
 
     func testConfigurableRange() throws {
         let device = DebugExit(base: 0x501, count: 2, onExit: { _ in })
-        XCTAssertEqual(device.base, 0x501)
-        XCTAssertEqual(device.count, 2)
+        XCTAssertEqual(device.portRanges, [PortRange(base: 0x501, count: 2)])
     }
 }
 
@@ -30,41 +29,41 @@ final class I8042Tests: XCTestCase {
     func testResetCommand() {
         var resets = 0
         let controller = I8042(onReset: { resets += 1 })
-        controller.write(offset: 4, size: 1, value: 0xfe)
+        controller.portWrite(offset: 4, size: 1, value: 0xfe)
         XCTAssertEqual(resets, 1)
-        controller.write(offset: 4, size: 1, value: 0xad)  // other commands do nothing
+        controller.portWrite(offset: 4, size: 1, value: 0xad)  // other commands do nothing
         XCTAssertEqual(resets, 1)
     }
 
     func testStatusAndDataReadZero() {
         let controller = I8042(onReset: {})
-        XCTAssertEqual(controller.read(offset: 4, size: 1), 0)
-        XCTAssertEqual(controller.read(offset: 0, size: 1), 0)
-        XCTAssertEqual(controller.read(offset: 1, size: 1), 0xff)
+        XCTAssertEqual(controller.portRead(offset: 4, size: 1), 0)
+        XCTAssertEqual(controller.portRead(offset: 0, size: 1), 0)
+        XCTAssertEqual(controller.portRead(offset: 1, size: 1), 0xff)
     }
 
     func testCommandByteAndOutputPortReset() {
         var resets = 0
         let controller = I8042(onReset: { resets += 1 })
-        controller.write(offset: 4, size: 1, value: 0x60)
-        controller.write(offset: 0, size: 1, value: 0x47)
+        controller.portWrite(offset: 4, size: 1, value: 0x60)
+        controller.portWrite(offset: 0, size: 1, value: 0x47)
         XCTAssertEqual(controller.state.commandByte, 0x47)
         XCTAssertEqual(controller.state.pendingCommand, 0)
-        controller.write(offset: 0, size: 1, value: 0x99)  // a keyboard byte: ignored
+        controller.portWrite(offset: 0, size: 1, value: 0x99)  // a keyboard byte: ignored
         XCTAssertEqual(controller.state.commandByte, 0x47)
-        controller.write(offset: 4, size: 1, value: 0xd1)
-        controller.write(offset: 0, size: 1, value: 0xfe)  // bit 0 low: reset
+        controller.portWrite(offset: 4, size: 1, value: 0xd1)
+        controller.portWrite(offset: 0, size: 1, value: 0xfe)  // bit 0 low: reset
         XCTAssertEqual(resets, 1)
     }
 
     func testStateRoundTripAndBadBytes() throws {
         let controller = I8042(onReset: {})
-        controller.write(offset: 4, size: 1, value: 0x60)
+        controller.portWrite(offset: 4, size: 1, value: 0x60)
         let state = controller.state
         XCTAssertEqual(try I8042State(decoding: state.encoded()), state)
         let restored = I8042(onReset: {})
         restored.restore(state)
-        restored.write(offset: 0, size: 1, value: 0x11)
+        restored.portWrite(offset: 0, size: 1, value: 0x11)
         XCTAssertEqual(restored.state.commandByte, 0x11, "the pending command survived")
         XCTAssertThrowsError(try I8042State(decoding: [1, 2]))
         XCTAssertThrowsError(try I8042State(decoding: [0x45, 1, 0x77]))

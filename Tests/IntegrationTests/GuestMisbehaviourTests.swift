@@ -38,4 +38,14 @@ final class GuestMisbehaviourTests: XCTestCase {
         let reports = p.stderr.split(separator: "\n").filter { $0.contains("unknown I/O port 0x4f0 ") || $0.hasSuffix("unknown I/O port 0x4f0 (reported once per port)") }
         XCTAssertEqual(reports.count, 1, "port 0x4f0 is read and written many times but reported once")
     }
+
+    func testUnmappedMemoryIsReportedOncePerPage() throws {
+        let p = try SwiftKVMProcess(["-m", "64M", "-kernel", Paths.guest("faults.elf"), "-append", "mode=mmio"])
+        XCTAssertTrue(p.waitForOutput("faults: mmio pass 2"), p.stdout.suffix(300) + "")
+        p.send("quit\n")
+        _ = p.waitForExit()
+        let reports = p.stderr.split(separator: "\n").filter { $0.contains("unmapped memory at 0x") }
+        XCTAssertEqual(reports.count, 2, "two pages are read and written many times, each reported once: \(reports)")
+        XCTAssertTrue(reports.contains { $0.contains("unmapped memory at 0xd0000000 ") }, "\(reports)")
+    }
 }

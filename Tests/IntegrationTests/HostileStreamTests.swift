@@ -166,6 +166,71 @@ final class HostileStreamTests: XCTestCase {
         try assertRefused(bytes, "state section '\(name)' one byte short", mentioning: name)
     }
 
+    /// The captured stream with one state section's fields (tag u32, length u32, bytes)
+    /// rewritten by `edit`, and a digest that matches: only the machine's checks can refuse it.
+    static func rewritingFields(of sectionName: String, in stream: [UInt8],
+                                _ edit: ([(tag: UInt32, bytes: [UInt8])]) -> [(tag: UInt32, bytes: [UInt8])]) throws -> [UInt8] {
+        let records = StreamRecords.parse(stream).records
+        let state = try XCTUnwrap(records.first { $0.kind == .state(sectionName) }, "no section \(sectionName)")
+        let payloadStart = state.offset + 11 + sectionName.utf8.count
+        var fields: [(tag: UInt32, bytes: [UInt8])] = []
+        var at = payloadStart
+        func u32(_ o: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(stream[o + $1]) << (8 * $1) } }
+        while at < state.endOffset {
+            let length = Int(u32(at + 4))
+            fields.append((u32(at), Array(stream[(at + 8)..<(at + 8 + length)])))
+            at += 8 + length
+        }
+        let payload = edit(fields).flatMap { le32($0.tag) + le32(UInt32($0.bytes.count)) + $0.bytes }
+        var bytes = Array(stream[0..<(payloadStart - 4)]) + le32(UInt32(payload.count)) + payload
+        let endRecord = try XCTUnwrap(records.last)
+        bytes += stream[state.endOffset..<endRecord.offset]
+        bytes.append(0x05)
+        var digest = StreamDigest()
+        digest.update(bytes)
+        return bytes + le64(digest.value)
+    }
+
+    func testAStreamWithoutRAMIsRefused() throws {
+        let stream = try Self.capturedStream()
+        var bytes: [UInt8] = []
+        for record in StreamRecords.parse(stream).records {
+            switch record.kind {
+            case .ramBatch: continue
+            case .end: bytes.append(0x05)
+            default: bytes += stream[record.offset..<record.endOffset]
+            }
+        }
+        var digest = StreamDigest()
+        digest.update(bytes)
+        try assertRefused(bytes + le64(digest.value), "layout, state and end marker without pages",
+                          mentioning: "\((16 << 20) / 4096) pages of guest RAM never arrived")
+    }
+
+    func testKVMStateThatDoesNotFitThisHostIsRefused() throws {
+        let stream = try Self.capturedStream()
+        // kvm-vm: PIT = 1, clock = 2, irqchip = 3 (Sources/KVM/VMState.swift).
+        try assertRefused(try Self.rewritingFields(of: "kvm-vm", in: stream) { fields in
+            fields.map { $0.tag == 3 ? ($0.tag, [0, 0, 0, 0] + $0.bytes.dropFirst(4)) : $0 }
+        }, "three irqchips with chip id 0", mentioning: "chip id 0 appears twice")
+        try assertRefused(try Self.rewritingFields(of: "kvm-vm", in: stream) { fields in
+            fields + fields.filter { $0.tag == 1 }
+        }, "two PIT fields", mentioning: "bad PIT state: appears twice")
+        try assertRefused(try Self.rewritingFields(of: "kvm-vm", in: stream) { fields in
+            fields.filter { $0.tag != 2 }
+        }, "no clock", mentioning: "state lacks clock")
+        try assertRefused(try Self.rewritingFields(of: "kvm-vm", in: stream) { fields in
+            fields.filter { $0.tag != 1 }
+        }, "no PIT", mentioning: "state lacks PIT")
+        // cpu0: XSAVE = 4, MSRs = 10 (index u32, value u64 each) (Sources/KVM/VCPUState.swift).
+        try assertRefused(try Self.rewritingFields(of: "cpu0", in: stream) { fields in
+            fields.map { $0.tag == 4 ? ($0.tag, $0.bytes + [UInt8](repeating: 0, count: 64)) : $0 }
+        }, "XSAVE larger than this vCPU's", mentioning: "XSAVE state is")
+        try assertRefused(try Self.rewritingFields(of: "cpu0", in: stream) { fields in
+            fields.map { $0.tag == 10 ? ($0.tag, $0.bytes + le32(0x4B56_FFFF) + le64(1)) : $0 }
+        }, "an MSR this host does not list", mentioning: "MSR 0x4b56ffff is not one this host's KVM saves and restores")
+    }
+
     func testWrongMagicNewerVersionGarbageAndEmptyConnectionAreRefused() throws {
         let stream = try Self.capturedStream()
         var magic = stream

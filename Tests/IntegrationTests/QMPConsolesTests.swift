@@ -12,8 +12,12 @@ final class QMPConsolesTests: XCTestCase {
         let fd: Int32
         private var buffer: [UInt8] = []
 
-        init(unix path: String) throws {
+        /// `receiveBufferBytes` shrinks SO_RCVBUF first, for a client that should read slowly.
+        init(unix path: String, receiveBufferBytes: Int32? = nil) throws {
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            if var size = receiveBufferBytes {
+                _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
             withUnsafeMutableBytes(of: &address.sun_path) { raw in

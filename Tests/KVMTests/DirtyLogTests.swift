@@ -7,35 +7,13 @@ import XCTest
 /// clearing them, which is sound only because the call overwrites every word of the slot's
 /// bitmap; these tests hold KVM to that.
 final class DirtyLogTests: XCTestCase {
-    private final class NoDevices: VCPUExitHandler {
-        func portRead(port: UInt16, size: Int) -> UInt32 { 0 }
-        func portWrite(port: UInt16, size: Int, value: UInt32) {}
-        func mmioRead(address: UInt64, size: Int) -> UInt64 { 0 }
-        func mmioWrite(address: UInt64, size: Int, value: UInt64) {}
-    }
-
     /// Real-mode `mov byte [page * 0x1000], value` for each page, then `hlt`.
     private static func writes(pages: [UInt16], value: UInt8) -> [UInt8] {
-        pages.flatMap { page -> [UInt8] in
-            let address = page * 0x1000
-            return [0xC6, 0x06, UInt8(address & 0xff), UInt8(address >> 8), value]
-        } + [0xF4]
+        pages.flatMap { RealModeGuest.storeByte(value, at: $0 * 0x1000) } + RealModeGuest.hlt
     }
 
     private func runToHalt(_ vcpu: VCPU, at entry: UInt64) throws {
-        var sregs = try vcpu.getSregs()
-        var code = sregs.cs
-        code.base = 0; code.selector = 0
-        sregs.cs = code
-        var data = sregs.ds
-        data.base = 0; data.selector = 0
-        sregs.ds = data
-        try vcpu.setSregs(sregs)
-        var regs = kvm_regs()
-        regs.rip = entry
-        regs.rflags = 0x2
-        try vcpu.setRegs(regs)
-        XCTAssertEqual(try vcpu.run(handler: NoDevices()), .halted)
+        try RealModeGuest.runToHalt(vcpu, at: entry)
     }
 
     /// Bits set in `bitmap`, as page numbers.

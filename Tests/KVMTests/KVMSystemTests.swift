@@ -12,6 +12,22 @@ final class KVMSystemTests: XCTestCase {
         XCTAssertGreaterThan(try kvm.msrIndexList().count, 0)
     }
 
+    func testAHostLackingACapabilityIsToldWhichOne() {
+        XCTAssertNoThrow(try KVMSystem.requireCapabilities { _ in 1 })
+        let immediateExit = Int32(KVM_CAP_IMMEDIATE_EXIT)
+        XCTAssertThrowsError(try KVMSystem.requireCapabilities { $0 == immediateExit ? 0 : 1 }) { error in
+            XCTAssertEqual("\(error)", "this host's KVM lacks KVM_CAP_IMMEDIATE_EXIT")
+        }
+    }
+
+    func testARefusedMSRIsAShortTransferNamingIt() throws {
+        let vcpu = try KVMSystem().createVM().createVCPU(id: 0)
+        // MSR 0xdead0001 does not exist: KVM sets the first entry and stops at the second.
+        XCTAssertThrowsError(try vcpu.setMSRs([(index: 0x10, value: 0), (index: 0xdead_0001, value: 0)])) { error in
+            XCTAssertEqual("\(error)", "KVM_SET_MSRS (stopped at MSR 0xdead0001) handled 1 of 2 entries")
+        }
+    }
+
     func testMissingDeviceNamesThePath() {
         XCTAssertThrowsError(try KVMSystem(path: "/nonexistent/kvm")) { error in
             XCTAssertEqual("\(error)", "cannot open /nonexistent/kvm: No such file or directory (is the kvm module loaded?)")

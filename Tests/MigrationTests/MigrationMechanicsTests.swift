@@ -102,11 +102,10 @@ final class MigrationMechanicsTests: XCTestCase {
         XCTAssertEqual(decide([10_000], expected: 1), .switchover, "the wrapped policy still decides first")
     }
 
-    func testAutoConvergeNeedsTwoHighPassesInARowAndStepsUpToTheMaximum() {
+    func testAutoConvergeNeedsTwoHighPassesInARowAndStepsUpToTheMaximum() throws {
         var parameters = MigrationParameters()
-        parameters.cpuThrottleInitial = 20
-        parameters.cpuThrottleIncrement = 30
-        parameters.maxCPUThrottle = 70
+        try parameters.set([(.cpuThrottleInitial, .unsigned(20)), (.cpuThrottleIncrement, .unsigned(30)),
+                            (.maxCPUThrottle, .unsigned(70))])
         var converge = AutoConverge(parameters: parameters)
         XCTAssertNil(converge.afterPass(pagesDirtied: 60, pagesSent: 100))
         XCTAssertNil(converge.afterPass(pagesDirtied: 10, pagesSent: 100), "a low pass breaks the run")

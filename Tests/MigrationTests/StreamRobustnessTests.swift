@@ -151,6 +151,50 @@ final class StreamRobustnessTests: XCTestCase {
         expectRefusal([0x05] + le64(0), containing: "digest mismatch")
     }
 
+    /// A well-formed stream whose digest matches, so only the RAM check can refuse it.
+    private func sealed(_ records: [UInt8]) -> [UInt8] {
+        var bytes = handmade(records) + [StreamFormat.Tag.end.rawValue]
+        var digest = StreamDigest()
+        digest.update(bytes)
+        return bytes + le64(digest.value)
+    }
+
+    private func stateRecords() -> [UInt8] {
+        FakeMachine.defaultSections.flatMap { section -> [UInt8] in
+            [0x04] + le16(UInt16(section.name.utf8.count)) + Array(section.name.utf8)
+                + le32(section.version) + le32(UInt32(section.bytes.count)) + section.bytes
+        }
+    }
+
+    func testAStreamWithoutEveryPageIsRefusedBeforeTheGuestRuns() {
+        // Layout, state and end marker, but no RAM: the guest would run on zeroed memory.
+        let destination = FakeMachine(regionSizes: [64 * 1024], running: false)
+        let (result, reply) = receive(sealed([0x03] + le32(1) + stateRecords()), into: destination)
+        guard case .failure(let error) = result else { return XCTFail("a stream without pages was accepted") }
+        XCTAssertEqual("\(error)", "migration stream is incomplete: 16 pages of guest RAM never arrived (the first at guest-physical 0x0); the guest was not started")
+        XCTAssertEqual(reply, .error("\(error)"))
+        XCTAssertTrue(destination.loadedStates.isEmpty)
+        XCTAssertEqual(destination.resumeCount, 0)
+
+        // All pages but one (zero markers, and page 9 only ever "not in this batch").
+        var kinds = [UInt8](repeating: 1, count: 16)
+        kinds[9] = 0
+        let oneMissing = sealed([0x02] + le32(0) + le64(0) + le32(16) + kinds + [0x03] + le32(1) + stateRecords())
+        let second = FakeMachine(regionSizes: [64 * 1024], running: false)
+        guard case .failure(let missing) = receive(oneMissing, into: second).0 else { return XCTFail("a missing page was accepted") }
+        XCTAssertTrue("\(missing)".contains("1 pages of guest RAM never arrived (the first at guest-physical 0x9000)"), "\(missing)")
+        XCTAssertEqual(second.resumeCount, 0)
+
+        // Every page, as zero markers and data spread over two passes: accepted.
+        kinds[9] = 2
+        let complete = sealed([0x02] + le32(0) + le64(0) + le32(8) + [UInt8](repeating: 1, count: 8) + [0x03] + le32(1)
+                              + [0x02] + le32(0) + le64(8) + le32(8) + [1, 2, 1, 1, 1, 1, 1, 1] + [UInt8](repeating: 0x33, count: 4096)
+                              + [0x03] + le32(2) + stateRecords())
+        let third = FakeMachine(regionSizes: [64 * 1024], running: false)
+        XCTAssertNoThrow(try receive(complete, into: third).0.get())
+        XCTAssertEqual(third.resumeCount, 1)
+    }
+
     func testLayoutWithHostileCountsIsRefused() {
         var stream = StreamFormat.magic + [1, 0, 0, 0]
         stream += [0x01] + le32(0xFFFF_FFFF)

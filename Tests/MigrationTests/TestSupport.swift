@@ -78,7 +78,7 @@ func captureStream(of machine: FakeMachine, runState: RunState? = nil, extraSect
         close(receiveFD)
         return bytes
     }
-    let socket = MigrationSocket(fd: sendFD)
+    let socket = MigrationStream(fd: sendFD)
     let writer = StreamWriter(socket: socket)
     writer.writeHeader()
     writer.writeLayout(machine.layout)
@@ -100,12 +100,12 @@ func receive(_ bytes: [UInt8], into machine: FakeMachine, resume: Bool = true) -
     var size: Int32 = 8 << 20
     _ = setsockopt(sendFD, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     let feeder = Background { () -> ReturnPath.Reply? in
-        let socket = MigrationSocket(fd: sendFD)
+        let socket = MigrationStream(fd: sendFD)
         try? bytes.withUnsafeBytes { try socket.writeAll($0, operation: "test") }
         socket.shutdownWrite()
         return try? ReturnPath.readReply(from: socket)
     }
-    let connection = MigrationSocket(fd: receiveFD)
+    let connection = MigrationStream(fd: receiveFD)
     let result = Result { try StreamReceiver.receive(from: connection, into: machine, resume: resume) }
     connection.close()
     let reply = (try? feeder.wait().get()) ?? nil

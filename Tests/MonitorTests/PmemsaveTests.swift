@@ -64,6 +64,38 @@ final class PmemsaveTests: XCTestCase {
                        "cannot write '\(path)': No such file or directory")
     }
 
+    private func writeFile(_ path: String, _ bytes: [UInt8]) {
+        let file = fopen(path, "wb")
+        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        fclose(file)
+    }
+
+    func testAFailedSaveLeavesTheEarlierFileAndNoTemporaryFile() throws {
+        let path = directory + "/kept"
+        let earlier = Array("the earlier dump".utf8)
+        writeFile(path, earlier)
+        // Outside RAM: refused before anything is written.
+        XCTAssertNotNil(monitor.execute("pmemsave 0x2fff00 0x200 \(path)").error)
+        XCTAssertEqual(try FileManagerLite.read(path), earlier)
+        // A read that fails in the middle of the copy (both ends are readable).
+        var chunks = 0
+        XCTAssertThrowsError(try GuestMemorySaver.save(address: 0, size: 3 << 20, to: path) { address, count in
+            if count > 1 { chunks += 1 }
+            if chunks == 2 { throw FakeMonitorBackend.Refused() }
+            return try self.backend.readPhysical(address, count: count)
+        })
+        XCTAssertEqual(chunks, 2)
+        XCTAssertEqual(try FileManagerLite.read(path), earlier)
+        XCTAssertEqual(try FileManagerLite.list(directory), ["kept"], "the temporary file was left behind")
+        // A save that succeeds replaces it, mode 0600 (guest memory).
+        XCTAssertNil(monitor.execute("pmemsave 0 4K \(path)").error)
+        XCTAssertEqual(try FileManagerLite.read(path), Array(backend.ram[0..<4096]))
+        var info = stat()
+        XCTAssertEqual(stat(path, &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o600)
+        XCTAssertEqual(try FileManagerLite.list(directory), ["kept"])
+    }
+
     func testMemsaveReadsVirtualMemory() throws {
         let path = directory + "/virtual"
         let address = FakeMonitorBackend.virtualBase + 0x2000

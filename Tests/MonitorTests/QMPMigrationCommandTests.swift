@@ -41,6 +41,17 @@ final class QMPMigrationCommandTests: XCTestCase {
         XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"xbzrle-cache-size": 1}}"#)["error"]?["desc"],
                        .string("Parameter 'xbzrle-cache-size' is unexpected"))
 
+        // Integers stay integers: bytes per second, not the human monitor's MiB, up to QEMU's limit.
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 1}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(controller.parameters.maxBandwidth, 1)
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 9223372036854775807}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(try run(#"{"execute": "query-migrate-parameters"}"#)["return"]?["max-bandwidth"], .integer(.max))
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"cpu-throttle-initial": 300}}"#)["error"]?["desc"],
+                       .string("Parameter 'cpu-throttle-initial' expects an integer in the range of 1 to 99"))
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": true}}"#)["error"]?["desc"],
+                       .string("Invalid parameter type for 'max-bandwidth', expected: uint64"))
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 1000000}}"#), .object([("return", .emptyObject)]))
+
         XCTAssertEqual(try run(#"{"execute": "query-migrate-parameters"}"#)["return"], .object([
             ("throttle-trigger-threshold", .integer(50)), ("cpu-throttle-initial", .integer(20)),
             ("cpu-throttle-increment", .integer(10)), ("max-cpu-throttle", .integer(80)),
@@ -59,7 +70,7 @@ final class QMPMigrationCommandTests: XCTestCase {
         XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": "on"}]}}"#)["error"])
 
         guard case .array(let list)? = try run(#"{"execute": "query-migrate-capabilities"}"#)["return"] else { return XCTFail() }
-        XCTAssertEqual(list.count, MigrationCapabilities.names.count)
+        XCTAssertEqual(list.count, MigrationCapability.all.count)
         XCTAssertTrue(list.contains(.object([("capability", .string("events")), ("state", .bool(true))])))
         XCTAssertTrue(list.contains(.object([("capability", .string("xbzrle")), ("state", .bool(false))])))
     }
@@ -103,21 +114,4 @@ final class QMPMigrationCommandTests: XCTestCase {
         XCTAssertEqual(incomingURIs, ["tcp:127.0.0.1:4444"])
         XCTAssertEqual(try run(#"{"execute": "migrate_cancel"}"#), .object([("return", .emptyObject)]))
     }
-}
-
-/// A machine the command handlers hold but these tests never migrate: every call refuses.
-private final class UnusedMachine: MigratableMachine {
-    struct NotHere: Error {}
-    var layout: MachineLayout { MachineLayout(ramRegions: [], vcpuCount: 1, devices: []) }
-    var ramRegions: [GuestRAMRegion] { [] }
-    var runState: RunState { .running }
-    func pause(reason: PauseReason?) throws { throw NotHere() }
-    func resume() throws { throw NotHere() }
-    func setPausedReason(_ reason: PauseReason?) {}
-    func startDirtyLogging() throws { throw NotHere() }
-    func stopDirtyLogging() {}
-    func collectDirtyPages() throws -> [[UInt64]] { throw NotHere() }
-    func saveState() throws -> MachineState { throw NotHere() }
-    func loadState(_ state: MachineState) throws { throw NotHere() }
-    func setCPUThrottle(percent: Int) {}
 }

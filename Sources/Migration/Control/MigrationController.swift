@@ -18,26 +18,29 @@ public final class MigrationController: @unchecked Sendable {
         statistics = MigrationStatistics(observers: observers)
     }
 
-    public var parameters: MigrationParameters {
-        get { lock.withLock { currentParameters } }
-        set { lock.withLock { currentParameters = newValue } }
+    public var parameters: MigrationParameters { lock.withLock { currentParameters } }
+
+    public var capabilities: MigrationCapabilities { lock.withLock { currentCapabilities } }
+
+    /// `migrate_set_parameter`, `migrate-set-parameters`: every change or none. A running
+    /// migration picks the new values up at its next pass.
+    public func setParameters(_ changes: [(MigrationParameter, MigrationParameterValue)]) throws {
+        try lock.withLock { try currentParameters.set(changes) }
     }
 
-    public var capabilities: MigrationCapabilities {
-        get { lock.withLock { currentCapabilities } }
-        set { lock.withLock { currentCapabilities = newValue } }
+    public func setParameter(_ parameter: MigrationParameter, to value: MigrationParameterValue) throws {
+        try setParameters([(parameter, value)])
     }
 
-    /// `migrate_set_parameter NAME VALUE`; a running migration picks the change up at its
-    /// next pass.
-    public func setParameter(_ name: String, value: String) throws {
-        try lock.withLock { try currentParameters.set(name: name, value: value) }
-    }
-
-    /// `migrate_set_capability NAME on|off`; refused while a migration runs, as in QEMU.
-    public func setCapability(_ name: String, on: Bool) throws {
+    /// `migrate_set_capability`, `migrate-set-capabilities`: every change or none; refused
+    /// while a migration runs, as in QEMU.
+    public func setCapabilities(_ changes: [(MigrationCapability, Bool)]) throws {
         guard !statistics.snapshot.status.isInProgress else { throw MigrationError.alreadyInProgress }
-        try lock.withLock { try currentCapabilities.set(name: name, on: on) }
+        try lock.withLock { try currentCapabilities.set(changes) }
+    }
+
+    public func setCapability(_ capability: MigrationCapability, on: Bool) throws {
+        try setCapabilities([(capability, on)])
     }
 
     /// Starts migrating `machine` to `uri` on a thread of its own and returns at once. Throws
@@ -88,9 +91,4 @@ public final class MigrationController: @unchecked Sendable {
         guard let current = lock.withLock({ job }) else { return .none }
         return current.waitForCompletion()
     }
-
-    /// `info migrate` (empty before the first migration, as in QEMU).
-    public func formatInfoMigrate() -> String { stats.formatInfo() }
-    public func formatInfoParameters() -> String { parameters.formatInfo() }
-    public func formatInfoCapabilities() -> String { capabilities.formatInfo() }
 }

@@ -32,42 +32,6 @@ public struct MigrationStats: Equatable, Sendable {
     public init() {}
 
     public var normalBytes: UInt64 { normalPages * UInt64(GuestRAMRegion.pageSize) }
-
-    /// `info migrate`, in QEMU 7.2's layout; empty before any migration, as QEMU prints.
-    public func formatInfo() -> String {
-        if status == .none { return "" }
-        var lines: [String] = []
-        if case .failed(let reason) = status {
-            lines.append("Migration status: failed (\(reason))")
-        } else {
-            lines.append("Migration status: \(status)")
-        }
-        lines.append("total time: \(totalTimeMs) ms")
-        if let expected = expectedDowntimeMs, status != .completed {
-            lines.append("expected downtime: \(expected) ms")
-        }
-        if let downtime = downtimeMs, status == .completed { lines.append("downtime: \(downtime) ms") }
-        lines.append("setup: \(setupTimeMs) ms")
-        guard status == .active || status == .completed || status == .cancelling else {
-            return lines.joined(separator: "\n") + "\n"
-        }
-        lines.append("transferred ram: \(transferredBytes / 1024) kbytes")
-        lines.append("throughput: \(formatFixed(throughputMbps, decimals: 2)) mbps")
-        lines.append("remaining ram: \(remainingBytes / 1024) kbytes")
-        lines.append("total ram: \(totalBytes / 1024) kbytes")
-        lines.append("duplicate: \(duplicatePages) pages")
-        lines.append("skipped: 0 pages")
-        lines.append("normal: \(normalPages) pages")
-        lines.append("normal bytes: \(normalBytes / 1024) kbytes")
-        lines.append("dirty sync count: \(dirtySyncCount)")
-        lines.append("page size: \(GuestRAMRegion.pageSize / 1024) kbytes")
-        lines.append("multifd bytes: 0 kbytes")
-        lines.append("pages-per-second: \(pagesPerSecond)")
-        if dirtyPagesRate > 0 && status != .completed { lines.append("dirty pages rate: \(dirtyPagesRate) pages") }
-        if precopyBytes > 0 { lines.append("precopy ram: \(precopyBytes / 1024) kbytes") }
-        if downtimeBytes > 0 { lines.append("downtime ram: \(downtimeBytes / 1024) kbytes") }
-        return lines.joined(separator: "\n") + "\n"
-    }
 }
 
 /// The shared, lock-protected statistics a job updates and the monitor reads. Every status
@@ -165,18 +129,4 @@ final class MigrationStatistics: @unchecked Sendable {
         let transferMs = Double(stats.totalTimeMs) - Double(stats.setupTimeMs)
         stats.throughputMbps = transferMs > 0 ? Double(stats.transferredBytes) * 8 / transferMs / 1000 : 0
     }
-}
-
-/// A fixed-point number without Foundation (`1900.23`).
-func formatFixed(_ value: Double, decimals: Int) -> String {
-    guard value.isFinite else { return "0" }
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let scaled = (abs(value) * scale).rounded()
-    let whole = UInt64(scaled / scale)
-    let fraction = UInt64(scaled - Double(whole) * scale)
-    let sign = value < 0 && scaled > 0 ? "-" : ""
-    guard decimals > 0 else { return "\(sign)\(whole)" }
-    let digits = String(fraction)
-    return "\(sign)\(whole)." + String(repeating: "0", count: decimals - digits.count) + digits
 }

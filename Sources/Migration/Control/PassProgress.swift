@@ -1,6 +1,6 @@
 /// How far the pre-copy pass being sent has got: what a person watching wants to know
 /// (share done, wire rate, time left), read from `MigrationStats.currentPass`.
-public struct PassProgress: Equatable, Sendable, CustomStringConvertible {
+public struct PassProgress: Equatable, Sendable {
     public var pass: Int
     /// Pages this pass sends in all (all of RAM for pass 1, the dirty set after).
     public var totalPages: Int
@@ -34,24 +34,5 @@ public struct PassProgress: Equatable, Sendable, CustomStringConvertible {
         let remaining = max(totalPages - pagesSent, 0)
         let seconds = Double(remaining) * Double(elapsedNs) / Double(pagesSent) / 1e9
         return UInt64(seconds.rounded(.up))
-    }
-
-    /// `migration: pass 1: 43% of 262144 pages, 118 MiB/s, about 3 s left`
-    public var description: String {
-        let rate = formatFixed(Double(bytesPerSecond) / Double(1 << 20), decimals: 0)
-        let left: String
-        switch secondsLeft {
-        case nil: left = "estimating time left"
-        case 0?: left = "almost done"
-        case let seconds?: left = "about \(Self.formatDuration(seconds: seconds)) left"
-        }
-        return "migration: pass \(pass): \(percent)% of \(totalPages) pages, \(rate) MiB/s, \(left)"
-    }
-
-    /// `7 s`, `2 min 5 s`, `1 h 3 min`: coarser as it grows, since it is an estimate.
-    public static func formatDuration(seconds: UInt64) -> String {
-        if seconds < 60 { return "\(max(seconds, 1)) s" }
-        if seconds < 3600 { return "\(seconds / 60) min \(seconds % 60) s" }
-        return "\(seconds / 3600) h \(seconds % 3600 / 60) min"
     }
 }

@@ -7,7 +7,7 @@ import Machine
 enum StreamReceiver {
     /// `prefaulter`, when given, runs over `machine`'s RAM during pass 1 and is stopped when
     /// pass 1 ends.
-    static func receive(from socket: MigrationSocket, into machine: MigratableMachine,
+    static func receive(from socket: MigrationStream, into machine: MigratableMachine,
                         resume: Bool, prefaulter: RAMPrefaulter? = nil) throws -> IncomingReport {
         do {
             var report = try load(from: socket, into: machine, prefaulter: prefaulter)
@@ -36,7 +36,7 @@ enum StreamReceiver {
     }
 
     /// Everything up to and including `loadState`; the guest stays paused.
-    private static func load(from socket: MigrationSocket, into machine: MigratableMachine,
+    private static func load(from socket: MigrationStream, into machine: MigratableMachine,
                              prefaulter: RAMPrefaulter?) throws -> IncomingReport {
         let reader = StreamReader(socket: socket)
         try readHeader(reader)
@@ -58,9 +58,11 @@ enum StreamReceiver {
         let kinds = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages, alignment: 8)
         defer { kinds.deallocate() }
         let residency = PageResidency()
+        var received = ReceivedPages(regions: regions)
         var trace = SwitchoverTrace(side: "destination")
 
         while true {
+            socket.noteProgress()
             reader.context = sections.isEmpty ? "receiving RAM (pass \(report.passes + 1))" : "receiving device state"
             let tagByte = try reader.readU8()
             guard let tag = StreamFormat.Tag(rawValue: tagByte) else {
@@ -72,7 +74,7 @@ enum StreamReceiver {
             case .ramBatch:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("RAM after device state") }
                 try receiveBatch(reader, regions: regions, kinds: kinds, prefaulter: prefaulter,
-                                 residency: residency, report: &report)
+                                 residency: residency, received: &received, report: &report)
             case .passEnd:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("a pass after device state") }
                 let pass = Int(try reader.readU32())
@@ -106,6 +108,10 @@ enum StreamReceiver {
                 let sent = try reader.readU64()
                 guard sent == computed else { throw MigrationError.digestMismatch(sent: sent, computed: computed) }
                 trace.mark("state-end-digest")
+                if let gap = received.firstGap() {
+                    let address = regions[gap.region].guestAddress + UInt64(gap.firstPage * GuestRAMRegion.pageSize)
+                    throw MigrationError.incompleteRAM(missingPages: gap.missing, firstMissingAddress: address)
+                }
                 report.stateSections = sections.count
                 prefaulter?.requestStop()
                 report.sourceState = sourceState ?? .running
@@ -136,7 +142,7 @@ enum StreamReceiver {
 
     private static func receiveBatch(_ reader: StreamReader, regions: [GuestRAMRegion], kinds: UnsafeMutableRawPointer,
                                      prefaulter: RAMPrefaulter?, residency: PageResidency,
-                                     report: inout IncomingReport) throws {
+                                     received: inout ReceivedPages, report: inout IncomingReport) throws {
         let regionIndex = Int(try reader.readU32())
         let firstPage = try reader.readU64()
         let count = Int(try reader.readU32())
@@ -176,6 +182,7 @@ enum StreamReceiver {
                     known = residencyKnown == true && residency.isUntouched(index)
                 }
                 if !known && !isZeroPage(page) { memset(page, 0, pageSize) }
+                received.mark(region: regionIndex, page: Int(firstPage) + index)
                 report.zeroPages += 1
                 index += 1
             case .normal:
@@ -185,6 +192,7 @@ enum StreamReceiver {
                 }
                 prefaulter?.markWritten(region: regionIndex, firstPage: Int(firstPage) + runStart, count: index - runStart)
                 try reader.readPayload(into: page, count: (index - runStart) * pageSize)
+                received.mark(region: regionIndex, pages: (Int(firstPage) + runStart)..<(Int(firstPage) + index))
                 report.normalPages += index - runStart
             case nil:
                 throw MigrationError.malformedStream("page kind \(kind) in a RAM batch")
@@ -240,19 +248,11 @@ enum StreamReceiver {
 
     /// Sends the reason back, then lets the source read it before the connection closes
     /// (closing with unread input would reset the connection and lose the message).
-    private static func tellSource(_ error: Error, on socket: MigrationSocket) {
+    private static func tellSource(_ error: Error, on socket: MigrationStream) {
         guard (try? ReturnPath.sendError("\(error)", on: socket)) != nil else { return }
         socket.shutdownWrite()
-        socket.setTimeout(seconds: 1)
-        var scratch = [UInt8](repeating: 0, count: 64 * 1024)
-        var drained = 0
-        // Bounded: at most 64 MiB or one second of silence, then close regardless.
-        while drained < 64 << 20 {
-            let n = scratch.withUnsafeMutableBytes {
-                (try? socket.readSome(into: $0.baseAddress!, count: $0.count, operation: "draining")) ?? 0
-            }
-            if n <= 0 { break }
-            drained += n
-        }
+        // Bounded in bytes and in total time (not per read): a source that keeps trickling
+        // cannot hold this destination here.
+        socket.discardInput(maxBytes: TransportLimits.drainMaxBytes, seconds: TransportLimits.drainSeconds)
     }
 }

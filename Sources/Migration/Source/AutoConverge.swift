@@ -6,7 +6,7 @@ struct AutoConverge {
     let incrementPercent: Int
     let maxPercent: Int
     private var highPasses = 0
-    private(set) var throttlePercent = 0
+    private var throttlePercent = 0
 
     init(parameters: MigrationParameters) {
         thresholdPercent = parameters.throttleTriggerThreshold

@@ -5,7 +5,7 @@ import Machine
 /// wait for the destination's acknowledgement (for a snapshot file: until the file is on
 /// disk). Until then every failure puts the guest back as it was here.
 final class OutgoingMigration: @unchecked Sendable {
-    private let uri: MigrationURI
+    private let transport: MigrationTransport
     private let machine: MigratableMachine
     private let parameters: () -> MigrationParameters
     private let capabilities: MigrationCapabilities
@@ -14,7 +14,7 @@ final class OutgoingMigration: @unchecked Sendable {
     private let events: (MigrationEvent) -> Void
 
     private let lock = Mutex()
-    private var socket: MigrationSocket?
+    private var socket: MigrationStream?
     private var cancelRequested = false
     /// Set once the end marker is out: the destination may already be running the guest, so
     /// a cancel could leave it running in two places and is ignored from then on.
@@ -25,7 +25,7 @@ final class OutgoingMigration: @unchecked Sendable {
     init(uri: MigrationURI, machine: MigratableMachine, parameters: @escaping () -> MigrationParameters,
          capabilities: MigrationCapabilities, policy: @escaping ConvergencePolicy,
          statistics: MigrationStatistics, events: @escaping (MigrationEvent) -> Void) {
-        self.uri = uri; self.machine = machine; self.parameters = parameters
+        transport = uri.transport; self.machine = machine; self.parameters = parameters
         self.capabilities = capabilities; self.policy = policy
         self.statistics = statistics; self.events = events
     }
@@ -101,18 +101,10 @@ final class OutgoingMigration: @unchecked Sendable {
     }
 
     private func migrate(_ undo: inout Undo) throws -> Summary {
-        let snapshot: SnapshotFile?
-        let socket: MigrationSocket
-        if case .file(let path) = uri {
-            let file = try SnapshotFile.create(path: path)
-            snapshot = file
-            socket = file.makeStream()
-        } else {
-            snapshot = nil
-            socket = try SocketConnector.connect(to: uri)
-        }
-        // An unfinished snapshot is removed when `snapshot` goes away without a commit.
-        defer { snapshot?.discard() }
+        let link = try transport.connect()
+        // An unfinished snapshot is removed when the migration ends without a commit.
+        defer { link.discard() }
+        let socket = link.stream
         try lock.withLock {
             self.socket = socket
             if cancelRequested { throw MigrationError.cancelled }
@@ -144,7 +136,9 @@ final class OutgoingMigration: @unchecked Sendable {
                     stats.normalPages += UInt64(batch.pages - batch.zeroPages)
                 }
             })
-        let precopyPolicy = snapshot == nil ? policy
+        // Without a destination, nothing is gained by re-sending pages the guest keeps
+        // dirtying: a snapshot stops early rather than grow the file.
+        let precopyPolicy = transport.hasReturnPath ? policy
             : ConvergencePolicies.snapshot(policy, limit: 2 * machine.layout.ramSize)
         let loop = PrecopyLoop(machine: machine, sender: sender, writer: writer, policy: precopyPolicy,
                                parameters: parameters, autoConvergeEnabled: capabilities.autoConverge,
@@ -181,22 +175,13 @@ final class OutgoingMigration: @unchecked Sendable {
         trace.mark("write-state-end-digest")
         statistics.update { $0.transferredBytes = writer.bytesWritten; $0.downtimeBytes = writer.bytesWritten - precopyBytes }
 
-        if let snapshot {
-            // A file has no reader to acknowledge: the data safely on disk is completion.
-            try snapshot.commit()
-        } else {
-            switch try ReturnPath.readReply(from: socket) {
-            case .ack:
-                break
-            case .error(let message):
-                throw MigrationError.destinationFailed(message)
-            }
-        }
+        // The destination's acknowledgement, or (a file) the data safely on disk.
+        try link.commit()
         trace.mark("wait-ack")
         let downtimeMs = (MonotonicClock.nanoseconds() - pausedAt) / 1_000_000
         // Success. After a live migration the guest runs on the destination and this copy must
         // not run again; after a snapshot nothing else runs it, so `cont` may resume it here.
-        machine.markMigrated(guestRunsElsewhere: uri.hasReturnPath)
+        machine.markMigrated(guestRunsElsewhere: transport.hasReturnPath)
         machine.stopDirtyLogging()
         if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
         return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: writer.bytesWritten)
@@ -232,14 +217,14 @@ final class OutgoingMigration: @unchecked Sendable {
 
     /// Between batches: stop on cancel, and stop early when the destination has already
     /// answered (it only answers mid-stream to refuse).
-    private func checkpoint(_ socket: MigrationSocket) throws {
+    private func checkpoint(_ socket: MigrationStream) throws {
         if isCancelled { throw MigrationError.cancelled }
         guard socket.hasPendingInput() else { return }
         throw destinationReason(socket) ?? MigrationError.peerClosed(during: "sending RAM")
     }
 
     /// The destination's error message, if it sent one before closing.
-    private func destinationReason(_ socket: MigrationSocket) -> MigrationError? {
+    private func destinationReason(_ socket: MigrationStream) -> MigrationError? {
         switch try? ReturnPath.readReply(from: socket) {
         case .error(let message)?: return .destinationFailed(message)
         case .ack?: return .malformedStream("the destination acknowledged before the stream ended")
@@ -250,12 +235,8 @@ final class OutgoingMigration: @unchecked Sendable {
     /// A broken connection usually means the destination refused something: prefer its reason.
     private func explain(_ error: Error) -> Error {
         guard !isCancelled, let migrationError = error as? MigrationError else { return error }
-        if case .file(let path) = uri {
-            // Writing a file fails for reasons of the file (a full disk), not of a peer.
-            if case .io(_, let err) = migrationError { return MigrationError.snapshotFile(path: path, action: "write", errno: err) }
-            return error
-        }
-        switch migrationError {
+        guard transport.hasReturnPath else { return transport.explainOutgoing(migrationError) }
+        switch transport.explainOutgoing(migrationError) {
         case .peerClosed, .io, .timedOut:
             guard let socket = lock.withLock({ self.socket }), socket.hasPendingInput(waitMilliseconds: 500) else { return error }
             return destinationReason(socket) ?? error

@@ -18,8 +18,6 @@ struct PrecopyLoop {
         /// Pages dirtied during the last pass, still to send.
         var pending: [[UInt64]]
         var passes: Int
-        /// Throttle left on the guest (reset by the caller at the end).
-        var throttlePercent: Int
     }
 
     /// Passes that send less than this measure latency more than bandwidth; the previous
@@ -78,7 +76,7 @@ struct PrecopyLoop {
                                          downtimeLimitMs: settings.downtimeLimitMs, earlierPasses: earlier,
                                          passesWithinLimit: passesWithinLimit)
             if policy(input) == .switchover {
-                return Result(pending: dirty, passes: pass, throttlePercent: autoConverge.throttlePercent)
+                return Result(pending: dirty, passes: pass)
             }
             earlier.append(report)
             selection = .dirty(dirty)

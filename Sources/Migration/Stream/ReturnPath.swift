@@ -7,12 +7,12 @@ enum ReturnPath {
         case error(String)
     }
 
-    static func sendAck(on socket: MigrationSocket) throws {
+    static func sendAck(on socket: MigrationStream) throws {
         var tag = StreamFormat.ReplyTag.ack.rawValue
         try withUnsafeBytes(of: &tag) { try socket.writeAll($0, operation: "acknowledging the migration") }
     }
 
-    static func sendError(_ message: String, on socket: MigrationSocket) throws {
+    static func sendError(_ message: String, on socket: MigrationStream) throws {
         let text = Array(message.utf8.prefix(StreamFormat.maxErrorMessageBytes))
         var bytes: [UInt8] = [StreamFormat.ReplyTag.error.rawValue]
         var length = UInt32(text.count).littleEndian
@@ -21,7 +21,7 @@ enum ReturnPath {
         try bytes.withUnsafeBytes { try socket.writeAll($0, operation: "reporting an error to the source") }
     }
 
-    static func readReply(from socket: MigrationSocket) throws -> Reply {
+    static func readReply(from socket: MigrationStream) throws -> Reply {
         let operation = "waiting for the destination's acknowledgement"
         var tag: UInt8 = 0
         try socket.readExact(into: &tag, count: 1, operation: operation)

@@ -18,6 +18,9 @@
 ///                guest's run state when switchover began, so a stopped guest arrives stopped
 ///     end        tag 0x05, digest u64: XXH64 (seed 0) of every stream byte before the digest
 ///
+/// Every page of every region must arrive at least once (as data or as a zero page) before
+/// the end marker; pass 1 sends all of RAM. A destination refuses a stream that left any out.
+///
 /// Destination to source (the return path), exactly one message:
 ///
 ///     ack        tag 0x10: everything arrived and loaded; the guest runs there (or waits, -S)

@@ -5,7 +5,7 @@ import Glibc
 /// guest memory. Nothing here allocates by a size read from the stream.
 final class StreamReader {
     private static let capacity = 64 * 1024
-    private let socket: MigrationSocket
+    private let socket: MigrationStream
     private let buffer = UnsafeMutableRawPointer.allocate(byteCount: StreamReader.capacity, alignment: 16)
     private var start = 0
     private var end = 0
@@ -15,7 +15,7 @@ final class StreamReader {
     /// What the reader is doing, for error messages when the stream breaks off.
     var context = "reading the stream header"
 
-    init(socket: MigrationSocket) { self.socket = socket }
+    init(socket: MigrationStream) { self.socket = socket }
 
     deinit { buffer.deallocate() }
 

@@ -13,7 +13,7 @@ import Machine
 /// 896 MiB of data (release build): copying costs about as much as hashing, each well under
 /// the kernel's own copy into the socket; the copy is kept, the scan is folded into it.
 final class StreamWriter {
-    private let socket: MigrationSocket
+    private let socket: MigrationStream
     private var buffer: [UInt8] = []
     private var digest = StreamDigest()
     private let vectors: UnsafeMutableBufferPointer<iovec>
@@ -23,7 +23,7 @@ final class StreamWriter {
     /// Bytes put on the wire so far (`transferred ram` counts these).
     private(set) var bytesWritten: UInt64 = 0
 
-    init(socket: MigrationSocket) {
+    init(socket: MigrationStream) {
         self.socket = socket
         buffer.reserveCapacity(64 * 1024)
         // One vector for the batch header plus at most one per run of normal pages.

@@ -1,4 +1,8 @@
-/// Where a migration stream goes or comes from, in QEMU's URI syntax.
+import Sockets
+
+/// Where a migration stream goes or comes from, in QEMU's URI syntax. Parsed once, where the
+/// text enters (the command line, `migrate`, `migrate_incoming`, QMP); everything after
+/// works on this value. `transport` says how each scheme travels (MigrationTransport.swift).
 public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
     /// `tcp:HOST:PORT`. An empty host, `0` or `0.0.0.0` listens on every address; IPv6 hosts
     /// are written in brackets (`tcp:[::1]:4444`).
@@ -14,45 +18,44 @@ public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
     /// back; there is no destination to answer, so nothing travels back.
     case file(path: String)
 
+    /// What is wrong with a URI, for messages that can say more than "invalid".
+    public enum SyntaxError: Error, Equatable {
+        case unknownScheme
+        case emptyTarget
+        case address(HostPort.SyntaxError)
+    }
+
     public static func parse(_ text: String) throws -> MigrationURI {
+        do { return try parseExplaining(text) } catch { throw MigrationError.invalidURI(text) }
+    }
+
+    /// As `parse`, throwing a `SyntaxError` that says what is wrong.
+    public static func parseExplaining(_ text: String) throws -> MigrationURI {
         if text == "stdio" { return .stdio }
-        if text.hasPrefix("exec:") {
-            let command = String(text.dropFirst("exec:".count))
-            guard !command.allSatisfy({ $0 == " " || $0 == "\t" }) else { throw MigrationError.invalidURI(text) }
+        if let command = text.dropping(prefix: "exec:") {
+            guard !command.allSatisfy({ $0 == " " || $0 == "\t" }) else { throw SyntaxError.emptyTarget }
             return .exec(command: command)
         }
-        if text.hasPrefix("file:") {
-            let path = String(text.dropFirst("file:".count))
-            guard !path.isEmpty else { throw MigrationError.invalidURI(text) }
+        if let path = text.dropping(prefix: "file:") {
+            guard !path.isEmpty else { throw SyntaxError.emptyTarget }
             return .file(path: path)
         }
-        if text.hasPrefix("unix:") {
-            let path = String(text.dropFirst("unix:".count))
-            // sockaddr_un holds at most 107 path bytes and a terminator.
-            guard !path.isEmpty, path.utf8.count < 108 else { throw MigrationError.invalidURI(text) }
+        if let path = text.dropping(prefix: "unix:") {
+            guard !path.isEmpty, path.utf8.count <= SocketEndpoint.maxUnixPathBytes else { throw SyntaxError.emptyTarget }
             return .unix(path: path)
         }
-        guard text.hasPrefix("tcp:") else { throw MigrationError.invalidURI(text) }
-        let rest = text.dropFirst("tcp:".count)
-        guard let colon = rest.lastIndex(of: ":") else { throw MigrationError.invalidURI(text) }
-        var host = String(rest[rest.startIndex..<colon])
-        let port = String(rest[rest.index(after: colon)...])
-        if host.hasPrefix("[") && host.hasSuffix("]") && host.count >= 2 {
-            host = String(host.dropFirst().dropLast())
+        guard let address = text.dropping(prefix: "tcp:") else { throw SyntaxError.unknownScheme }
+        do {
+            let (host, port) = try HostPort.parse(address)
+            return .tcp(host: host, port: String(port))
+        } catch let problem as HostPort.SyntaxError {
+            throw SyntaxError.address(problem)
         }
-        guard let number = Int(port), (0...65535).contains(number), !port.hasPrefix("+"),
-              !host.contains("[") && !host.contains("]") else {
-            throw MigrationError.invalidURI(text)
-        }
-        return .tcp(host: host, port: String(number))
     }
 
     /// False for snapshot files: no destination reads the stream as it is written, so no
     /// acknowledgement or refusal can come back.
-    var hasReturnPath: Bool {
-        if case .file = self { return false }
-        return true
-    }
+    var hasReturnPath: Bool { transport.hasReturnPath }
 
     /// True when a listener on this URI accepts connections on every local address.
     var listensOnAllAddresses: Bool {
@@ -62,16 +65,17 @@ public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .tcp(let host, let port):
-            return host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
-        case .unix(let path):
-            return "unix:\(path)"
-        case .exec(let command):
-            return "exec:\(command)"
-        case .stdio:
-            return "stdio"
-        case .file(let path):
-            return "file:\(path)"
+        case .tcp(let host, let port): return "tcp:" + HostPort.text(host: host, port: port)
+        case .unix(let path): return "unix:\(path)"
+        case .exec(let command): return "exec:\(command)"
+        case .stdio: return "stdio"
+        case .file(let path): return "file:\(path)"
         }
+    }
+}
+
+private extension String {
+    func dropping(prefix: String) -> String? {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
     }
 }

@@ -25,11 +25,15 @@ public struct ArgumentSpec: Equatable, Sendable {
     public var name: String
     public var kind: ArgumentKind
     public var optional: Bool
+    /// Words tab completion offers for this argument (migration parameter names); when empty,
+    /// the kind decides (on/off, file names, nothing).
+    public var completions: [String]
 
-    public init(_ name: String, _ kind: ArgumentKind, optional: Bool = false) {
+    public init(_ name: String, _ kind: ArgumentKind, optional: Bool = false, completions: [String] = []) {
         self.name = name
         self.kind = kind
         self.optional = optional
+        self.completions = completions
     }
 
     public static func flag(_ letter: Character, name: String? = nil) -> ArgumentSpec {

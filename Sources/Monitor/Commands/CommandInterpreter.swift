@@ -28,6 +28,8 @@ public final class CommandInterpreter {
     public private(set) var infoCommands: [InfoCommand] = []
     /// The vCPU that `info registers`, `x` and `memsave` look at (QEMU's `cpu` command).
     public var currentCPU = 0
+    /// Which commands the machine's run state allows (nil: all; tests without a machine).
+    public var rules: RunStateRules?
     /// QEMU remembers the last `x`/`xp` format and size as the defaults for the next one.
     var lastDumpFormat = MemoryDumpFormat()
 
@@ -75,6 +77,8 @@ public final class CommandInterpreter {
             let parsed: MonitorArguments
             defer { if let used = parser.dumpFormatUsed { lastDumpFormat = used } }
             parsed = try parser.parse(arguments)
+            // The topic, not the name: `info migrate` is not `migrate`.
+            try rules?.check(command: topic)
             let output = try command.handler(parsed, context)
             return CommandOutcome(output: output, quit: context.quitRequested)
         } catch let error as MonitorError {
@@ -181,6 +185,7 @@ public final class CommandInterpreter {
     private func argumentCompletions(_ specs: [ArgumentSpec], after words: ArraySlice<CommandToken>,
                                      word: String) -> [String]? {
         guard let spec = Self.spec(at: words, in: specs) else { return [] }
+        if !spec.completions.isEmpty { return matching(word, spec.completions) }
         switch spec.kind {
         case .filename: return nil
         case .onOff: return matching(word, ["off", "on"])

@@ -1,50 +1,54 @@
-import Glibc
+import Machine
 
 /// Copies a range of guest memory into a host file for `pmemsave` and `memsave`, a bounded
 /// chunk at a time so a large dump never needs its whole size in this process's memory.
 enum GuestMemorySaver {
     static let chunkSize = 1 << 20
 
-    /// Writes `size` bytes from `address` to `path`, replacing the file. A read that fails
-    /// part-way removes the partial file, so a file that exists holds the whole range.
+    /// Writes `size` bytes from `address` to `path`. The bytes go to a temporary file that
+    /// replaces `path` only once complete (ReplacementFile), so a failure at any point leaves
+    /// the file that was there before, and a file under that name always holds a whole range.
     static func save(address: UInt64, size: UInt64, to path: String,
                      read: (_ address: UInt64, _ count: Int) throws -> [UInt8]) throws {
         if size > 0 && address &+ (size - 1) < address {
             throw MonitorError.rangeOverflow(address: address, size: size)
         }
         if size > 0 {
-            // Probe both ends first, so an obviously wrong range leaves no file behind.
+            // Probe both ends first, so an obviously wrong range fails before any file exists.
             try probe(address, size: size, read: read)
             try probe(address + (size - 1), size: size, read: read, reportedAddress: address)
         }
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw MonitorError.fileWriteFailed(path: path, reason: MonitorError.errnoText(errno))
-        }
-        var done: UInt64 = 0
+        let file: ReplacementFile
         do {
-            while done < size {
-                let count = Int(min(UInt64(chunkSize), size - done))
-                let bytes: [UInt8]
-                do {
-                    bytes = try read(address + done, count)
-                } catch {
-                    throw MonitorError.memoryNotReadable(address: address, size: size, reason: "\(error)")
-                }
-                guard bytes.count == count else {
-                    throw MonitorError.memoryNotReadable(address: address, size: size,
-                                                         reason: "short read at 0x\(String(address + done, radix: 16))")
-                }
-                try writeAll(fd, bytes, path: path)
-                done += UInt64(count)
-            }
-        } catch {
-            close(fd)
-            unlink(path)
-            throw error
+            file = try ReplacementFile.create(path: path, prefix: "swiftkvm-memsave")
+        } catch let failure as ReplacementFile.Failure {
+            throw MonitorError.fileWriteFailed(path: path, reason: MonitorError.errnoText(failure.errno))
         }
-        if close(fd) != 0 {
-            throw MonitorError.fileWriteFailed(path: path, reason: MonitorError.errnoText(errno))
+        defer { file.discard() }
+        var done: UInt64 = 0
+        while done < size {
+            let count = Int(min(UInt64(chunkSize), size - done))
+            let bytes: [UInt8]
+            do {
+                bytes = try read(address + done, count)
+            } catch {
+                throw MonitorError.memoryNotReadable(address: address, size: size, reason: "\(error)")
+            }
+            guard bytes.count == count else {
+                throw MonitorError.memoryNotReadable(address: address, size: size,
+                                                     reason: "short read at 0x\(String(address + done, radix: 16))")
+            }
+            do {
+                try bytes.withUnsafeBytes { try file.write($0) }
+            } catch let failure as ReplacementFile.Failure {
+                throw MonitorError.fileWriteFailed(path: path, reason: MonitorError.errnoText(failure.errno))
+            }
+            done += UInt64(count)
+        }
+        do {
+            try file.commit()
+        } catch let failure as ReplacementFile.Failure {
+            throw MonitorError.fileWriteFailed(path: path, reason: MonitorError.errnoText(failure.errno))
         }
     }
 
@@ -54,23 +58,6 @@ enum GuestMemorySaver {
             _ = try read(address, 1)
         } catch {
             throw MonitorError.memoryNotReadable(address: reportedAddress ?? address, size: size, reason: "\(error)")
-        }
-    }
-
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-        var offset = 0
-        while offset < bytes.count {
-            // SAFETY: the buffer pointer is used only inside the closure, for at most the
-            // bytes that remain in the array.
-            let written = bytes.withUnsafeBytes { buffer -> Int in
-                guard let base = buffer.baseAddress else { return 0 }
-                return write(fd, base + offset, buffer.count - offset)
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw MonitorError.fileWriteFailed(path: path, reason: MonitorError.errnoText(errno))
-            }
-            offset += written
         }
     }
 }

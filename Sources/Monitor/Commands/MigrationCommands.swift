@@ -11,12 +11,15 @@ public enum MigrationCommands {
     public enum CommandError: Error, CustomStringConvertible {
         case failed(String)
         case incomingNotDeferred
+        /// A parameter or capability was not set; QEMU's monitor prefixes these `Error: `.
+        case refused(Error)
 
         public var description: String {
             switch self {
             case .failed(let line): return line
             case .incomingNotDeferred:
                 return "migrate_incoming is only allowed on a machine started with -incoming defer"
+            case .refused(let error): return "Error: \(error)"
             }
         }
     }
@@ -62,25 +65,41 @@ public enum MigrationCommands {
             return ""
         })
         interpreter.register(MonitorCommand(
-            name: "migrate_set_parameter", arguments: [ArgumentSpec("parameter", .string), ArgumentSpec("value", .string)],
+            name: "migrate_set_parameter",
+            arguments: [ArgumentSpec("parameter", .string, completions: MigrationParameter.all.map(\.name)),
+                        ArgumentSpec("value", .string)],
             help: "Set the parameter for migration") { args, _ in
-            try controller.setParameter(try args.string("parameter"), value: try args.string("value"))
+            let name = try args.string("parameter"), text = try args.string("value")
+            do {
+                let parameter = try MigrationParameter.named(name)
+                try controller.setParameter(parameter, to: try MigrationParameterText.value(text, for: parameter))
+            } catch {
+                throw CommandError.refused(error)
+            }
             return ""
         })
         interpreter.register(MonitorCommand(
-            name: "migrate_set_capability", arguments: [ArgumentSpec("capability", .string), ArgumentSpec("state", .onOff)],
+            name: "migrate_set_capability",
+            arguments: [ArgumentSpec("capability", .string,
+                                     completions: MigrationCapability.all.filter(\.isSupported).map(\.name)),
+                        ArgumentSpec("state", .onOff)],
             help: "Enable/Disable the usage of a capability for migration") { args, _ in
-            try controller.setCapability(try args.string("capability"), on: args.bool("state"))
+            let name = try args.string("capability"), on = args.bool("state")
+            do {
+                try controller.setCapability(try MigrationCapability.named(name), on: on)
+            } catch {
+                throw CommandError.refused(error)
+            }
             return ""
         })
         interpreter.registerInfo(InfoCommand(name: "migrate", help: "show migration status") { _, _ in
-            controller.formatInfoMigrate()
+            MigrationInfoFormatter.infoMigrate(controller.stats)
         })
         interpreter.registerInfo(InfoCommand(name: "migrate_parameters", help: "show current migration parameters") { _, _ in
-            controller.formatInfoParameters()
+            MigrationInfoFormatter.parameters(controller.parameters)
         })
         interpreter.registerInfo(InfoCommand(name: "migrate_capabilities", help: "show current migration capabilities") { _, _ in
-            controller.formatInfoCapabilities()
+            MigrationInfoFormatter.capabilities(controller.capabilities)
         })
         return { progressStatus(controller.stats, startedHere: printer.ownsMigration) }
     }
@@ -95,7 +114,7 @@ public enum MigrationCommands {
         guard stats.status.isInProgress, let pass = stats.currentPass, pass.elapsedNs >= progressDelayNs else {
             return .pending
         }
-        return .line(pass.description)
+        return .line(MigrationProgressFormatter.progressLine(pass))
     }
 
     /// Progress lines: above the prompt normally, or straight to stdout while a script waits
@@ -119,14 +138,10 @@ public enum MigrationCommands {
 
         func print(_ event: MigrationEvent) {
             defer { if case .finished = event { ownsMigration = false } }
-            let line = event.description + "\n"
+            let line = MigrationProgressFormatter.line(for: event) + "\n"
             if direct {
-                var bytes = Array(line.utf8)[...]
-                while !bytes.isEmpty {
-                    let n = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
-                    if n <= 0 { if errno == EINTR { continue }; break }
-                    bytes = bytes.dropFirst(n)
-                }
+                // The loop is blocked in this command: write at once, waiting if stdout is full.
+                FileIO.writeAll(1, line)
             } else {
                 output.printAsync(line)
             }

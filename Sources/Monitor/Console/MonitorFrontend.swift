@@ -44,6 +44,8 @@ public final class MonitorFrontend {
     private var script: ScriptRunner?
     private var stdinToken: PollLoop.Token?
     private var qmpServer: QMPServer?
+    /// Stdout when it is not a terminal and the guest console or the monitor uses it.
+    private var stdout: StdoutQueue?
 
     private let exitLock = NSLock()
     private var requestedExit: Int32?
@@ -93,7 +95,7 @@ public final class MonitorFrontend {
             // QEMU's message, which scripts look for to find the terminal.
             FileIO.writeAll(2, "char device redirected to \(pty.slavePath) (label serial0)\n")
         case .tcpServer(let host, let port, _):
-            serialBackend = SocketSerialBackend(listener: try TCPSocketListener(host: host, port: port))
+            serialBackend = SocketSerialBackend(listener: try .console(.tcp(host: host, port: port)))
         }
         if case .unixServer(let path, _) = monitor {
             monitorServer = try MonitorSocketServer(path: path, prompt: Self.prompt, execute: executeForSocket ?? execute) { [weak self] in
@@ -152,6 +154,11 @@ public final class MonitorFrontend {
     /// when polling itself failed. SIGINT, SIGTERM and SIGHUP end it in order with 0, as in
     /// QEMU (see TerminationSignals). Call once.
     public func run() -> Int32 {
+        if (serialSpec == .stdio || monitorSpec == .stdio) && isatty(1) == 0 {
+            let queue = StdoutQueue()
+            stdout = queue
+            loop.watch(fd: queue.fd, interest: { (false, queue.wantsWrite) }) { _ in queue.flush() }
+        }
         setUpStdin()
         loop.watch(fd: queue.wakeReadFD) { [unowned self] _ in self.showAsync(self.queue.takeQueued()) }
         var terminatingSignal: Int32?
@@ -195,13 +202,28 @@ public final class MonitorFrontend {
             }
             guestInput.retry()
         }
+        // Whatever the guest wrote before it exited (or before quit) is still in the pipe.
+        drainGuestOutput()
         showAsync(queue.takeQueued())
         terminal?.stop()
         if let terminatingSignal { FileIO.writeAll(2, "swiftkvm: terminating on signal \(terminatingSignal)\n") }
+        serialBackend?.flushBeforeExit()
+        stdout?.finish(noProgressMilliseconds: ExitFlush.noProgressMilliseconds)
         serialBackend?.close()
         monitorServer?.close()
         qmpServer?.close()
         return status == 0 && failedLines > 0 ? 1 : status
+    }
+
+    /// Reads the guest's console pipe dry, bounded so a guest that keeps flooding it cannot
+    /// hold up the exit (the pipe holds 64 KiB).
+    private func drainGuestOutput() {
+        guard let console else { return }
+        var drained = 0
+        while drained < 1 << 20, case .bytes(let bytes) = FileIO.read(console.guestOutputFD) {
+            showGuestOutput(bytes)
+            drained += bytes.count
+        }
     }
 
     /// Redraws the terminal's status line; returns what the provider said.
@@ -234,10 +256,11 @@ public final class MonitorFrontend {
             watchStdin(wantsInput: { session.wantsInput }, handle: session.handleInput)
         } else if monitorOnStdio {
             let runner = ScriptRunner(execute: execute,
-                                      writeOutput: { FileIO.writeAll(1, $0) },
+                                      writeOutput: { [unowned self] in self.writeStdout($0) },
                                       writeError: { FileIO.writeAll(2, $0) })
             script = runner
-            watchStdin(wantsInput: { true }, handle: { [unowned self] bytes in
+            // A stalled stdout reader pauses the script rather than growing the queue.
+            watchStdin(wantsInput: { [unowned self] in !(self.stdout?.isFull ?? false) }, handle: { [unowned self] bytes in
                 runner.feed(bytes)
                 if runner.quitRequested { self.requestExit(status: 0) }
             }, atEnd: { [unowned self] in
@@ -270,14 +293,26 @@ public final class MonitorFrontend {
             serialBackend.writeGuestOutput(bytes)
         } else if let terminal {
             terminal.showGuestOutput(bytes)
+        } else if let stdout {
+            stdout.write(bytes, droppable: true)
         } else {
             FileIO.writeAll(1, bytes)
         }
     }
 
+    private func writeStdout(_ text: String) {
+        if let stdout { stdout.write(text) } else { FileIO.writeAll(1, text) }
+    }
+
     private func showAsync(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
-        if let terminal { terminal.showMonitorLines(bytes) } else { FileIO.writeAll(1, bytes) }
+        if let terminal {
+            terminal.showMonitorLines(bytes)
+        } else if let stdout {
+            stdout.write(bytes, droppable: false)
+        } else {
+            FileIO.writeAll(1, bytes)
+        }
         monitorServer?.broadcast(bytes)
     }
 }

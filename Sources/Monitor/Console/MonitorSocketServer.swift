@@ -1,22 +1,30 @@
 import Glibc
+import Sockets
 
-/// `-monitor unix:PATH,server[,nowait]`: any number of clients, each with a plain line
+/// `-monitor unix:PATH,server[,nowait]`: up to `maxClients` clients at once (further ones
+/// wait in the listen backlog until one leaves), each with a plain line
 /// protocol: a banner and a `(monitor) ` prompt, then one command per line, its output, and
 /// the prompt again. Lines that arrive on their own (migration progress) come between
 /// commands, each batch followed by a fresh prompt, as the terminal redraws its prompt under
 /// them: a client that reads until the output ends with a prompt never waits for one that
 /// does not come. No echo and no line editing (use `socat READLINE UNIX:PATH` for those).
+/// A client's next command runs only once its earlier output has mostly been read (see
+/// SocketConnection); progress lines it does not read past the queue's bound disconnect it.
 final class MonitorSocketServer {
+    static let maxClients = 8
     static let banner = "swiftkvm monitor - type 'help' for more information\n"
 
     private final class Client {
         let connection: SocketConnection
         var splitter = LineSplitter()
+        /// Lines read but not yet run, while the client's output is backed up.
+        var pending: [LineSplitter.Piece] = []
         var token: PollLoop.Token?
         init(connection: SocketConnection) { self.connection = connection }
     }
 
-    private let listener: UnixSocketListener
+    private let listener: SocketListener
+    let path: String
     private let prompt: String
     private let execute: (String) -> CommandOutcome
     /// Called after a client's `quit`.
@@ -25,26 +33,30 @@ final class MonitorSocketServer {
     private var loop: PollLoop?
 
     init(path: String, prompt: String, execute: @escaping (String) -> CommandOutcome, onQuit: @escaping () -> Void) throws {
-        listener = try UnixSocketListener(path: path)
+        listener = try .console(.unix(path: path))
+        self.path = path
         self.prompt = prompt
         self.execute = execute
         self.onQuit = onQuit
     }
 
-    var path: String { listener.path }
     var clientCount: Int { clients.count }
 
     func register(in loop: PollLoop) {
         self.loop = loop
-        loop.watch(fd: listener.fd) { [unowned self] _ in
-            while let fd = self.listener.accept() { self.adopt(fd) }
+        loop.watch(fd: listener.fd, interest: { [unowned self] in
+            (self.clients.count < Self.maxClients && self.listener.canAcceptAtFileLimit, false)
+        }) { [unowned self] _ in
+            while self.clients.count < Self.maxClients, let fd = self.listener.acceptClient(serving: "monitor") {
+                self.adopt(fd)
+            }
         }
         for client in clients { watch(client) }
     }
 
     func waitForClient() {
         guard clients.isEmpty else { return }
-        FileIO.writeAll(2, "swiftkvm: waiting for connection on monitor unix:\(listener.path),server\n")
+        FileIO.writeAll(2, "swiftkvm: waiting for connection on monitor unix:\(path),server\n")
         if let fd = listener.waitForClient() { adopt(fd) }
     }
 
@@ -58,7 +70,7 @@ final class MonitorSocketServer {
     }
 
     private func adopt(_ fd: Int32) {
-        let client = Client(connection: SocketConnection(fd: fd))
+        let client = Client(connection: SocketConnection(fd: fd, overflow: .disconnect))
         clients.append(client)
         client.connection.send(Self.banner + prompt)
         if loop != nil { watch(client) }
@@ -67,10 +79,15 @@ final class MonitorSocketServer {
     private func watch(_ client: Client) {
         guard let loop else { return }
         client.token = loop.watch(fd: client.connection.fd, interest: {
-            (client.connection.isOpen, client.connection.wantsWrite)
+            (client.connection.isOpen && !client.connection.isBackedUp && client.pending.isEmpty, client.connection.wantsWrite)
         }) { [unowned self] events in
-            if events & Int16(POLLOUT) != 0 { client.connection.flush() }
-            if events & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 { self.readCommands(from: client) }
+            if events & Int16(POLLOUT) != 0 {
+                client.connection.flush()
+                self.runPending(for: client)
+            }
+            if events & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 && !client.connection.isBackedUp {
+                self.readCommands(from: client)
+            }
             self.dropClosedClients()
         }
     }
@@ -78,12 +95,23 @@ final class MonitorSocketServer {
     private func readCommands(from client: Client) {
         switch FileIO.read(client.connection.fd) {
         case .bytes(let bytes):
-            for piece in client.splitter.feed(bytes) { run(piece, for: client) }
+            client.pending += client.splitter.feed(bytes)
+            runPending(for: client)
         case .wouldBlock:
             break
         case .endOfFile, .failed:
             client.connection.close()
         }
+    }
+
+    private func runPending(for client: Client) {
+        var next = 0
+        while next < client.pending.count && client.connection.isOpen && !client.connection.isBackedUp {
+            let piece = client.pending[next]
+            next += 1
+            run(piece, for: client)
+        }
+        client.pending.removeFirst(next)
     }
 
     private func run(_ piece: LineSplitter.Piece, for client: Client) {

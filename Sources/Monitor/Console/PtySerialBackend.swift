@@ -68,6 +68,28 @@ final class PtySerialBackend: SerialBackend {
 
     func waitForClient() {}
 
+    /// Closing the master hangs up the slave, which discards what its reader has not read
+    /// yet: wait while a reader takes it, as long as it keeps taking. The kernel moves what
+    /// was written to the master over to the slave asynchronously, so look after a tick.
+    func flushBeforeExit() {
+        usleep(10_000)
+        var unread = Self.unreadBytes(heldSlave)
+        var idle: Int32 = 0
+        while unread > 0 && idle < ExitFlush.ptyNoProgressMilliseconds {
+            usleep(10_000)
+            let now = Self.unreadBytes(heldSlave)
+            idle = now < unread ? 0 : idle + 10
+            unread = now
+        }
+    }
+
+    /// Bytes written to the master that the slave's reader has not read (FIONREAD).
+    private static func unreadBytes(_ slave: Int32) -> Int32 {
+        var count: Int32 = 0
+        // SAFETY: FIONREAD stores one int through the pointer.
+        return ioctl(slave, UInt(FIONREAD), &count) == 0 ? count : 0
+    }
+
     func close() {
         if let token { loop?.unwatch(token) }
         token = nil

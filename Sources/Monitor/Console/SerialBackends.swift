@@ -1,4 +1,5 @@
 import Glibc
+import Sockets
 
 /// Where the guest's serial output goes and where its input comes from, for every `-serial`
 /// kind but `stdio` (the terminal handles that one).
@@ -10,7 +11,18 @@ protocol SerialBackend: AnyObject {
     func register(in loop: PollLoop, input: GuestInputQueue)
     /// Blocks until a client is there, for socket back ends that must not start without one.
     func waitForClient()
+    /// At exit, before `close`: lets a connected reader take what is still queued (see
+    /// `ExitFlush`). Back ends that write synchronously have nothing to do.
+    func flushBeforeExit()
     func close()
+}
+
+/// How long the console back ends wait at exit for a reader to take queued guest output.
+enum ExitFlush {
+    /// A connected socket client or a stdout reader: it exists, so give it time.
+    static let noProgressMilliseconds: Int32 = 5000
+    /// A pty may have nobody attached at all; wait only while someone is reading.
+    static let ptyNoProgressMilliseconds: Int32 = 500
 }
 
 /// `-serial null`.
@@ -19,6 +31,7 @@ final class NullSerialBackend: SerialBackend {
     func writeGuestOutput(_ bytes: [UInt8]) {}
     func register(in loop: PollLoop, input: GuestInputQueue) {}
     func waitForClient() {}
+    func flushBeforeExit() {}
     func close() {}
 }
 
@@ -36,20 +49,22 @@ final class FileSerialBackend: SerialBackend {
     func writeGuestOutput(_ bytes: [UInt8]) { FileIO.writeAll(fd, bytes) }
     func register(in loop: PollLoop, input: GuestInputQueue) {}
     func waitForClient() {}
+    func flushBeforeExit() {}
     func close() { FileIO.close(fd) }
 }
 
 /// `-serial unix:PATH,server[,nowait]` and `-serial tcp:HOST:PORT,server[,nowait]`: one
 /// client at a time; while one is connected, others wait in the listen backlog. Output with
-/// no client connected is dropped.
+/// no client connected, and output past what a slow client has left unread
+/// (`SocketConnection.maxQueuedBytes`), is dropped: the guest never waits for the console.
 final class SocketSerialBackend: SerialBackend {
-    private let listener: ConnectionListener
+    private let listener: SocketListener
     private(set) var client: SocketConnection?
     private var loop: PollLoop?
     private var input: GuestInputQueue?
     private var clientToken: PollLoop.Token?
 
-    init(listener: ConnectionListener) {
+    init(listener: SocketListener) {
         self.listener = listener
     }
 
@@ -64,8 +79,10 @@ final class SocketSerialBackend: SerialBackend {
     func register(in loop: PollLoop, input: GuestInputQueue) {
         self.loop = loop
         self.input = input
-        loop.watch(fd: listener.fd, interest: { [unowned self] in (self.client == nil, false) }) { [unowned self] _ in
-            if let fd = self.listener.accept() { self.adopt(fd) }
+        loop.watch(fd: listener.fd, interest: { [unowned self] in
+            (self.client == nil && self.listener.canAcceptAtFileLimit, false)
+        }) { [unowned self] _ in
+            if let fd = self.listener.acceptClient(serving: "serial") { self.adopt(fd) }
         }
         if let client { watchClient(client) }
     }
@@ -77,7 +94,7 @@ final class SocketSerialBackend: SerialBackend {
     }
 
     private func adopt(_ fd: Int32) {
-        let connection = SocketConnection(fd: fd)
+        let connection = SocketConnection(fd: fd, overflow: .drop)
         client = connection
         if loop != nil { watchClient(connection) }
     }
@@ -106,6 +123,19 @@ final class SocketSerialBackend: SerialBackend {
         client = nil
     }
 
+    /// What the client has not taken yet sits in the connection's queue; the kernel sends
+    /// what is already in the socket after close.
+    func flushBeforeExit() {
+        guard let client else { return }
+        while client.wantsWrite {
+            var ready = pollfd(fd: client.fd, events: Int16(POLLOUT), revents: 0)
+            let n = poll(&ready, 1, ExitFlush.noProgressMilliseconds)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0, ready.revents & Int16(POLLOUT) != 0 else { break }
+            client.flush()
+        }
+    }
+
     func close() {
         dropClient()
         listener.close()
@@ -115,7 +145,7 @@ final class SocketSerialBackend: SerialBackend {
 extension SocketSerialBackend {
     /// `-serial unix:PATH,server`.
     convenience init(path: String) throws {
-        self.init(listener: try UnixSocketListener(path: path))
+        self.init(listener: try .console(.unix(path: path)))
     }
 }
 

@@ -18,6 +18,8 @@ public struct QMPCommand {
 /// it runs on the monitor's poll-loop thread, like the human monitor.
 public final class QMPCommandTable {
     public private(set) var commands: [QMPCommand] = []
+    /// Which commands the machine's run state allows (nil: all).
+    public var rules: RunStateRules?
 
     public init() {}
 
@@ -28,6 +30,12 @@ public final class QMPCommandTable {
     }
 
     func command(named name: String) -> QMPCommand? { commands.first { $0.name == name } }
+
+    /// Runs `command` if the run state allows it.
+    func execute(_ command: QMPCommand, _ arguments: QMPArguments) throws -> JSONValue {
+        try rules?.check(qmpCommand: command.name)
+        return try command.handler(arguments)
+    }
 
     /// Every name, with `qmp_capabilities` and `query-commands` that the session adds.
     var names: [String] { ["qmp_capabilities", "query-commands"] + commands.map(\.name).filter { $0 != "query-commands" } }

@@ -27,51 +27,62 @@ public enum QMPMigrationCommands {
             return .emptyObject
         })
         table.register(QMPCommand("query-migrate") { _ in json(controller.stats) })
-        table.register(QMPCommand("migrate-set-parameters", arguments: MigrationParameters.names) { args in
-            // All or nothing: a bad value leaves every parameter as it was, as in QEMU.
-            var parameters = controller.parameters
-            for (name, value) in args.members {
-                guard case .integer(let number) = value, number >= 0 else {
-                    throw QMPError.wrongType(name, expected: name == "downtime-limit" || name == "max-bandwidth" ? "uint64" : "uint8")
-                }
-                // The HMP parser reads a bare max-bandwidth as MiB/s; QMP gives bytes/s.
-                try parameters.set(name: name, value: name == "max-bandwidth" ? "\(number)B" : "\(number)")
+        table.register(QMPCommand("migrate-set-parameters", arguments: MigrationParameter.all.map(\.name)) { args in
+            let changes = try args.members.map { name, json in
+                let parameter = try MigrationParameter.named(name)
+                return (parameter, try value(of: json, for: parameter))
             }
-            controller.parameters = parameters
+            try controller.setParameters(changes)
             return .emptyObject
         })
         table.register(QMPCommand("query-migrate-parameters") { _ in
-            let p = controller.parameters
-            return .object([
-                ("throttle-trigger-threshold", .integer(Int64(p.throttleTriggerThreshold))),
-                ("cpu-throttle-initial", .integer(Int64(p.cpuThrottleInitial))),
-                ("cpu-throttle-increment", .integer(Int64(p.cpuThrottleIncrement))),
-                ("max-cpu-throttle", .integer(Int64(p.maxCPUThrottle))),
-                ("max-bandwidth", .integer(Int64(clamping: p.maxBandwidth))),
-                ("downtime-limit", .integer(Int64(clamping: p.downtimeLimitMs))),
-            ])
+            let parameters = controller.parameters
+            return .object(MigrationParameter.all.map { ($0.name, json(parameters[$0])) })
         })
         table.register(QMPCommand("migrate-set-capabilities", arguments: ["capabilities"]) { args in
             guard let list = args["capabilities"] else { throw QMPError.missing("capabilities") }
             guard case .array(let items) = list else { throw QMPError.wrongType("capabilities", expected: "array") }
-            var capabilities = controller.capabilities
-            for item in items {
+            let changes = try items.map { item -> (MigrationCapability, Bool) in
                 guard case .object = item else { throw QMPError.wrongType("capabilities[0]", expected: "object") }
                 let entry = try QMPArguments(item, allowed: ["capability", "state"])
-                let name = try entry.string("capability")
+                let capability = try MigrationCapability.named(try entry.string("capability"))
                 guard let state = try entry.optionalBool("state") else { throw QMPError.missing("state") }
-                try capabilities.set(name: name, on: state)
+                return (capability, state)
             }
-            guard !controller.stats.status.isInProgress else { throw QMPError("There's a migration process in progress") }
-            controller.capabilities = capabilities
+            try controller.setCapabilities(changes)
             return .emptyObject
         })
         table.register(QMPCommand("query-migrate-capabilities") { _ in
             let capabilities = controller.capabilities
-            return .array(MigrationCapabilities.names.map {
-                .object([("capability", .string($0)), ("state", .bool(capabilities.isOn($0)))])
+            return .array(MigrationCapability.all.map {
+                .object([("capability", .string($0.name)), ("state", .bool(capabilities.isOn($0)))])
             })
         })
+    }
+
+    /// A member of `migrate-set-parameters`, as the parameter's QAPI type reads JSON: integers
+    /// stay integers (bytes for max-bandwidth, not the human monitor's MiB).
+    static func value(of json: JSONValue, for parameter: MigrationParameter) throws -> MigrationParameterValue {
+        switch (parameter.type, json) {
+        case (.uint8, .integer(let number)), (.uint64, .integer(let number)), (.size, .integer(let number)):
+            guard number >= 0 else { break }
+            return .unsigned(UInt64(number))
+        case (.bool, .bool(let flag)):
+            return .bool(flag)
+        case (.string, .string(let text)), (.choice, .string(let text)):
+            return .string(text)
+        default:
+            break
+        }
+        throw QMPError.wrongType(parameter.name, expected: parameter.type.qapiName)
+    }
+
+    static func json(_ value: MigrationParameterValue) -> JSONValue {
+        switch value {
+        case .unsigned(let number): return .integer(Int64(clamping: number))
+        case .bool(let flag): return .bool(flag)
+        case .string(let text): return .string(text)
+        }
     }
 
     /// MIGRATION {"status"} and MIGRATION_PASS {"pass"} for every outgoing migration, whether

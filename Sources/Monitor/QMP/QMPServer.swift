@@ -1,22 +1,35 @@
 import Glibc
+import Sockets
 
-/// The QMP servers of one process (`-qmp`, repeatable), each with any number of clients.
+/// The QMP servers of one process (`-qmp`, repeatable), each with up to `maxClients`
+/// clients; further clients wait in the listen backlog until one leaves (QEMU serves one
+/// client per QMP socket; a few at once let a management tool and a person share one).
 /// Everything runs on the monitor's poll-loop thread, so QMP commands and human-monitor
 /// commands never run at the same time and all clients see the same state.
+///
+/// A client's commands are read and run only while its replies are taken (see
+/// SocketConnection): one that pipelines commands and reads slowly holds at most
+/// `SocketConnection.backPressureBytes` of replies plus one, here.
 public final class QMPServer {
+    public static let maxClients = 8
+
     private final class Client {
         let connection: SocketConnection
         let session: QMPSession
+        let endpoint: Endpoint
         var token: PollLoop.Token?
-        init(connection: SocketConnection, session: QMPSession) {
+        init(connection: SocketConnection, session: QMPSession, endpoint: Endpoint) {
             self.connection = connection
             self.session = session
+            self.endpoint = endpoint
         }
     }
 
-    private struct Endpoint {
-        let listener: ConnectionListener
+    private final class Endpoint {
+        let listener: SocketListener
         let wait: Bool
+        var clients = 0
+        init(listener: SocketListener, wait: Bool) { self.listener = listener; self.wait = wait }
     }
 
     public let table: QMPCommandTable
@@ -33,9 +46,9 @@ public final class QMPServer {
             for spec in specs {
                 switch spec {
                 case .unix(let path, let wait):
-                    endpoints.append(Endpoint(listener: try UnixSocketListener(path: path), wait: wait))
+                    endpoints.append(Endpoint(listener: try .console(.unix(path: path)), wait: wait))
                 case .tcp(let host, let port, let wait):
-                    endpoints.append(Endpoint(listener: try TCPSocketListener(host: host, port: port), wait: wait))
+                    endpoints.append(Endpoint(listener: try .console(.tcp(host: host, port: port)), wait: wait))
                 }
             }
         } catch {
@@ -55,14 +68,18 @@ public final class QMPServer {
 
     /// The TCP ports bound, in `-qmp` order (0 for unix sockets).
     public var boundTCPPorts: [UInt16] {
-        endpoints.map { ($0.listener as? TCPSocketListener)?.port ?? 0 }
+        endpoints.map { $0.listener.boundPort ?? 0 }
     }
 
     func register(in loop: PollLoop) {
         self.loop = loop
         for endpoint in endpoints {
-            loop.watch(fd: endpoint.listener.fd) { [unowned self] _ in
-                while let fd = endpoint.listener.accept() { self.adopt(fd) }
+            loop.watch(fd: endpoint.listener.fd, interest: {
+                (endpoint.clients < Self.maxClients && endpoint.listener.canAcceptAtFileLimit, false)
+            }) { [unowned self] _ in
+                while endpoint.clients < Self.maxClients, let fd = endpoint.listener.acceptClient(serving: "qmp") {
+                    self.adopt(fd, from: endpoint)
+                }
             }
         }
         loop.watch(fd: events.wakeReadFD) { [unowned self] _ in self.deliver(self.events.takeQueued()) }
@@ -73,12 +90,14 @@ public final class QMPServer {
     func waitForClients() {
         for endpoint in endpoints where endpoint.wait {
             FileIO.writeAll(2, "swiftkvm: waiting for connection on qmp \(endpoint.listener.label),server\n")
-            if let fd = endpoint.listener.waitForClient() { adopt(fd) }
+            if let fd = endpoint.listener.waitForClient() { adopt(fd, from: endpoint) }
         }
     }
 
-    private func adopt(_ fd: Int32) {
-        let client = Client(connection: SocketConnection(fd: fd), session: QMPSession(table: table))
+    private func adopt(_ fd: Int32, from endpoint: Endpoint) {
+        let client = Client(connection: SocketConnection(fd: fd, overflow: .disconnect), session: QMPSession(table: table),
+                            endpoint: endpoint)
+        endpoint.clients += 1
         clients.append(client)
         client.connection.send(QMPSession.line(QMPSession.greeting))
         if loop != nil { watch(client) }
@@ -87,10 +106,16 @@ public final class QMPServer {
     private func watch(_ client: Client) {
         guard let loop else { return }
         client.token = loop.watch(fd: client.connection.fd, interest: {
-            (client.connection.isOpen && !client.session.mustClose, client.connection.wantsWrite)
+            (client.connection.isOpen && !client.session.mustClose && !client.connection.isBackedUp
+                && !client.session.hasPendingMessages, client.connection.wantsWrite)
         }) { [unowned self] events in
-            if events & Int16(POLLOUT) != 0 { client.connection.flush() }
-            if events & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 { self.read(from: client) }
+            if events & Int16(POLLOUT) != 0 {
+                client.connection.flush()
+                self.runPending(for: client)
+            }
+            if events & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0 && !client.connection.isBackedUp {
+                self.read(from: client)
+            }
             if client.session.mustClose && !client.connection.wantsWrite { client.connection.close() }
             self.dropClosedClients()
         }
@@ -99,11 +124,19 @@ public final class QMPServer {
     private func read(from client: Client) {
         switch FileIO.read(client.connection.fd) {
         case .bytes(let bytes):
-            for reply in client.session.receive(bytes) { client.connection.send(reply) }
+            client.session.feed(bytes)
+            runPending(for: client)
         case .wouldBlock:
             break
         case .endOfFile, .failed:
             client.connection.close()
+        }
+    }
+
+    /// Runs framed commands while the client keeps up with their replies.
+    private func runPending(for client: Client) {
+        while client.connection.isOpen && !client.connection.isBackedUp, let reply = client.session.nextReply() {
+            client.connection.send(reply)
         }
     }
 
@@ -117,6 +150,7 @@ public final class QMPServer {
     private func dropClosedClients() {
         for client in clients where !client.connection.isOpen {
             if let token = client.token { loop?.unwatch(token) }
+            client.endpoint.clients -= 1
         }
         clients.removeAll { !$0.connection.isOpen }
     }

@@ -14,6 +14,9 @@ public final class QMPSession {
 
     private let table: QMPCommandTable
     private var splitter = QMPStreamSplitter()
+    /// Framed messages not yet run, from `nextPiece` on.
+    private var pending: [QMPStreamSplitter.Piece] = []
+    private var nextPiece = 0
     public private(set) var negotiated = false
     /// Set after a message too long to frame: the owner sends what is queued and hangs up.
     public private(set) var mustClose = false
@@ -27,18 +30,39 @@ public final class QMPSession {
 
     /// Feeds received bytes; returns the reply lines in order.
     public func receive<Bytes: Sequence>(_ bytes: Bytes) -> [String] where Bytes.Element == UInt8 {
+        feed(bytes)
         var replies: [String] = []
-        for piece in splitter.feed(bytes) {
-            switch piece {
-            case .message(let message):
-                replies.append(Self.line(handle(message)))
-            case .tooLong:
-                let error = QMPError("JSON message longer than \(splitter.maxMessageBytes) bytes; closing the connection")
-                replies.append(Self.line(.object([("error", error.json)])))
-                mustClose = true
-            }
-        }
+        while let reply = nextReply() { replies.append(reply) }
         return replies
+    }
+
+    /// Frames received bytes into messages without running them yet.
+    public func feed<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        if nextPiece == pending.count { pending.removeAll(); nextPiece = 0 }
+        pending += splitter.feed(bytes)
+    }
+
+    /// True while framed messages wait for `nextReply`.
+    public var hasPendingMessages: Bool { nextPiece < pending.count }
+
+    /// Runs the next framed message and returns its reply line; nil when none waits. A
+    /// server calls this only while the client reads its replies, so a client that
+    /// pipelines commands never makes us build more replies than it takes.
+    public func nextReply() -> String? {
+        guard nextPiece < pending.count else { return nil }
+        let piece = pending[nextPiece]
+        pending[nextPiece] = .message([])
+        nextPiece += 1
+        switch piece {
+        case .message(let message):
+            return Self.line(handle(message))
+        case .tooLong:
+            pending.removeAll()
+            nextPiece = 0
+            let error = QMPError("JSON message longer than \(splitter.maxMessageBytes) bytes; closing the connection")
+            mustClose = true
+            return Self.line(.object([("error", error.json)]))
+        }
     }
 
     func handle(_ bytes: [UInt8]) -> JSONValue {
@@ -96,7 +120,7 @@ public final class QMPSession {
         guard let command = table.command(named: name) else {
             throw QMPError(.commandNotFound, "The command \(name) has not been found")
         }
-        return try command.handler(try QMPArguments(message["arguments"], allowed: command.arguments))
+        return try table.execute(command, try QMPArguments(message["arguments"], allowed: command.arguments))
     }
 
     /// `{"event": NAME, "data": {...}, "timestamp": {...}}`, stamped with the wall clock.

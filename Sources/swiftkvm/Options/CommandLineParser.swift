@@ -65,7 +65,6 @@ enum CommandLineParser {
         },
         Option(names: ["incoming"], argument: "tcp:HOST:PORT|unix:PATH|file:PATH|exec:CMD|stdio|defer", help: "wait for a migration instead of booting, or start from a snapshot file (see \"Live migration\", \"For operators\" and \"When things go wrong\" in the README)") { config, text in
             config.incoming = try EndpointParsing.incoming(text)
-            config.incomingURI = text
         },
         Option(names: ["enable-kvm"], argument: nil, help: "accepted for QEMU muscle memory; KVM is always used") { _, _ in },
         Option(names: ["accel"], argument: "kvm", help: "accepted for QEMU muscle memory; only kvm is available") { _, text in

@@ -1,3 +1,5 @@
+import Migration
+
 /// Everything the command line asks for, as plain values. Parsing does no I/O; `main` acts on it.
 struct Configuration: Equatable {
     static let mebibyte: UInt64 = 1 << 20
@@ -36,13 +38,16 @@ struct Configuration: Equatable {
 
     /// Where an incoming migration comes from; `deferred` waits for `migrate_incoming`.
     enum IncomingMigration: Equatable {
-        case tcp(host: String, port: UInt16)
-        case unixSocket(path: String)
-        /// A snapshot written by `migrate file:PATH`.
-        case file(path: String)
-        case exec(command: String)
-        case stdio
+        /// Parsed once, by MigrationURI, when the option is read.
+        case uri(MigrationURI)
         case deferred
+
+        static func tcp(host: String, port: UInt16) -> IncomingMigration { .uri(.tcp(host: host, port: String(port))) }
+        static func unixSocket(path: String) -> IncomingMigration { .uri(.unix(path: path)) }
+        /// A snapshot written by `migrate file:PATH`.
+        static func file(path: String) -> IncomingMigration { .uri(.file(path: path)) }
+        static func exec(command: String) -> IncomingMigration { .uri(.exec(command: command)) }
+        static var stdio: IncomingMigration { .uri(.stdio) }
     }
 
     struct Drive: Equatable {
@@ -79,8 +84,14 @@ struct Configuration: Equatable {
     var name: String?
     var cpuCount = 1
     var incoming: IncomingMigration?
-    /// The `-incoming` argument exactly as given, for messages and `info migrate`.
-    var incomingURI: String?
+    /// The `-incoming` argument, for messages.
+    var incomingURI: String? {
+        switch incoming {
+        case .uri(let uri)?: return uri.description
+        case .deferred?: return "defer"
+        case nil: return nil
+        }
+    }
     /// Things worth telling the user that do not stop the run (QEMU prints these as warnings).
     var warnings: [String] = []
 }

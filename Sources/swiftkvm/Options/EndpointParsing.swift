@@ -1,3 +1,6 @@
+import Migration
+import Sockets
+
 /// Parsers for where bytes go: the serial port, the monitor and an incoming migration.
 enum EndpointParsing {
     static let serialForms = "use stdio, null, file:PATH, unix:PATH[,server][,nowait], pty or tcp:HOST:PORT[,server][,nowait]"
@@ -58,19 +61,16 @@ enum EndpointParsing {
         throw OptionError.invalidValue(option: option, value: text, expected: qmpForms)
     }
 
+    /// `-incoming`: `defer`, or a migration URI parsed once, here, by MigrationURI itself.
     static func incoming(_ text: String) throws -> Configuration.IncomingMigration {
         if text == "defer" { return .deferred }
-        if text == "stdio" { return .stdio }
-        if let command = text.strippingPrefix("exec:"), command.contains(where: { $0 != " " && $0 != "\t" }) {
-            return .exec(command: command)
+        do {
+            return .uri(try MigrationURI.parseExplaining(text))
+        } catch MigrationURI.SyntaxError.address(let problem) {
+            throw OptionError.invalidValue(option: "-incoming", value: text, expected: problem.description)
+        } catch {
+            throw OptionError.invalidValue(option: "-incoming", value: text, expected: incomingForms)
         }
-        if let path = text.strippingPrefix("unix:"), !path.isEmpty { return .unixSocket(path: path) }
-        if let path = text.strippingPrefix("file:"), !path.isEmpty { return .file(path: path) }
-        if let address = text.strippingPrefix("tcp:") {
-            let (host, port) = try hostAndPort(address, option: "-incoming", whole: text)
-            return .tcp(host: host, port: port)
-        }
-        throw OptionError.invalidValue(option: "-incoming", value: text, expected: incomingForms)
     }
 
     /// `PATH[,server][,nowait]`, also the `server=on|off` and `wait=on|off` spellings.
@@ -105,21 +105,11 @@ enum EndpointParsing {
 
     /// `HOST:PORT`, `:PORT` (every interface) or `[IPV6]:PORT`. Port 0 asks for any free port.
     static func hostAndPort(_ address: String, option: String, whole: String) throws -> (String, UInt16) {
-        guard let colon = address.lastIndex(of: ":") else {
-            throw OptionError.invalidValue(option: option, value: whole, expected: "give the address as HOST:PORT")
+        do {
+            return try HostPort.parse(address)
+        } catch let problem as HostPort.SyntaxError {
+            throw OptionError.invalidValue(option: option, value: whole, expected: problem.description)
         }
-        var host = String(address[..<colon])
-        let portText = address[address.index(after: colon)...]
-        guard portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = UInt16(portText) else {
-            throw OptionError.invalidValue(option: option, value: whole, expected: "the port must be a number from 0 to 65535")
-        }
-        if host.hasPrefix("[") && host.hasSuffix("]") && host.count >= 2 {
-            host = String(host.dropFirst().dropLast())
-        }
-        guard !host.contains(":") || address.hasPrefix("[") else {
-            throw OptionError.invalidValue(option: option, value: whole, expected: "write an IPv6 address in brackets: [::1]:PORT")
-        }
-        return (host, port)
     }
 }
 

@@ -1,13 +1,23 @@
 import Glibc
 
-/// The `exec:` and `stdio` transports: a migration carried by a child command's standard
-/// input and output (`exec:ssh host swiftkvm -incoming stdio ...`), or by our own.
-enum CommandChannel {
-    /// Starts `/bin/sh -c command` with one end of a socket pair as both its stdin and stdout
-    /// (its stderr stays ours, so its complaints reach the user), and returns the other end.
-    /// The child is reaped in the background; it may outlive the migration (it may be the
-    /// destination machine itself).
-    static func spawn(_ command: String, uri: MigrationURI) throws -> MigrationSocket {
+/// `exec:COMMAND`: a `/bin/sh -c COMMAND` child whose stdin and stdout carry the stream (an
+/// outgoing `exec:ssh host swiftkvm -incoming stdio`, or `-incoming exec:cat file`). Its
+/// stderr stays ours, so its complaints reach the user. The child is reaped in the
+/// background; it may outlive the migration (it may be the destination machine itself).
+struct ExecTransport: MigrationTransport {
+    let uri: MigrationURI
+    let command: String
+
+    func connect() throws -> OutgoingLink {
+        AcknowledgedLink(stream: try spawn())
+    }
+
+    func listen() throws -> IncomingEndpoint {
+        PreopenedEndpoint(stream: try spawn())
+    }
+
+    /// One end of a socket pair becomes the child's stdin and stdout; we keep the other.
+    private func spawn() throws -> MigrationStream {
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw MigrationError.connectFailed(uri: uri.description, errno: errno)
@@ -26,14 +36,8 @@ enum CommandChannel {
             Glibc.close(fds[0])
             throw MigrationError.connectFailed(uri: uri.description, errno: result)
         }
-        reapInBackground(pid)
-        return MigrationSocket(fd: fds[0])
-    }
-
-    /// Our own stdin and stdout (`-incoming stdio`), duplicated so closing the migration's
-    /// descriptors leaves 0 and 1 in place.
-    static func standardIO() -> MigrationSocket {
-        MigrationSocket(readFD: fcntl(0, F_DUPFD_CLOEXEC, 3), writeFD: fcntl(1, F_DUPFD_CLOEXEC, 3))
+        Self.reapInBackground(pid)
+        return MigrationStream(fd: fds[0])
     }
 
     private static func reapInBackground(_ pid: pid_t) {

@@ -1,23 +1,16 @@
 import Glibc
 import Machine
 
-/// How long a peer may make no progress before we give up on it.
-enum TransportLimits {
-    /// A write or a read on a connected stream (including the source waiting for the ack).
-    /// A variable only so tests can shorten it.
-    static var stallTimeoutSeconds = 10
-    /// The destination waiting for more data: the source may spend a while between passes.
-    static let incomingIdleTimeoutSeconds = 60
-    /// Outgoing connection setup.
-    static let connectTimeoutSeconds = 10
-    /// Socket buffers: large enough to keep a 4 MiB batch moving without many wake-ups.
-    static let socketBufferBytes: Int32 = 4 << 20
-}
-
-/// One connected byte stream carrying a migration: a socket, or (for `exec:` and
-/// `-incoming stdio`) a pair of descriptors that may be pipes. Every call retries on EINTR
-/// and finishes short transfers. `shutdown()` may be called from any thread to unblock the owner.
-final class MigrationSocket {
+/// The one byte stream every transport hands out (see MigrationTransport.swift): a socket,
+/// or (for `exec:`, `-incoming stdio` and `file:`) a pair of descriptors that may be pipes or
+/// a file, either of which may be absent. Every call retries on EINTR and finishes short
+/// transfers. `shutdown()` may be called from any thread to unblock the owner.
+///
+/// Two bounds on a peer that makes no progress: a per-call timeout (SO_RCVTIMEO and
+/// SO_SNDTIMEO, or poll slices for pipes), and for a reader that `requireProgress`, a bound on
+/// the total time without progress, which a peer trickling a byte just before each per-call
+/// timeout cannot stretch.
+final class MigrationStream {
     private let lock = Mutex()
     private var fd: Int32
     /// Where writes go: `fd` itself for a socket, another descriptor for a pipe pair.
@@ -27,6 +20,10 @@ final class MigrationSocket {
     private let readIsSocket: Bool
     private let writeIsSocket: Bool
     private var isShutDown = false
+    /// `requireProgress`: zero when off. Used only by the reading thread.
+    private var progressLimitNanoseconds: UInt64 = 0
+    private var lastProgress: UInt64 = 0
+    private var bytesSinceProgress = 0
 
     init(fd: Int32) {
         self.fd = fd; writeFD = fd
@@ -36,8 +33,8 @@ final class MigrationSocket {
     /// Reads from `readFD` and writes to `writeFD`, each a socket or a pipe; takes both over.
     init(readFD: Int32, writeFD: Int32) {
         fd = readFD; self.writeFD = writeFD
-        readIsSocket = MigrationSocket.isSocket(readFD)
-        writeIsSocket = MigrationSocket.isSocket(writeFD)
+        readIsSocket = MigrationStream.isSocket(readFD)
+        writeIsSocket = MigrationStream.isSocket(writeFD)
         // A reader that went away must turn into EPIPE on a pipe, not kill the process.
         if !writeIsSocket { signal(SIGPIPE, SIG_IGN) }
     }
@@ -146,14 +143,74 @@ final class MigrationSocket {
         }
     }
 
+    /// From now on, reads fail with `.timedOut` once `seconds` pass without progress: a call
+    /// to `noteProgress` (the reader finished a record) or `TransportLimits.progressBytes`
+    /// received since the last one.
+    func requireProgress(withinSeconds seconds: Double) {
+        progressLimitNanoseconds = UInt64(max(seconds, 0.001) * 1_000_000_000)
+        noteProgress()
+    }
+
+    func noteProgress() {
+        lastProgress = MonotonicClock.nanoseconds()
+        bytesSinceProgress = 0
+    }
+
     /// Reads at most `count` bytes; returns 0 at end of stream.
     func readSome(into buffer: UnsafeMutableRawPointer, count: Int, operation: String) throws -> Int {
         while true {
-            if !readIsSocket { try waitUntilReady(fd, events: POLLIN, operation: operation) }
+            if progressLimitNanoseconds > 0 {
+                try waitForInputBeforeProgressDeadline(operation: operation)
+            } else if !readIsSocket {
+                try waitUntilReady(fd, events: POLLIN, operation: operation)
+            }
             // SAFETY: the caller owns `count` writable bytes at `buffer`.
             let n = readIsSocket ? Glibc.recv(fd, buffer, count, 0) : Glibc.read(fd, buffer, count)
-            if n >= 0 { return n }
+            if n >= 0 {
+                bytesSinceProgress += n
+                if bytesSinceProgress >= TransportLimits.progressBytes { noteProgress() }
+                return n
+            }
             try throwForFailedTransfer(operation: operation)
+        }
+    }
+
+    /// Polls in slices (so a shutdown is seen on pipes too) until input is there, or fails
+    /// once the time without progress is spent.
+    private func waitForInputBeforeProgressDeadline(operation: String) throws {
+        let deadline = lastProgress + progressLimitNanoseconds
+        while true {
+            if wasShutDown { throw MigrationError.cancelled }
+            let now = MonotonicClock.nanoseconds()
+            guard now < deadline else {
+                let seconds = Int((Double(progressLimitNanoseconds) / 1e9).rounded(.up))
+                throw MigrationError.timedOut(operation: operation, seconds: max(seconds, 1))
+            }
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let n = poll(&entry, 1, Int32(min((deadline - now) / 1_000_000 + 1, 200)))
+            if n > 0 { return }
+            if n < 0 && errno != EINTR { return }  // the read itself reports the error
+        }
+    }
+
+    /// Reads and drops what the peer still sends, at most `maxBytes` and `seconds` in all, so
+    /// that closing does not reset the connection before the peer has read our last words.
+    func discardInput(maxBytes: Int, seconds: Double) {
+        let deadline = MonotonicClock.nanoseconds() + UInt64(seconds * 1_000_000_000)
+        var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+        var drained = 0
+        while drained < maxBytes {
+            let now = MonotonicClock.nanoseconds()
+            guard now < deadline, fd >= 0 else { return }
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&entry, 1, Int32((deadline - now) / 1_000_000 + 1))
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return }
+            // SAFETY: reads at most the scratch buffer's own size into it.
+            let n = scratch.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, min($0.count, maxBytes - drained)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            drained += n
         }
     }
 
@@ -226,17 +283,5 @@ final class MigrationSocket {
         }
         if err == EPIPE || err == ECONNRESET { throw MigrationError.peerClosed(during: operation) }
         throw MigrationError.io(operation: operation, errno: err)
-    }
-}
-
-/// A pthread mutex with a stable address.
-final class Mutex {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { pthread_mutex_init(mutex, nil) }
-    deinit { pthread_mutex_destroy(mutex); mutex.deallocate() }
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
     }
 }

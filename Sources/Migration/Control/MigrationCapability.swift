@@ -1,0 +1,81 @@
+/// One on/off migration feature with QEMU's name (qapi/migration.json's MigrationCapability).
+/// `all` is the one list that QMP, the human monitor, `info migrate_capabilities` and completion
+/// read; every capability is off by default, as in QEMU, and only supported ones can be switched on.
+public struct MigrationCapability: Hashable, Sendable {
+    public let name: String
+    public let isSupported: Bool
+    public let documentation: String
+
+    public init(_ name: String, supported: Bool = false, _ documentation: String) {
+        self.name = name; self.isSupported = supported; self.documentation = documentation
+    }
+
+    public static let autoConverge = MigrationCapability(
+        "auto-converge", supported: true,
+        "Throttle the guest's vCPUs when it dirties memory faster than it can be sent")
+    public static let events = MigrationCapability(
+        "events", supported: true, "Send QMP's MIGRATION and MIGRATION_PASS events")
+    public static let returnPath = MigrationCapability(
+        "return-path", supported: true,
+        "The destination answers on the migration connection; swiftkvm's always does, so this only records the choice")
+
+    /// Every capability QEMU 7.2 lists, in its order.
+    public static let all: [MigrationCapability] = [
+        MigrationCapability("xbzrle", "Send pages as XOR-encoded differences from a cache"),
+        MigrationCapability("rdma-pin-all", "Pin all guest memory for RDMA"),
+        autoConverge,
+        MigrationCapability("zero-blocks", "Skip zero blocks in block migration"),
+        MigrationCapability("compress", "Compress pages with threads"),
+        events,
+        MigrationCapability("postcopy-ram", "Switch to post-copy: the destination runs and fetches missing pages"),
+        MigrationCapability("x-colo", "COarse-grain LOck-stepping fault tolerance"),
+        MigrationCapability("release-ram", "Free source RAM as it is sent during post-copy"),
+        MigrationCapability("block", "Migrate block devices too"),
+        returnPath,
+        MigrationCapability("pause-before-switchover", "Pause before switching over, until told to go on"),
+        MigrationCapability("multifd", "Send pages over several connections"),
+        MigrationCapability("dirty-bitmaps", "Migrate block dirty bitmaps"),
+        MigrationCapability("postcopy-blocktime", "Measure vCPU block time during post-copy"),
+        MigrationCapability("late-block-activate", "Activate block devices only when the guest starts"),
+        MigrationCapability("x-ignore-shared", "Do not send shared memory"),
+        MigrationCapability("validate-uuid", "Check that the destination's UUID matches"),
+        MigrationCapability("background-snapshot", "Snapshot with write-protection instead of dirty logging"),
+        MigrationCapability("zero-copy-send", "Send pages without copying them"),
+        MigrationCapability("postcopy-preempt", "Send urgent post-copy pages on their own channel"),
+    ]
+
+    /// The capability a user named, or QEMU's error for a name it does not know.
+    public static func named(_ name: String) throws -> MigrationCapability {
+        guard let capability = all.first(where: { $0.name == name }) else {
+            throw MigrationSettingError.unknownName(name)
+        }
+        return capability
+    }
+}
+
+/// Which capabilities are on.
+public struct MigrationCapabilities: Equatable, Sendable {
+    private var enabled: Set<MigrationCapability> = []
+
+    public init() {}
+
+    public func isOn(_ capability: MigrationCapability) -> Bool { enabled.contains(capability) }
+
+    /// Switching an unsupported capability off is allowed: it is what it already is.
+    public mutating func set(_ capability: MigrationCapability, on: Bool) throws {
+        guard on else { enabled.remove(capability); return }
+        guard capability.isSupported else { throw MigrationSettingError.capabilityNotSupported(capability.name) }
+        enabled.insert(capability)
+    }
+
+    /// Sets every change or, if one is refused, none (QEMU's migrate-set-capabilities).
+    public mutating func set(_ changes: [(MigrationCapability, Bool)]) throws {
+        var updated = self
+        for (capability, on) in changes { try updated.set(capability, on: on) }
+        self = updated
+    }
+
+    public var autoConverge: Bool { isOn(.autoConverge) }
+    public var events: Bool { isOn(.events) }
+    public var returnPath: Bool { isOn(.returnPath) }
+}

@@ -1,0 +1,134 @@
+import Migration
+import XCTest
+@testable import Monitor
+
+/// `migrate_set_parameter`, `migrate_set_capability` and the `info migrate*` commands on a real
+/// `MigrationController`: the human monitor reads QEMU's text and the typed layer decides.
+final class MigrationParameterCommandTests: XCTestCase {
+    private final class DiscardedOutput: AsyncOutput {
+        func printAsync(_ text: String) {}
+    }
+
+    private var controller: MigrationController!
+    private var monitor: CommandInterpreter!
+    private let output = DiscardedOutput()
+
+    override func setUp() {
+        controller = MigrationController()
+        monitor = CommandInterpreter(backend: FakeMonitorBackend(cpuCount: 1))
+        MigrationCommands.register(in: monitor, controller: controller, machine: UnusedMachine(), output: output,
+                                   waitWithoutDetach: false, startIncoming: nil)
+    }
+
+    private func run(_ line: String, file: StaticString = #filePath, line number: UInt = #line) -> String {
+        let outcome = monitor.execute(line)
+        XCTAssertNil(outcome.error, "\(line): \(outcome.error ?? "")", file: file, line: number)
+        return outcome.output
+    }
+
+    private func error(_ line: String) -> String { monitor.execute(line).error ?? "(no error)" }
+
+    private func complete(_ line: String) -> [String]? {
+        let word = line.split(separator: " ", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+        return monitor.completions(line: line, wordStart: line.utf8.count - word.utf8.count, word: word)
+    }
+
+    func testValuesAreReadAsQEMUsMonitorReadsThem() {
+        let cases: [(String, MigrationParameter, UInt64)] = [
+            ("max-bandwidth 100", .maxBandwidth, 100 << 20),
+            ("max-bandwidth 1G", .maxBandwidth, 1 << 30),
+            ("max-bandwidth 512k", .maxBandwidth, 512 << 10),
+            ("max-bandwidth 1.5M", .maxBandwidth, 3 << 19),
+            ("max-bandwidth 0x10", .maxBandwidth, 16 << 20),
+            ("max-bandwidth 7E", .maxBandwidth, 7 << 60),
+            ("max-bandwidth 0", .maxBandwidth, 0),
+            ("downtime-limit 20", .downtimeLimit, 20),
+            ("downtime-limit 0x10", .downtimeLimit, 16),
+            ("downtime-limit 1K", .downtimeLimit, 1024),
+            ("cpu-throttle-initial 30", .cpuThrottleInitial, 30),
+            ("cpu-throttle-increment 0x5", .cpuThrottleIncrement, 5),
+            ("max-cpu-throttle 80", .maxCPUThrottle, 80),
+            ("throttle-trigger-threshold 100", .throttleTriggerThreshold, 100),
+        ]
+        for (arguments, parameter, expected) in cases {
+            XCTAssertEqual(run("migrate_set_parameter \(arguments)"), "")
+            XCTAssertEqual(controller.parameters[parameter], .unsigned(expected), arguments)
+        }
+        XCTAssertTrue(run("info migrate_parameters").hasSuffix("max-cpu-throttle: 80\nmax-bandwidth: 0 bytes/second\ndowntime-limit: 1024 ms\n"))
+    }
+
+    func testRefusalsUseQEMUsWordsAndChangeNothing() {
+        let refusals: [(String, String)] = [
+            ("bogus 1", "Error: invalid parameter value: bogus"),
+            ("downtime-limit abc", "Error: Parameter 'downtime-limit' expects a non-negative number below 2^64"),
+            ("downtime-limit -1", "Error: Parameter 'downtime-limit' expects a non-negative number below 2^64"),
+            ("downtime-limit 2000001", "Error: Parameter 'downtime-limit' expects an integer in the range of 0 to 2000000 milliseconds"),
+            ("cpu-throttle-initial abc", "Error: Parameter 'cpu-throttle-initial' expects uint64"),
+            ("cpu-throttle-initial 300", "Error: Parameter 'cpu-throttle-initial' expects uint8_t"),
+            ("max-cpu-throttle 100", "Error: Parameter 'max-cpu-throttle' expects an integer in the range of 1 to 99"),
+            ("max-cpu-throttle 0", "Error: Parameter 'max-cpu-throttle' expects an integer in the range of 1 to 99"),
+            ("throttle-trigger-threshold 101", "Error: Parameter 'throttle-trigger-threshold' expects an integer in the range of 1 to 100"),
+            ("max-bandwidth fast", "Error: Invalid size fast"),
+            ("max-bandwidth 1.5B", "Error: Invalid size 1.5B"),
+            ("max-bandwidth 8E", "Error: Invalid size 8E"),
+            ("max-bandwidth 16E", "Error: Invalid size 16E"),
+            ("max-bandwidth \" 1\"", "Error: Invalid size  1"),
+            ("multifd-channels 4", "Error: Parameter 'multifd-channels' is not supported by swiftkvm"),
+        ]
+        for (arguments, message) in refusals {
+            XCTAssertEqual(error("migrate_set_parameter \(arguments)"), message)
+        }
+        XCTAssertEqual(controller.parameters, MigrationParameters(), "no refused value was kept")
+        XCTAssertEqual(error("migrate_set_parameter downtime-limit"),
+                       "migrate_set_parameter: missing argument 'value'\nTry \"help migrate_set_parameter\" for more information")
+    }
+
+    func testTextOfEveryTypeIsReadAsQEMUReadsIt() throws {
+        let tailslow = MigrationParameter("cpu-throttle-tailslow", .bool, default: .bool(false), "test entry")
+        let compression = MigrationParameter("multifd-compression", .choice(["none", "zstd"]), default: .string("none"), "test entry")
+        let creds = MigrationParameter("tls-creds", .string, default: .string(""), "test entry")
+        let cache = MigrationParameter("xbzrle-cache-size", .size(0...UInt64.max, humanUnit: 1), default: .unsigned(0), "test entry")
+        XCTAssertEqual(try MigrationParameterText.value("on", for: tailslow), .bool(true))
+        XCTAssertThrowsError(try MigrationParameterText.value("maybe", for: tailslow)) {
+            XCTAssertEqual("\($0)", "Parameter 'cpu-throttle-tailslow' expects 'on' or 'off'")
+        }
+        XCTAssertEqual(try MigrationParameterText.value("zstd", for: compression), .string("zstd"))
+        XCTAssertEqual(try MigrationParameterText.value("tls0", for: creds), .string("tls0"))
+        XCTAssertEqual(try MigrationParameterText.value("64M", for: cache), .unsigned(64 << 20))
+        XCTAssertEqual(try MigrationParameterText.value("100", for: cache), .unsigned(100), "a bare size is bytes")
+    }
+
+    func testCapabilities() {
+        XCTAssertEqual(run("migrate_set_capability events on"), "")
+        XCTAssertEqual(run("migrate_set_capability xbzrle off"), "")
+        XCTAssertTrue(controller.capabilities.events)
+        XCTAssertTrue(run("info migrate_capabilities").contains("\nevents: on\n"))
+        XCTAssertEqual(error("migrate_set_capability warp-drive on"), "Error: invalid parameter value: warp-drive")
+        XCTAssertEqual(error("migrate_set_capability postcopy-ram on"), "Error: Capability 'postcopy-ram' is not supported by swiftkvm")
+        XCTAssertEqual(error("migrate_set_capability events maybe"),
+                       "expected 'on' or 'off', got 'maybe'\nTry \"help migrate_set_capability\" for more information")
+        XCTAssertTrue(controller.capabilities.events)
+    }
+
+    func testInfoMigrateBeforeAnyMigrationPrintsQEMUsGlobals() {
+        XCTAssertEqual(run("info migrate"), MigrationInfoFormatter.infoMigrate(MigrationStats()))
+        XCTAssertTrue(run("info migrate").hasPrefix("globals:\nstore-global-state: on\n"))
+        XCTAssertFalse(run("info migrate").contains("Migration status"))
+    }
+
+    func testCompletionOffersTheTypedListsNames() {
+        XCTAssertEqual(complete("migrate_set_parameter "), MigrationParameter.all.map(\.name).sorted())
+        XCTAssertEqual(complete("migrate_set_parameter d"), ["downtime-limit"])
+        XCTAssertEqual(complete("migrate_set_parameter cpu-throttle-i"), ["cpu-throttle-increment", "cpu-throttle-initial"])
+        XCTAssertEqual(complete("migrate_set_parameter downtime-limit "), [])
+        XCTAssertEqual(complete("migrate_set_capability "), ["auto-converge", "events", "return-path"])
+        XCTAssertEqual(complete("migrate_set_capability events o"), ["off", "on"])
+    }
+
+    /// Where swiftkvm's wording says more than QEMU 7.2's, it is kept (README, "Monitor commands").
+    func testWordingKeptWhereItIsClearerThanQEMUs() {
+        XCTAssertEqual(error("xp"), "xp: missing argument 'addr'\nTry \"help xp\" for more information")
+        XCTAssertEqual(error("stop now"), "stop: extraneous characters at the end of line: 'now'\nTry \"help stop\" for more information")
+        XCTAssertEqual(error("cpu 1"), "no CPU #1: this machine has 1 vCPU(s), numbered from 0")
+    }
+}
