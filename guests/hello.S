@@ -1,6 +1,7 @@
 # hello.elf: prints a banner, then echoes console input (CR -> CR LF) and prints
-# `tick <n>` about once a second. Polls the UART about 1000 times a second, waiting on the
-# TSC in between, so an idle console costs ~1000 VM exits a second rather than ~26,000.
+# `tick <n>` about once a second. Between those it sleeps in `hlt` (common/idle.S), woken by
+# the PIT about 18 times a second and by COM1's receive interrupt, so an idle guest costs its
+# host almost nothing.
 .include "macros.S"
 
     .text
@@ -19,22 +20,13 @@ guest_main:
     PRINT "\"\r\n"
 
     call tsc_calibrate
-    mov tsc_per_ms(%rip), %r12          # poll interval
-    imul $1000, %r12, %r13              # tick interval
+    call idle_init
+    mov tsc_per_ms(%rip), %r13
+    imul $1000, %r13                    # tick interval
     xor %ebx, %ebx                      # ticks printed
     RDTSC64
-    mov %rax, %r14                      # next poll
     lea (%rax,%r13), %r15               # next tick
 
-.Lwait:
-    pause
-    RDTSC64
-    cmp %r14, %rax
-    jb .Lwait
-    add %r12, %r14
-    cmp %r14, %rax                      # fell far behind (paused VM): do not catch up
-    jb .Lpoll
-    lea (%rax,%r12), %r14
 .Lpoll:
     call serial_getc
     test %rax, %rax
@@ -49,9 +41,9 @@ guest_main:
 .Ltick:
     RDTSC64
     cmp %r15, %rax
-    jb .Lwait
+    jb .Lidle
     add %r13, %r15
-    cmp %r15, %rax
+    cmp %r15, %rax                      # fell far behind (paused VM): do not catch up
     jb 2f
     lea (%rax,%r13), %r15
 2:  inc %rbx
@@ -60,4 +52,8 @@ guest_main:
     mov %rbx, %rdi
     call put_dec
     PRINT "\r\n"
-    jmp .Lwait
+.Lidle:
+    # Sleeps until the timer or a received byte interrupts; a byte that came after the poll
+    # above has its interrupt pending already and ends the wait at once.
+    RING0_REQUEST RING0_IDLE
+    jmp .Lpoll

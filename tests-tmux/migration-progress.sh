@@ -9,25 +9,10 @@
 set -u
 cd "$(dirname "$0")/.."
 BINARY=$1 GUEST=$2 PORT=$3
-SESSION=swiftkvm-progress-$$
+SESSION=swiftkvm-progress
+. tests-tmux/lib.sh
 GUEST_ARGS=(-m 256M -kernel "$GUEST" -append "fill=1 sweeps=1 size=128M")
-failures=0
 
-pane() { tmux capture-pane -p -t "$SESSION"; }
-lines() { pane | grep -v '^$'; }
-last_line() { lines | tail -1; }
-wait_for() {  # wait_for DESCRIPTION COMMAND...: until COMMAND succeeds
-    local description=$1; shift
-    for _ in $(seq 300); do "$@" >/dev/null 2>&1 && { echo "ok: $description"; return 0; }; sleep 0.1; done
-    echo "FAIL: $description"; echo "--- screen:"; pane; echo "---"; failures=$((failures + 1)); return 1
-}
-check() {  # check DESCRIPTION COMMAND...: COMMAND must succeed now
-    local description=$1; shift
-    if "$@" >/dev/null 2>&1; then echo "ok: $description"; else
-        echo "FAIL: $description"; echo "--- screen:"; pane; echo "---"; failures=$((failures + 1)); fi
-}
-screen_has() { pane | grep -qF -- "$1"; }
-last_line_is() { [ "$(last_line)" = "$1" ]; }
 PROGRESS='^migration: pass [0-9]+: [0-9]+% of [0-9]+ pages, [0-9]+ MiB/s, '
 progress_line() { lines | grep -E "$PROGRESS" | tail -1; }
 progress_above_prompt() {  # the progress line sits right above the prompt line ($1)
@@ -38,29 +23,28 @@ no_progress_line() { ! pane | grep -qE "$PROGRESS"; }
 
 "$BINARY" "${GUEST_ARGS[@]}" -incoming "tcp:127.0.0.1:$PORT" -serial null -monitor none >/dev/null 2>&1 &
 DESTINATION=$!
-trap 'tmux kill-session -t "$SESSION" 2>/dev/null; kill $DESTINATION 2>/dev/null' EXIT
-tmux new-session -d -s "$SESSION" -x 120 -y 40 \
-    "SWIFTKVM_HISTORY= $BINARY ${GUEST_ARGS[*]:0:4} -append '${GUEST_ARGS[5]}'; echo EXIT=\$?; sleep 600"
+trap 'kill_sessions; kill $DESTINATION 2>/dev/null' EXIT
+new_session "$SESSION" "SWIFTKVM_HISTORY= $BINARY ${GUEST_ARGS[*]:0:4} -append '${GUEST_ARGS[5]}'; echo EXIT=\$?; sleep 600"
 
 # swiftkvm starts with the guest console focused; the guest fills its RAM once, then idles.
 wait_for "guest filled its memory" screen_has "dirty: done 1 sweeps"
-tmux send-keys -t "$SESSION" C-a c
+keys C-a c
 wait_for "prompt shows" last_line_is "(monitor)"
-tmux send-keys -t "$SESSION" 'migrate_set_parameter max-bandwidth 32' Enter
-wait_for "parameter set" bash -c "[ \"\$(tmux capture-pane -p -t $SESSION | grep -v '^\$' | tail -2 | head -1)\" = '(monitor) migrate_set_parameter max-bandwidth 32' ]"
-tmux send-keys -t "$SESSION" "migrate -d tcp:127.0.0.1:$PORT" Enter
+keys 'migrate_set_parameter max-bandwidth 32' Enter
+wait_for "parameter set" screen_has_row "(monitor) migrate_set_parameter max-bandwidth 32"
+keys "migrate -d tcp:127.0.0.1:$PORT" Enter
 
 wait_for "a progress line appears above the prompt" progress_above_prompt "(monitor)"
 first=$(progress_line)
 echo "   first: $first"
 wait_for "the progress line changes in place" progress_changed_from "$first"
 check "only one progress line on screen" [ "$(pane | grep -cE "$PROGRESS")" = 1 ]
-tmux send-keys -t "$SESSION" 'info mig'
+keys 'info mig'
 wait_for "a half-typed line stays under the progress line" progress_above_prompt "(monitor) info mig"
 second=$(progress_line)
 wait_for "and the progress line still changes" progress_changed_from "$second"
 check "half-typed line intact" last_line_is "(monitor) info mig"
-tmux send-keys -t "$SESSION" 'rate' Enter
+keys 'rate' Enter
 wait_for "a command runs during the pass" screen_has "Migration status: active"
 
 wait_for "the migration completes" screen_has "migration: completed in "
@@ -68,9 +52,9 @@ wait_for "no progress line is left on screen" no_progress_line
 check "the pass 1 line replaced the progress line" screen_has "migration: pass 1: 65536 pages sent"
 check "the accepted command line is intact" screen_has "(monitor) info migrate"
 wait_for "the prompt is on the last line" last_line_is "(monitor)"
-tmux send-keys -t "$SESSION" 'info status' Enter
+keys 'info status' Enter
 wait_for "the prompt still works" screen_has "VM status: paused (postmigrate)"
-tmux send-keys -t "$SESSION" C-a x
+keys C-a x
 wait_for "Ctrl-a x quits" screen_has "EXIT=0"
 
-if [ $failures -eq 0 ]; then echo "PASS"; else echo "$failures FAILED"; exit 1; fi
+finish

@@ -1,6 +1,6 @@
 import Glibc
 
-/// Finds the guest `swift run swiftkvm` boots when given no -kernel or -drive: the committed
+/// Finds the guest swiftkvm boots when given no -kernel or -drive: the committed
 /// hello.elf of this checkout (or of SWIFTKVM_GUESTS, a folder holding the built guests).
 enum DefaultGuest {
     static let fileName = "hello.elf"

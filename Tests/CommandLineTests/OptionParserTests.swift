@@ -29,7 +29,7 @@ final class OptionParserTests: XCTestCase {
     func testMemoryErrors() {
         XCTAssertOptionError(["-m", "12Q"], .invalidSize(option: "-m", text: "12Q", problem: .unknownSuffix("Q")))
         XCTAssertEqual("\(OptionError.invalidSize(option: "-m", text: "12Q", problem: .unknownSuffix("Q")))",
-                       "swiftkvm: -m: invalid size '12Q' (use a number with an optional K, M or G suffix)")
+                       "swiftkvm: -m: invalid size '12Q' (use a number with an optional B, K, M, G, T, P or E suffix)")
         XCTAssertOptionError(["-m", "0"], .memoryTooSmall(text: "0"))
         XCTAssertOptionError(["-m", "1"], .memoryTooSmall(text: "1"))
         XCTAssertOptionError(["-m", "2047K"], .memoryTooSmall(text: "2047K"))

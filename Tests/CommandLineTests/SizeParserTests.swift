@@ -26,7 +26,7 @@ final class SizeParserTests: XCTestCase {
         for (text, problem) in invalid {
             XCTAssertThrowsError(try memory(text), text) { error in
                 XCTAssertEqual(error as? OptionError, .invalidSize(option: "-m", text: text, problem: problem), text)
-                XCTAssertEqual("\(error)", "swiftkvm: -m: invalid size '\(text)' (use a number with an optional K, M or G suffix)")
+                XCTAssertEqual("\(error)", "swiftkvm: -m: invalid size '\(text)' (use a number with an optional B, K, M, G, T, P or E suffix)")
             }
         }
         for text in ["18446744073709551616", "17179869184G", "16E", "0x1ffffffffffffffff"] {

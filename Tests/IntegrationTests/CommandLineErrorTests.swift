@@ -32,6 +32,13 @@ final class CommandLineErrorTests: XCTestCase {
         try assertFails(["-append", "x=1"], mentioning: "-append", usage: false)
     }
 
+    func testADriveWithoutAFormatWarnsOnceWithOnePrefix() throws {
+        let r = try runSwiftKVM(["-drive", "file=" + Paths.repository + "/README.md"], seconds: 30)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        let first = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        XCTAssertEqual(first, "swiftkvm: warning: -drive file=\(Paths.repository)/README.md: no format given; using raw (add format=raw to silence this)")
+    }
+
     func testHelpAndVersion() throws {
         let help = try runSwiftKVM(["-h"])
         XCTAssertEqual(help.status, 0)

@@ -185,9 +185,11 @@ halt_forever:
     jmp 1b
 
 # Ring 3's way into ring 0 (see RING0_REQUEST): rax = the ud2, followed by the request byte.
-# Requests never return.
+# Requests other than RING0_IDLE never return.
 ring0_request:
     movzbl 2(%rax), %eax
+    cmp $RING0_IDLE, %eax
+    je idle
     cmp $RING0_TRIPLE_FAULT, %eax
     je triple_fault
     cmp $RING0_CLI_SPIN, %eax
@@ -202,6 +204,26 @@ cli_spin:
     cli
     jmp .
 
+# Waits for an interrupt with interrupts enabled (sti holds them off until hlt has begun, so
+# one already pending wakes it at once), then returns to ring 3 after the request, where
+# interrupts are off again (its RFLAGS has IF 0).
+idle:
+    sti
+    hlt
+    cli
+    addq $3, 16(%rsp)                   # past ud2 and the request byte
+    add $16, %rsp                       # vector and error code
+    iretq
+
+# IRQs 0-15 (vectors 32-47): nothing to do but acknowledge; waking the idle loop is the point.
+irq_handler:
+    push %rax
+    mov $PIC_EOI, %al
+    out %al, $PIC2_COMMAND
+    out %al, $PIC1_COMMAND
+    pop %rax
+    iretq
+
 # Ring 3 from here on.
     .text
 user_start:
@@ -212,6 +234,11 @@ user_start:
     call set_gate
     add $16, %rsi
     loop 1b
+    lea irq_handler(%rip), %rsi
+    mov $16, %ecx
+2:  mov $0x8e, %edx
+    call set_gate
+    loop 2b
     call guest_main
     RING0_REQUEST RING0_HALT_FOREVER
 

@@ -32,12 +32,21 @@
 .equ CR0_PG_PE,         0x80000001
 .equ USER_RFLAGS,       0x3002          # IOPL 3 (in/out from ring 3), IF 0
 
-# What ring 3 asks of ring 0; none of them returns. On the PVM host `int n` from ring 3 raises
-# #UD and `syscall` arrives without a usable frame, so a request is `ud2` followed by the
-# request byte, and the #UD handler in ring 0 recognises it.
+# What ring 3 asks of ring 0. On the PVM host `int n` from ring 3 raises #UD and `syscall`
+# arrives without a usable frame, so a request is `ud2` followed by the request byte, and the
+# #UD handler in ring 0 recognises it. Only RING0_IDLE returns.
 .equ RING0_HALT_FOREVER, 0              # cli; hlt forever
 .equ RING0_TRIPLE_FAULT, 1              # load an empty IDT and raise #UD
 .equ RING0_CLI_SPIN,     2              # cli; jmp . in ring 0
+.equ RING0_IDLE,         3              # sti; hlt until an interrupt has been handled; back to ring 3
+
+# Hardware interrupts (common/idle.S sets them up): the PICs deliver IRQ n at IRQ_VECTOR_BASE + n.
+.equ IRQ_VECTOR_BASE,   32
+.equ PIC1_COMMAND,      0x20
+.equ PIC1_DATA,         0x21
+.equ PIC2_COMMAND,      0xa0
+.equ PIC2_DATA,         0xa1
+.equ PIC_EOI,           0x20
 
 # Offsets in struct hvm_start_info.
 .equ SI_CMDLINE,        24

@@ -292,7 +292,7 @@ public final class MonitorFrontend {
         if let serialBackend {
             serialBackend.writeGuestOutput(bytes)
         } else if let terminal {
-            terminal.show(bytes)
+            terminal.showGuestOutput(bytes)
         } else if let stdout {
             stdout.write(bytes, droppable: true)
         } else {
@@ -307,7 +307,7 @@ public final class MonitorFrontend {
     private func showAsync(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
         if let terminal {
-            terminal.show(bytes)
+            terminal.showMonitorLines(bytes)
         } else if let stdout {
             stdout.write(bytes, droppable: false)
         } else {

@@ -7,7 +7,7 @@ import Glibc
 ///
 /// The terminal mode is the front end's business (`TerminalMode`); readline's own terminal
 /// preparation is switched off.
-final class ReadlineEditor {
+final class ReadlineEditor: LineEditorView {
     typealias Completer = (_ line: String, _ wordStart: Int, _ word: String) -> [String]?
 
     let prompt: String
@@ -39,6 +39,7 @@ final class ReadlineEditor {
             free(line)
             currentEditor?.accept(text)
         }
+        fflush(rl_outstream)
     }
 
     /// Stops taking keys. What is on screen stays there.
@@ -61,62 +62,22 @@ final class ReadlineEditor {
         if inputIndex >= input.count { input.removeAll(keepingCapacity: true); inputIndex = 0 }
     }
 
-    /// Columns the prompt and the edited text take on screen.
-    var visibleColumns: Int {
-        guard isInstalled, let buffer = rl_line_buffer else { return prompt.count }
-        return prompt.count + String(cString: buffer).count
+    /// The prompt and the text being edited.
+    var visibleLine: String {
+        guard isInstalled, let buffer = rl_line_buffer else { return prompt }
+        return prompt + String(cString: buffer)
     }
 
-    var screenWidth: Int {
-        var rows: Int32 = 0, columns: Int32 = 0
-        rl_get_screen_size(&rows, &columns)
-        return columns > 0 ? Int(columns) : 80
-    }
-
-    /// Prints `bytes` above the prompt and the line being edited, then redraws both. An
-    /// unfinished line printed earlier is continued, not broken. `overStatusLine`: the row
-    /// above the prompt holds a status line, which the bytes replace.
-    func printAbove(_ bytes: [UInt8], tracker: inout OutputColumnTracker, overStatusLine: Bool = false) {
-        clearPromptRows()
-        var output: [UInt8] = overStatusLine ? Array(Self.upAndClearRow.utf8) : []
-        let move = tracker.continuationMove(screenWidth: screenWidth)
-        if move.up > 0 { output += Array("\u{1B}[\(move.up)A".utf8) }
-        if move.right > 0 { output += Array("\u{1B}[\(move.right)C".utf8) }
-        output += bytes
-        tracker.append(bytes)
-        if tracker.hasPartialLine { output.append(UInt8(ascii: "\n")) }
-        FileIO.writeAll(1, output)
-        redrawPrompt()
-    }
-
-    /// Shows `text` on the row above the prompt; `replacing`: that row already holds an
-    /// earlier status line (otherwise the prompt moves down a row to make room).
-    func drawStatusLine(_ text: String, replacing: Bool) {
-        clearPromptRows()
-        FileIO.writeAll(1, (replacing ? Self.upAndClearRow : "\r") + LiveStatus.fitted(text, columns: screenWidth) + "\n")
-        redrawPrompt()
-    }
-
-    /// Removes the status line above the prompt; the prompt moves up into its row.
-    func eraseStatusLine() {
-        clearPromptRows()
-        FileIO.writeAll(1, Self.upAndClearRow)
-        redrawPrompt()
-    }
-
-    /// Cursor up one row, to its start, and that row cleared.
-    private static let upAndClearRow = "\u{1B}[A\r\u{1B}[K"
-
-    /// Clears the prompt and edited text; the cursor ends at the start of their first row.
-    private func clearPromptRows() {
+    func erase() {
         fflush(stdout)
         _ = rl_clear_visible_line()
         fflush(rl_outstream)
     }
 
-    private func redrawPrompt() {
+    func redraw() {
         rl_on_new_line()
         _ = rl_forced_update_display()
+        fflush(rl_outstream)
     }
 
     fileprivate func accept(_ line: String?) {

@@ -13,47 +13,50 @@ final class TerminalSession {
         case consoleOnly
     }
 
-    enum Focus: Equatable { case console, monitor }
-
     private let mode: TerminalMode
     private let role: Role
     private let editor: ReadlineEditor?
+    /// Everything this session shows goes through it.
+    private let screen: TerminalScreen
     private let guestInput: GuestInputQueue
     /// Ends the front end's loop with an exit status.
     private let finish: (Int32) -> Void
     private var decoder = EscapeKeyDecoder()
-    private var tracker = OutputColumnTracker()
-    private(set) var focus: Focus
-    /// The status line on screen above the prompt, and when it was drawn.
-    private var statusLine: String?
+    /// When the status line was last drawn.
     private var statusDrawnAt: UInt64 = 0
 
     init(mode: TerminalMode, role: Role, prompt: String, historyPath: String?,
          execute: @escaping (String) -> CommandOutcome, completer: @escaping ReadlineEditor.Completer,
-         guestInput: GuestInputQueue, finish: @escaping (Int32) -> Void) {
+         guestInput: GuestInputQueue, output: TerminalOutput = StandardOutputTerminal(),
+         finish: @escaping (Int32) -> Void) {
         self.mode = mode
         self.role = role
         self.guestInput = guestInput
         self.finish = finish
+        let focus: TerminalScreen.Focus
         switch role {
         case .shared(let startInMonitor): focus = startInMonitor ? .monitor : .console
         case .monitorOnly: focus = .monitor
         case .consoleOnly: focus = .console
         }
-        editor = role == .consoleOnly ? nil
+        let editor = role == .consoleOnly ? nil
             : ReadlineEditor(prompt: prompt, historyPath: historyPath, completer: completer)
+        self.editor = editor
+        screen = TerminalScreen(output: output, editor: editor, focus: focus, banner: Self.banner)
         editor?.onLine = { [unowned self] line in self.run(line, execute: execute) }
     }
+
+    /// QEMU's words: `QEMU 7.2.0 monitor - type 'help' for more information`.
+    static let banner = "swiftkvm \(SwiftKVMVersion.string) monitor - type 'help' for more information"
 
     /// Ctrl-C reaches the guest when it shares the terminal, and ends the process otherwise.
     func start() {
         if case .shared = role { mode.enterRaw(keySignals: false) } else { mode.enterRaw(keySignals: true) }
-        if focus == .monitor { editor?.install() }
+        screen.start()
     }
 
     func stop() {
-        eraseStatusLine()
-        editor?.remove()
+        screen.leave()
         mode.restore()
     }
 
@@ -67,12 +70,12 @@ final class TerminalSession {
             for action in decoder.feed(bytes) {
                 switch action {
                 case .forward(let keys):
-                    if focus == .console { guestInput.send(keys) } else { feedEditor(keys) }
-                case .switchFocus: switchFocus()
-                case .help: show(Array(EscapeKeyDecoder.helpText.utf8))
+                    if screen.focus == .console { guestInput.send(keys) } else { feedEditor(keys) }
+                case .switchFocus: screen.switchFocus()
+                case .help: screen.monitorLines(Self.keyHelp)
                 case .quit:
-                    leaveEditorLine()
-                    FileIO.writeAll(1, "swiftkvm: terminated\n")
+                    screen.leave()
+                    screen.commandOutput("swiftkvm: terminated\n")
                     finish(0)
                     return
                 }
@@ -80,78 +83,44 @@ final class TerminalSession {
         }
     }
 
-    /// Guest console bytes or text that arrived on its own.
-    func show(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty else { return }
-        if let editor, editor.isInstalled {
-            // The text takes the status line's row; the next `showStatus` puts it back below.
-            editor.printAbove(bytes, tracker: &tracker, overStatusLine: statusLine != nil)
-            statusLine = nil
-        } else {
-            FileIO.writeAll(1, bytes)
-            tracker.append(bytes)
-        }
+    /// QEMU's Ctrl-a h text, as lines.
+    private static let keyHelp = EscapeKeyDecoder.helpText
+        .split(separator: "\n", omittingEmptySubsequences: false)
+        .map { $0.hasPrefix("\r") ? $0.dropFirst() : $0 }
+        .filter { !$0.isEmpty }
+        .map { $0 + "\n" }
+        .joined()
+
+    /// Bytes from the guest's serial port.
+    func showGuestOutput(_ bytes: [UInt8]) {
+        screen.guestOutput(bytes)
+    }
+
+    /// Lines that arrived on their own (migration progress, events, logs).
+    func showMonitorLines(_ bytes: [UInt8]) {
+        screen.monitorLines(String(decoding: bytes, as: UTF8.self))
     }
 
     /// Shows, redraws or (nil) removes the status line above the prompt. Only while the
     /// monitor has the terminal; redrawn at most every `LiveStatus.refreshMilliseconds`.
     func showStatus(_ text: String?) {
-        guard let text, let editor, editor.isInstalled else { return eraseStatusLine() }
-        guard text != statusLine else { return }
+        guard let text else { return screen.setStatus(nil) }
+        guard text != screen.status else { return }
         let now = MonotonicClock.nanoseconds()
-        if statusLine != nil && now - statusDrawnAt < UInt64(LiveStatus.refreshMilliseconds - 20) * 1_000_000 { return }
-        editor.drawStatusLine(text, replacing: statusLine != nil)
-        statusLine = text
+        if screen.status != nil && now - statusDrawnAt < UInt64(LiveStatus.refreshMilliseconds - 20) * 1_000_000 { return }
+        screen.setStatus(text)
         statusDrawnAt = now
     }
 
-    private func eraseStatusLine() {
-        guard statusLine != nil else { return }
-        statusLine = nil
-        if let editor, editor.isInstalled { editor.eraseStatusLine() }
-    }
-
-    /// Keys for the line editor. A key that ends the line (Enter, Ctrl-D) first takes the
-    /// status line away: the accepted line stays on screen, and nothing may stay above it.
     private func feedEditor(_ keys: [UInt8]) {
-        if statusLine != nil && keys.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x04 }) { eraseStatusLine() }
+        screen.beforeEditorKeys(keys)
         editor?.feed(keys)
-    }
-
-    private func switchFocus() {
-        guard let editor else { return }
-        switch focus {
-        case .console:
-            // The prompt goes on its own line; the tracker remembers the guest's unfinished one.
-            if tracker.hasPartialLine { FileIO.writeAll(1, "\n") }
-            focus = .monitor
-            editor.install()
-        case .monitor:
-            eraseStatusLine()
-            // Like QEMU: the prompt line stays and guest output goes on after it.
-            tracker.setColumn(editor.visibleColumns)
-            editor.remove()
-            focus = .console
-        }
-    }
-
-    /// Moves the cursor past the prompt (if shown) and any unfinished line, to print a last
-    /// message on a line of its own.
-    private func leaveEditorLine() {
-        eraseStatusLine()
-        if let editor, editor.isInstalled {
-            tracker.setColumn(editor.visibleColumns)
-            editor.remove()
-        }
-        if tracker.hasPartialLine { FileIO.writeAll(1, "\n") }
-        tracker.reset()
+        screen.afterEditorKeys()
     }
 
     private func run(_ line: String?, execute: (String) -> CommandOutcome) {
-        // The accepted line ended where the cursor was; an unfinished line above is out of reach.
-        tracker.reset()
         guard let line else {
-            FileIO.writeAll(1, "\n")  // Ctrl-D on an empty line: QEMU's monitor ignores it too.
+            screen.commandOutput("\n")  // Ctrl-D on an empty line: QEMU's monitor ignores it too.
             return
         }
         let command = line.trimmingWhitespace()
@@ -160,7 +129,7 @@ final class TerminalSession {
         let outcome = execute(command)
         var text = outcome.output
         if let error = outcome.error { text += error.endingWithNewline() }
-        FileIO.writeAll(1, text)
+        screen.commandOutput(text)
         if outcome.quit {
             editor?.remove()
             finish(0)

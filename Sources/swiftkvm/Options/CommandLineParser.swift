@@ -12,69 +12,71 @@ enum CommandLineParser {
 
     static let version = "swiftkvm version 0.1.0 (QEMU-compatible command line)"
 
+    /// In the order `-h` and the README's "Command line" table list them; help texts are plain
+    /// text, one line each (the README's table is `markdownTable`, checked by a test).
     static let options: [Option] = [
-        Option(names: ["h", "help"], argument: nil, help: "print this help and exit") { config, _ in
-            config.action = .showHelp
-        },
-        Option(names: ["version"], argument: nil, help: "print the version and exit") { config, _ in
-            config.action = .showVersion
-        },
-        Option(names: ["m"], argument: "[size=]SIZE", help: "guest RAM; a bare number is MiB, K/M/G suffixes allowed (default 128M)") { config, text in
+        Option(names: ["m"], argument: "[size=]SIZE", help: "guest RAM; a bare number is MiB, sizes as below (default 128M; 2 MiB to 64 GiB)") { config, text in
             config.memorySize = try MachineOptionParsing.memorySize(text)
         },
-        Option(names: ["smp"], argument: "[cpus=]N", help: "number of vCPUs: one socket of N cores (sockets=1,cores=N,threads=1,maxcpus=N accepted)") { config, text in
-            config.cpuCount = try SMPOption.cpuCount(text)
-        },
-        Option(names: ["kernel"], argument: "FILE", help: "boot this kernel: an ELF with a PVH entry note") { config, text in
+        Option(names: ["kernel"], argument: "FILE", help: "boot an ELF with a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) in 32-bit protected mode") { config, text in
             guard !text.isEmpty else {
                 throw OptionError.invalidValue(option: "-kernel", value: text, expected: "give the kernel's path")
             }
             config.kernel = text
         },
-        Option(names: ["append"], argument: "CMDLINE", help: "kernel command line") { config, text in
+        Option(names: ["append"], argument: "CMDLINE", help: "the kernel's command line (passed in hvm_start_info)") { config, text in
             config.append = text
         },
-        Option(names: ["drive"], argument: "file=FILE[,format=raw]", help: "add a raw disk image (repeatable; if= is ignored)") { config, text in
+        Option(names: ["drive"], argument: "file=IMG[,format=raw]", help: "a boot sector (512 bytes ending in 0x55AA), entered in real mode at 0000:7c00 with DL=0x80, no BIOS services (repeatable; if= is ignored)") { config, text in
             config.drives.append(try MachineOptionParsing.drive(text, warnings: &config.warnings))
         },
-        Option(names: ["device"], argument: "DRIVER[,PROP=VALUE...]", help: "add a device: isa-debug-exit[,iobase=0xf4][,iosize=0x04] (writing V exits with status (V << 1) | 1)") { config, text in
+        Option(names: ["device"], argument: "isa-debug-exit[,iobase=0xf4][,iosize=0x04]", help: "a guest write of V ends swiftkvm with status (V << 1) | 1") { config, text in
             config.debugExit = try MachineOptionParsing.device(text)
         },
-        Option(names: ["serial"], argument: "DEV", help: "serial port: stdio, null, file:PATH, pty, unix:PATH or tcp:HOST:PORT (sockets take ,server,nowait)") { config, text in
+        Option(names: ["S"], argument: nil, help: "start paused (VM status: paused (prelaunch)); cont starts the guest") { config, _ in
+            config.startPaused = true
+        },
+        Option(names: ["serial"], argument: "stdio|null|file:PATH|pty|unix:PATH,server[,nowait]|tcp:HOST:PORT,server[,nowait]", help: "where the guest's COM1 goes (default stdio; see \"For operators\" in the README)") { config, text in
             config.serial = try EndpointParsing.serial(text)
         },
-        Option(names: ["monitor"], argument: "DEV", help: "human monitor: stdio, none or unix:PATH[,server][,nowait]") { config, text in
+        Option(names: ["monitor"], argument: "stdio|none|unix:PATH,server[,nowait]", help: "where the human monitor goes (default stdio); on a socket each command line gets its output and a fresh (monitor) prompt, and lines that arrive on their own (migration progress) come between commands, followed by a prompt too") { config, text in
             config.monitor = try EndpointParsing.monitor(text)
         },
-        Option(names: ["qmp"], argument: "DEV", help: "QMP server for tools (repeatable): unix:PATH,server[,nowait] or tcp:HOST:PORT,server[,nowait]") { config, text in
+        Option(names: ["qmp"], argument: "unix:PATH,server[,nowait]|tcp:HOST:PORT,server[,nowait]", help: "a QMP server for tools (repeatable; see \"For tool authors: QMP\" in the README)") { config, text in
             config.qmp.append(try EndpointParsing.qmp(text))
         },
-        Option(names: ["daemonize"], argument: nil, help: "run in the background once set up (serial and monitor must not use stdio)") { config, _ in
+        Option(names: ["daemonize"], argument: nil, help: "run in the background once everything is set up (serial and monitor must not be on stdio)") { config, _ in
             config.daemonize = true
         },
-        Option(names: ["pidfile"], argument: "FILE", help: "write the process id to FILE (locked; removed at exit)") { config, text in
+        Option(names: ["pidfile"], argument: "FILE", help: "write the process id to FILE, locked; removed at exit") { config, text in
             guard !text.isEmpty else {
                 throw OptionError.invalidValue(option: "-pidfile", value: text, expected: "give the file's path")
             }
             config.pidFile = text
         },
-        Option(names: ["nographic"], argument: nil, help: "no display; serial port and monitor on the terminal") { config, _ in
+        Option(names: ["nographic"], argument: nil, help: "serial port and monitor on the terminal (the default)") { config, _ in
             config.nographic = true
         },
-        Option(names: ["S"], argument: nil, help: "do not start the CPU at startup (use 'cont' in the monitor)") { config, _ in
-            config.startPaused = true
-        },
-        Option(names: ["name"], argument: "[guest=]NAME", help: "name of the guest, shown by the monitor") { config, text in
+        Option(names: ["name"], argument: "[guest=]NAME", help: "the guest's name (info name)") { config, text in
             config.name = try MachineOptionParsing.name(text)
         },
-        Option(names: ["incoming"], argument: "URI", help: "wait for a migration: tcp:HOST:PORT, unix:PATH, exec:CMD, stdio or defer") { config, text in
+        Option(names: ["smp"], argument: "[cpus=]N[,maxcpus=N][,sockets=1][,dies=1][,cores=N][,threads=1]", help: "N vCPUs (default 1), one socket of N cores, up to what KVM allows (KVM_CAP_MAX_VCPUS); vCPU 0 boots, the others wait for the guest's INIT and start-up IPIs; other topologies and maxcpus other than N are refused") { config, text in
+            config.cpuCount = try SMPOption.cpuCount(text)
+        },
+        Option(names: ["incoming"], argument: "tcp:HOST:PORT|unix:PATH|file:PATH|exec:CMD|stdio|defer", help: "wait for a migration instead of booting, or start from a snapshot file (see \"Live migration\", \"For operators\" and \"When things go wrong\" in the README)") { config, text in
             config.incoming = try EndpointParsing.incoming(text)
         },
-        Option(names: ["enable-kvm"], argument: nil, help: "accepted for QEMU compatibility; KVM is always used") { _, _ in },
-        Option(names: ["accel"], argument: "kvm", help: "accepted for QEMU compatibility; only kvm is available") { _, text in
+        Option(names: ["enable-kvm"], argument: nil, help: "accepted for QEMU muscle memory; KVM is always used") { _, _ in },
+        Option(names: ["accel"], argument: "kvm", help: "accepted for QEMU muscle memory; only kvm is available") { _, text in
             guard text == "kvm" else {
                 throw OptionError.unsupported(option: "-accel \(text)", reason: "only kvm is available")
             }
+        },
+        Option(names: ["h", "help"], argument: nil, help: "print this help and exit") { config, _ in
+            config.action = .showHelp
+        },
+        Option(names: ["version"], argument: nil, help: "print the version and exit") { config, _ in
+            config.action = .showVersion
         },
     ]
 
@@ -104,8 +106,9 @@ enum CommandLineParser {
         return config
     }
 
+    /// `-h`: the options, then how sizes are written.
     static let usage: String = {
-        var lines = ["usage: swiftkvm [options]", ""]
+        var lines = ["usage: swiftkvm [options]", "", "Options take one dash or two (-help, --help):"]
         let left = options.map { option in
             "-" + option.names.joined(separator: "|-") + (option.argument.map { " " + $0 } ?? "")
         }
@@ -114,6 +117,24 @@ enum CommandLineParser {
         for (text, option) in zip(left, options) {
             lines.append(text + String(repeating: " ", count: max(2, width + 2 - text.count)) + option.help)
         }
+        lines += ["", sizeRules]
         return lines.joined(separator: "\n") + "\n"
+    }()
+
+    /// How sizes are written (`-m` here; the monitor and max-bandwidth read them the same way).
+    static let sizeRules = """
+        Sizes: a decimal or 0x hexadecimal number, or a decimal fraction such as 1.5, then at most \
+        one suffix B, K, M, G, T, P or E (any case, powers of 1024).
+        """
+
+    /// The README's "Command line" table: the same options and words as `-h`.
+    static let markdownTable: String = {
+        var rows = ["| option | meaning |", "| --- | --- |"]
+        for option in options {
+            let spellings = option.names.map { "`-\($0)\(option.argument.map { " " + $0 } ?? "")`" }
+            let cell = { (text: String) in text.replacingOccurrences(of: "|", with: "\\|") }
+            rows.append("| \(cell(spellings.joined(separator: ", "))) | \(cell(option.help)) |")
+        }
+        return rows.joined(separator: "\n") + "\n"
     }()
 }

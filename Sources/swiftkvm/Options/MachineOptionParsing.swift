@@ -46,7 +46,7 @@ enum MachineOptionParsing {
         case "raw"?:
             break
         case nil:
-            warnings.append("swiftkvm: -drive file=\(file): no format given; using raw (add format=raw to silence this)")
+            warnings.append("-drive file=\(file): no format given; using raw (add format=raw to silence this)")
         case let other?:
             throw OptionError.unsupportedFormat(other)
         }

@@ -32,7 +32,7 @@ enum OptionError: Error, Equatable, CustomStringConvertible {
         case let .invalidSize(option, text, .tooLarge):
             return "\(option): size '\(text)' is too large"
         case let .invalidSize(option, text, _):
-            return "\(option): invalid size '\(text)' (use a number with an optional K, M or G suffix)"
+            return "\(option): invalid size '\(text)' (use a number with an optional B, K, M, G, T, P or E suffix)"
         case let .memoryTooSmall(text):
             return "-m \(text): too little memory (at least 2 MiB)"
         case let .memoryTooLarge(text):
