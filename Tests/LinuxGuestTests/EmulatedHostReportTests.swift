@@ -1,0 +1,56 @@
+import XCTest
+
+/// The parsing of the checks driver's console lines, on a made-up console.
+final class EmulatedHostReportTests: XCTestCase {
+    let console = """
+        \u{1b}c\u{1b}[?7lSeaBIOS (version 1.16.2)
+        @@ host up 10.89
+        @@ result host-boot-wall 18.6
+        @@ step kvm start
+        @@ result npt Y
+        @@ step kvm ok 2.43
+        @@ step shell start
+        @@ out cpus
+        2\r
+        @@ status 0
+        @@ end cpus
+        @@ out memcheck-migrated
+        memcheck: pass 41 errors 0 gap_ms 210 max_gap_ms 930
+        0
+        @@ status 1
+        @@ end memcheck-migrated
+        [   12.5] some kernel line @@ step shell fail 3.10 no answer to dmesg in 60s
+        @@ step reboot skipped after shell
+        @@ result migrate-line migration: completed in 5 ms, downtime 2 ms (2 passes, 9 MiB sent)
+        @@ log console-1
+        | @@ end cpus
+        | guest-init: ready
+        @@ end console-1
+        @@ host done
+        """
+
+    func testStepsResultsOutputsAndLogsAreParsed() {
+        let report = EmulatedHostReport(console: console)
+        XCTAssertEqual(report.stepOrder, ["kvm", "shell", "reboot"])
+        XCTAssertEqual(report.steps["kvm"], .init(outcome: .ok, seconds: 2.43))
+        XCTAssertEqual(report.steps["shell"], .init(outcome: .failed("no answer to dmesg in 60s"), seconds: 3.10))
+        XCTAssertEqual(report.steps["reboot"]?.outcome, .skipped)
+        XCTAssertEqual(report.results["npt"], "Y")
+        XCTAssertEqual(report.number("host-boot-wall"), 18.6)
+        XCTAssertEqual(report.results["migrate-line"], "migration: completed in 5 ms, downtime 2 ms (2 passes, 9 MiB sent)")
+        XCTAssertEqual(report.outputs["cpus"], ["2"])
+        XCTAssertEqual(report.statuses["cpus"], 0)
+        XCTAssertEqual(report.statuses["memcheck-migrated"], 1)
+        XCTAssertEqual(report.logs.map(\.name), ["console-1"])
+        XCTAssertEqual(report.logs.first?.lines, ["@@ end cpus", "guest-init: ready"])
+    }
+
+    func testMemcheckLineIsParsed() {
+        let report = EmulatedHostReport(console: console)
+        let line = report.memcheck("memcheck-migrated")
+        XCTAssertEqual(line?.pass, 41)
+        XCTAssertEqual(line?.errors, 0)
+        XCTAssertEqual(line?.maxGapMs, 930)
+        XCTAssertNil(report.memcheck("cpus"))
+    }
+}
