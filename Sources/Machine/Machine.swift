@@ -101,6 +101,9 @@ public final class Machine {
         switch image.kind {
         case .pvh(let elf, _):
             (regs, sregs) = BootRegisters.pvh(entry: elf.pvhEntry, startInfo: BootImage.startInfoAddress, base: base)
+        case .linux:
+            (regs, sregs) = BootRegisters.linux64(entry: image.entryPoint, bootParams: BootImage.bootParamsAddress,
+                                                  stack: BootImage.linuxStackPointer, base: base)
         case .bootSector:
             (regs, sregs) = BootRegisters.bootSector(base: base)
         }

@@ -25,7 +25,7 @@ enum CommandLineParser {
         Option(names: ["smp"], argument: "[cpus=]1", help: "number of vCPUs (only 1 for now)") { config, text in
             config.cpuCount = try MachineOptionParsing.cpuCount(text)
         },
-        Option(names: ["kernel"], argument: "FILE", help: "boot this kernel: an ELF with a PVH entry note") { config, text in
+        Option(names: ["kernel"], argument: "FILE", help: "boot this kernel: a Linux bzImage or an ELF with a PVH entry note") { config, text in
             guard !text.isEmpty else {
                 throw OptionError.invalidValue(option: "-kernel", value: text, expected: "give the kernel's path")
             }
@@ -33,6 +33,12 @@ enum CommandLineParser {
         },
         Option(names: ["append"], argument: "CMDLINE", help: "kernel command line") { config, text in
             config.append = text
+        },
+        Option(names: ["initrd"], argument: "FILE", help: "initial ram disk for the -kernel (Linux initrd, PVH module)") { config, text in
+            guard !text.isEmpty else {
+                throw OptionError.invalidValue(option: "-initrd", value: text, expected: "give the initrd's path")
+            }
+            config.initrd = text
         },
         Option(names: ["drive"], argument: "file=FILE[,format=raw]", help: "add a raw disk image (repeatable; if= is ignored)") { config, text in
             config.drives.append(try MachineOptionParsing.drive(text, warnings: &config.warnings))
