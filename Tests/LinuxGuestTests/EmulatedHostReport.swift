@@ -14,7 +14,8 @@ struct EmulatedHostReport {
     /// A guest command's output lines, without its "@@ status" line.
     private(set) var outputs: [String: [String]] = [:]
     private(set) var statuses: [String: Int] = [:]
-    /// Console and monitor logs, in the order printed.
+    /// The guests' consoles and swiftkvm's output ("@@ live NAME: LINE"), by name in the
+    /// order they first appear.
     private(set) var logs: [(name: String, lines: [String])] = []
 
     init(console: String) {
@@ -22,14 +23,19 @@ struct EmulatedHostReport {
         // "\r\n" is one Character in Swift, and a newline.
         for raw in console.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             let line = String(raw)
+            if line.hasPrefix("@@ live "), let colon = line.range(of: ": ") {
+                live(String(line[line.index(line.startIndex, offsetBy: 8)..<colon.lowerBound]),
+                     String(line[colon.upperBound...]))
+                continue
+            }
             if var open = block {
                 if line == "@@ end \(open.name)" {
-                    if open.kind == "log" { logs.append((open.name, open.lines)) } else { outputs[open.name] = open.lines }
+                    outputs[open.name] = open.lines
                     block = nil
-                } else if open.kind == "out", line.hasPrefix("@@ status "), let status = Int(line.dropFirst(10)) {
+                } else if line.hasPrefix("@@ status "), let status = Int(line.dropFirst(10)) {
                     statuses[open.name] = status
                 } else {
-                    open.lines.append(open.kind == "log" && line.hasPrefix("| ") ? String(line.dropFirst(2)) : line)
+                    open.lines.append(line)
                     block = open
                 }
                 continue
@@ -42,11 +48,19 @@ struct EmulatedHostReport {
                 step(words)
             case ("result", 2...):
                 results[words[1]] = words.count > 2 ? words[2...].joined(separator: " ") : ""
-            case ("out", 2), ("log", 2):
+            case ("out", 2):
                 block = (words[0], words[1], [])
             default:
                 break
             }
+        }
+    }
+
+    private mutating func live(_ name: String, _ line: String) {
+        if let index = logs.firstIndex(where: { $0.name == name }) {
+            logs[index].lines.append(line)
+        } else {
+            logs.append((name, [line]))
         }
     }
 

@@ -14,7 +14,9 @@ final class EmulatedHostReportTests: XCTestCase {
         2\r
         @@ status 0
         @@ end cpus
+        @@ live console-1: guest-init: ready
         @@ out memcheck-migrated
+        @@ live vmm-2: migration: pass 1
         memcheck: pass 41 errors 0 gap_ms 210 max_gap_ms 930
         0
         @@ status 1
@@ -22,10 +24,7 @@ final class EmulatedHostReportTests: XCTestCase {
         [   12.5] some kernel line @@ step shell fail 3.10 no answer to dmesg in 60s
         @@ step reboot skipped after shell
         @@ result migrate-line migration: completed in 5 ms, downtime 2 ms (2 passes, 9 MiB sent)
-        @@ log console-1
-        | @@ end cpus
-        | guest-init: ready
-        @@ end console-1
+        @@ live console-1: @@ end cpus
         @@ host done
         """
 
@@ -41,8 +40,9 @@ final class EmulatedHostReportTests: XCTestCase {
         XCTAssertEqual(report.outputs["cpus"], ["2"])
         XCTAssertEqual(report.statuses["cpus"], 0)
         XCTAssertEqual(report.statuses["memcheck-migrated"], 1)
-        XCTAssertEqual(report.logs.map(\.name), ["console-1"])
-        XCTAssertEqual(report.logs.first?.lines, ["@@ end cpus", "guest-init: ready"])
+        XCTAssertEqual(report.logs.map(\.name), ["console-1", "vmm-2"])
+        XCTAssertEqual(report.logs.first?.lines, ["guest-init: ready", "@@ end cpus"])
+        XCTAssertEqual(report.outputs["memcheck-migrated"]?.count, 2, "live lines stay out of outputs")
     }
 
     func testMemcheckLineIsParsed() {

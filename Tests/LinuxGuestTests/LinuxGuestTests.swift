@@ -10,23 +10,113 @@ import XCTest
 final class LinuxGuestTests: XCTestCase {
     /// The guest's vCPUs (1 until swiftkvm's -smp takes more).
     let vcpus = 1
+    /// What the driver does, in order (tests/linux-host/driver).
+    let steps = ["kvm", "boot", "shell", "migrate", "snapshot"]
+
+    /// Kernel messages that mean the guest is unwell: warnings and oopses, stalls, lockups and a
+    /// clock Linux gave up on.
+    static let troubleInDmesg = ["WARNING:", "BUG:", "Oops", "Call Trace", "soft lockup", "hard LOCKUP",
+                                 "self-detected stall", "detected stalls", "hung_task", "TSC unstable",
+                                 "clocksource watchdog", "Marking clocksource", "timekeeping watchdog"]
 
     func testLinuxGuestBootsRunsCommandsMigratesSnapshotsRebootsAndPowersOff() throws {
         let host = try EmulatedHost(test: self)
-        try host.build([
-            "--guest-kernel", "vmlinux-cloud", "--no-guest-initrd", "--smp", "\(vcpus)",
-            "--ready", "VFS: Unable to mount root fs", "--steps", "kvm boot",
-        ])
-        let report = try host.run(timeoutSeconds: 1500)
+        try host.build(["--guest-kernel", "vmlinuz-cloud", "--smp", "\(vcpus)", "--steps", steps.joined(separator: " ")])
+        let report: EmulatedHostReport
+        do {
+            report = try host.run(timeoutSeconds: 1500)
+        } catch {
+            print(host.console)
+            throw error
+        }
         defer { if (testRun?.failureCount ?? 0) > 0 { print(host.console) } }
         print(host.timings(report))
 
-        let expected = ["kvm", "boot"]
-        XCTAssertEqual(report.stepOrder, expected, "the driver did not run every step")
-        for name in expected {
+        XCTAssertEqual(report.stepOrder, steps, "the driver did not run every step")
+        for name in steps {
             XCTAssertEqual(report.steps[name]?.outcome, .ok, "step \(name)")
         }
         XCTAssertGreaterThan(report.number("svm") ?? 0, 0, "the emulated host's CPUs show no svm")
         XCTAssertEqual(report.results["npt"], "Y", "kvm_amd runs without nested paging")
+
+        checkShell(report)
+        if steps.contains("migrate") { checkMigration(report) }
+        if steps.contains("snapshot") { checkSnapshot(report) }
+        if steps.contains("reboot") { checkReboot(report) }
+        if steps.contains("poweroff") {
+            XCTAssertEqual(report.results["poweroff-status"], "0", "swiftkvm's exit status after the guest's poweroff")
+        }
+    }
+
+    private func checkShell(_ report: EmulatedHostReport) {
+        XCTAssertEqual(report.outputs["cpus"], ["\(vcpus)"], "processors in the guest's /proc/cpuinfo")
+        XCTAssertTrue(report.outputs["uptime"]?.first?.contains(" up ") ?? false, "uptime: \(report.outputs["uptime"] ?? [])")
+        checkDmesg(report, "dmesg")
+        let start = report.memcheck("memcheck-start")
+        XCTAssertNotNil(start, "memcheck did not start: \(report.outputs["memcheck-start"] ?? [])")
+        XCTAssertEqual(start?.errors, 0)
+    }
+
+    private func checkMigration(_ report: EmulatedHostReport) {
+        let line = report.results["migrate-line"] ?? ""
+        XCTAssertTrue(line.hasPrefix("migration: completed"), "migration: \(line)")
+        checkWorkload(report, after: "memcheck-migrated", before: "memcheck-start")
+        // The guest's clock neither stalls nor jumps: it moves as the host's did, within the
+        // downtime and a second (the console round trips cost the same on both sides).
+        if let downtime = Self.downtimeSeconds(line) {
+            checkClock(report, "migrate", slack: downtime + 1)
+        } else {
+            XCTFail("no downtime in \"\(line)\"")
+        }
+        checkDmesg(report, "dmesg-migrated")
+    }
+
+    private func checkSnapshot(_ report: EmulatedHostReport) {
+        let line = report.results["snapshot-line"] ?? ""
+        XCTAssertTrue(line.hasPrefix("migration: completed"), "snapshot save: \(line)")
+        XCTAssertGreaterThan(report.number("snapshot-bytes") ?? 0, 1_048_576, "the snapshot file is too small")
+        checkWorkload(report, after: "memcheck-restored", before: "memcheck-migrated")
+        checkDmesg(report, "dmesg-restored")
+    }
+
+    private func checkReboot(_ report: EmulatedHostReport) {
+        let before = report.number("snapshot-after-guest") ?? report.number("migrate-after-guest") ?? 0
+        let after = report.outputs["uptime-rebooted"]?.first.flatMap { Double($0.split(separator: " ")[0]) }
+        XCTAssertNotNil(after, "no uptime after the reboot")
+        if let after, before > 0 { XCTAssertLessThan(after, before, "the guest's uptime did not start again") }
+        XCTAssertEqual(report.outputs["cpus-rebooted"], ["\(vcpus)"], "processors after the reboot")
+    }
+
+    /// The workload kept running and found every page as it left it.
+    private func checkWorkload(_ report: EmulatedHostReport, after: String, before: String) {
+        guard let now = report.memcheck(after) else {
+            return XCTFail("no memcheck line in \(after): \(report.outputs[after] ?? [])")
+        }
+        XCTAssertEqual(now.errors, 0, "memcheck found damaged memory: \(report.outputs[after] ?? [])")
+        XCTAssertEqual(report.outputs[after]?.last, "0", "memcheck mismatch lines: \(report.outputs[after] ?? [])")
+        if let earlier = report.memcheck(before) {
+            XCTAssertGreaterThan(now.pass, earlier.pass, "memcheck stopped making passes")
+        }
+    }
+
+    private func checkClock(_ report: EmulatedHostReport, _ name: String, slack: Double) {
+        guard let guestBefore = report.number("\(name)-before-guest"), let hostBefore = report.number("\(name)-before-host"),
+              let guestAfter = report.number("\(name)-after-guest"), let hostAfter = report.number("\(name)-after-host")
+        else { return XCTFail("\(name): no clock marks") }
+        let guestMoved = guestAfter - guestBefore, hostMoved = hostAfter - hostBefore
+        XCTAssertEqual(guestMoved, hostMoved, accuracy: slack,
+                       "\(name): the guest's clock moved \(guestMoved) s while the host's moved \(hostMoved) s")
+    }
+
+    private func checkDmesg(_ report: EmulatedHostReport, _ output: String) {
+        guard let lines = report.outputs[output] else { return XCTFail("no \(output) output") }
+        let trouble = lines.filter { line in Self.troubleInDmesg.contains { line.contains($0) } }
+        XCTAssertEqual(trouble, [], "\(output) shows trouble")
+    }
+
+    /// The downtime of a "migration: completed in T ms, downtime D ms (...)" line, in seconds.
+    static func downtimeSeconds(_ line: String) -> Double? {
+        guard let range = line.range(of: "downtime ") else { return nil }
+        return line[range.upperBound...].split(separator: " ").first.flatMap { Double($0) }.map { $0 / 1000 }
     }
 }
