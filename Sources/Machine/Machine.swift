@@ -47,7 +47,10 @@ public final class Machine {
         self.configuration = configuration
         guard configuration.memorySize % 4096 == 0 else { throw MachineError.memorySizeNotPageAligned(configuration.memorySize) }
         do {
-            image = try BootImage(configuration.boot, ramSize: configuration.memorySize)
+            // Kernels find the IOAPIC, every vCPU and the power button through ACPI.
+            var firmware: FirmwareTables?
+            if case .kernel = configuration.boot { firmware = ACPITables.build(vcpuCount: configuration.vcpuCount) }
+            image = try BootImage(configuration.boot, ramSize: configuration.memorySize, firmware: firmware)
         } catch let e as BootError {
             throw MachineError.boot(e)
         }
