@@ -109,7 +109,8 @@ extension Machine: MigratableMachine {
                     try vcpu.setTSCKHz(cpu.tscKHz)
                 }
                 trace.mark("load-state-tsc")
-                try vcpu.restore(cpu)
+                // The destination's vCPU has not run yet, so KVM still takes the source's CPUID.
+                try vcpu.restore(cpu, settingCPUID: true)
                 trace.mark("load-state-vcpu")
                 try vm.restore(vmState)
                 trace.mark("load-state-vm")

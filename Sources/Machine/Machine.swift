@@ -47,7 +47,10 @@ public final class Machine {
         self.configuration = configuration
         guard configuration.memorySize % 4096 == 0 else { throw MachineError.memorySizeNotPageAligned(configuration.memorySize) }
         do {
-            image = try BootImage(configuration.boot, ramSize: configuration.memorySize)
+            // Kernels find the IOAPIC, every vCPU and the power button through ACPI.
+            var firmware: FirmwareTables?
+            if case .kernel = configuration.boot { firmware = ACPITables.build(vcpuCount: configuration.vcpuCount) }
+            image = try BootImage(configuration.boot, ramSize: configuration.memorySize, firmware: firmware)
         } catch let e as BootError {
             throw MachineError.boot(e)
         }
@@ -60,7 +63,9 @@ public final class Machine {
             for region in memory.regions { try vm.setMemoryRegion(region, logDirtyPages: false) }
             devices = try PlatformDevices(debugExitPorts: configuration.debugExit)
             vcpu = try vm.createVCPU(id: 0)
-            try vcpu.setCPUID(try kvm.supportedCPUID())
+            let tscDeadline = kvm.checkExtension(Int32(KVM_CAP_TSC_DEADLINE_TIMER)) > 0
+            try vcpu.setCPUID(GuestCPUID.build(supported: try kvm.supportedCPUID(), tscKHz: (try? vcpu.tscKHz()) ?? 0,
+                                               tscDeadlineTimer: tscDeadline))
             msrIndices = try kvm.msrIndexList()
             xsaveSize = Int(kvm.checkExtension(Int32(KVM_CAP_XSAVE2)))
         } catch let e as KVMError {
@@ -157,7 +162,8 @@ public final class Machine {
             memory.discardAll()
             try image.load(into: memory)
             dirty.markAll(memory)
-            try vcpu.restore(bootVCPUState)
+            // Real KVM refuses CPUID changes once the vCPU has run, and the CPUID never changed.
+            try vcpu.restore(bootVCPUState, settingCPUID: false)
             try vm.restore(bootVMState)
             devices.reset()
         } catch let e as KVMError {
