@@ -54,3 +54,19 @@ final class EmulatedHostReportTests: XCTestCase {
         XCTAssertNil(report.memcheck("cpus"))
     }
 }
+
+/// How a kernel log line's trouble is named, so the host's own warnings can be told apart.
+final class DmesgTroubleTests: XCTestCase {
+    func testWarningsAreKnownByTheirSourceLocation() {
+        let line = "[ 75.8] WARNING: CPU: 0 PID: 0 at arch/x86/kernel/fpu/xstate.c:606 fpu__init_system_xstate+0x85a/0xb19"
+        XCTAssertEqual(LinuxGuestTests.troubleKinds(line), ["WARNING: arch/x86/kernel/fpu/xstate.c:606"])
+        XCTAssertEqual(LinuxGuestTests.troubleKinds("[ 9.1] watchdog: BUG: soft lockup - CPU#0 stuck for 22s!"),
+                       ["BUG:", "soft lockup"])
+        XCTAssertEqual(LinuxGuestTests.troubleKinds("[ 0.1] clocksource: Switched to clocksource kvm-clock"), [])
+    }
+
+    func testDowntimeIsReadFromTheCompletionLine() {
+        XCTAssertEqual(LinuxGuestTests.downtimeSeconds("migration: completed in 701 ms, downtime 228 ms (2 passes, 192 MiB sent)"), 0.228)
+        XCTAssertNil(LinuxGuestTests.downtimeSeconds("migration: failed after 3 ms: x"))
+    }
+}

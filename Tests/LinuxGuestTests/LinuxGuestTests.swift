@@ -108,10 +108,34 @@ final class LinuxGuestTests: XCTestCase {
                        "\(name): the guest's clock moved \(guestMoved) s while the host's moved \(hostMoved) s")
     }
 
+    /// No trouble in the guest's kernel log, except the kinds the emulated host's own kernel
+    /// also reports on the same emulated CPU (TCG's CPUID and timing are theirs, not swiftkvm's):
+    /// those are printed, not failed.
     private func checkDmesg(_ report: EmulatedHostReport, _ output: String) {
         guard let lines = report.outputs[output] else { return XCTFail("no \(output) output") }
-        let trouble = lines.filter { line in Self.troubleInDmesg.contains { line.contains($0) } }
+        let hostLines = report.outputs["host-dmesg"] ?? []
+        let hostKinds = Set(hostLines.flatMap(Self.troubleKinds))
+        var trouble: [String] = []
+        for line in lines {
+            let kinds = Self.troubleKinds(line)
+            if kinds.isEmpty { continue }
+            if kinds.allSatisfy(hostKinds.contains) {
+                print("\(output): the emulated host shows this too, not counted: \(line)")
+            } else {
+                trouble.append(line)
+            }
+        }
         XCTAssertEqual(trouble, [], "\(output) shows trouble")
+    }
+
+    /// The kinds of trouble a kernel log line shows: each pattern it contains, with the source
+    /// location of a WARNING ("at arch/x86/kernel/fpu/xstate.c:606"), so that only the same
+    /// warning matches.
+    static func troubleKinds(_ line: String) -> [String] {
+        Self.troubleInDmesg.filter { line.contains($0) }.map { kind in
+            guard kind == "WARNING:", let at = line.range(of: " at ") else { return kind }
+            return kind + (line[at.upperBound...].split(separator: " ").first.map { " " + $0 } ?? "")
+        }
     }
 
     /// The downtime of a "migration: completed in T ms, downtime D ms (...)" line, in seconds.
