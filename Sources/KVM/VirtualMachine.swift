@@ -24,7 +24,10 @@ public final class VirtualMachine {
         var identityMap = Self.identityMapAddress
         try fd.ioctl("KVM_SET_IDENTITY_MAP_ADDR", CKVM_SET_IDENTITY_MAP_ADDR, &identityMap)
         try fd.ioctl("KVM_CREATE_IRQCHIP", CKVM_CREATE_IRQCHIP)
+        // The speaker port 0x61 (PIT channel 2 gate and output, which Linux's PIT-based TSC
+        // calibration reads) is KVM's only with SPEAKER_DUMMY; otherwise it exits to us.
         var pit = kvm_pit_config()
+        pit.flags = UInt32(KVM_PIT_SPEAKER_DUMMY)
         try fd.ioctl("KVM_CREATE_PIT2", CKVM_CREATE_PIT2, &pit)
     }
 

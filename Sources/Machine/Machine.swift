@@ -35,6 +35,9 @@ public final class Machine {
     public var log: (String) -> Void = { fputs($0 + "\n", stderr) } {
         didSet { devices.callbacks.log = log }
     }
+    /// The guest powered itself off through ACPI (S5); QEMU ends the process then, and so
+    /// does the command line. Called on the vCPU thread, after the vCPU is stopped.
+    public var onGuestPowerOff: () -> Void = { exit(0) }
     /// The guest reset itself (keyboard-controller reset line or a KVM reset event); called on
     /// the vCPU thread after the machine has booted again.
     public var onGuestReset: () -> Void = {}
@@ -87,7 +90,8 @@ public final class Machine {
 
     private func wireDevices() {
         let vm = self.vm
-        devices.callbacks.setSerialIRQ = { level in try? vm.setIRQLine(Serial16550.com1IRQ, level: level) }
+        devices.callbacks.setIRQ = { irq, level in try? vm.setIRQLine(irq, level: level) }
+        devices.callbacks.onPowerOff = { [unowned self] in self.guestPoweredOff() }
         devices.callbacks.onReset = { [unowned self] in
             // On the vCPU thread, inside KVM_RUN's exit handling: finish the access first.
             self.resetRequested = true
@@ -169,6 +173,21 @@ public final class Machine {
         } catch let e as KVMError {
             throw MachineError.kvm(e.description)
         }
+    }
+
+    /// QEMU's system_powerdown: presses the ACPI power button; a guest that listens shuts
+    /// down (and powers off through S5).
+    public func systemPowerdown() {
+        devices.pressPowerButton()
+    }
+
+    /// On the vCPU thread, inside the PM1 control write: stops the vCPU first so that no more
+    /// guest code runs, then reports.
+    private func guestPoweredOff() {
+        runner.setState(.paused(.shutdown))
+        vcpu.requestImmediateExit()
+        log("swiftkvm: the guest powered off")
+        onGuestPowerOff()
     }
 
     private func vcpuInterrupted() {

@@ -9,6 +9,7 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
     private(set) var serial: Serial16550!
     private(set) var i8042: I8042!
     private(set) var cmos: CMOS!
+    private(set) var pm: ACPIPM!
     private(set) var debugExit: DebugExit?
     let lock = ConditionLock()
 
@@ -22,9 +23,12 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
 
     /// Where device events go; the machine fills these in after construction.
     final class Callbacks {
-        /// The UART's interrupt level; the machine forwards it to the in-kernel irqchip.
-        var setSerialIRQ: (Bool) -> Void = { _ in }
+        /// A device's interrupt line level (ISA IRQ number); the machine forwards it to the
+        /// in-kernel irqchip.
+        var setIRQ: (UInt32, Bool) -> Void = { _, _ in }
         var onReset: () -> Void = {}
+        /// The guest entered ACPI S5 (soft-off).
+        var onPowerOff: () -> Void = {}
         var onDebugExit: (Int32) -> Void = { _ in }
         var log: (String) -> Void = { _ in }
     }
@@ -46,13 +50,16 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
             callbacks.log("swiftkvm: guest \(isWrite ? "wrote to" : "read from") unknown I/O port 0x\(String(port, radix: 16)) (reported once per port)")
         })
         serial = Serial16550(onTransmit: { [unowned self] byte in self.transmit(byte) },
-                             onInterruptLine: { level in callbacks.setSerialIRQ(level) })
-        i8042 = I8042(onReset: { callbacks.onReset() })
+                             onInterruptLine: { level in callbacks.setIRQ(Serial16550.com1IRQ, level) })
+        i8042 = I8042(onReset: { callbacks.onReset() }, onInterrupt: { irq, level in callbacks.setIRQ(irq, level) })
         cmos = CMOS()
+        pm = ACPIPM(onSCI: { level in callbacks.setIRQ(ACPIPM.sciIRQ, level) },
+                    onSleep: { type in if type == ACPIPM.sleepTypeS5 { callbacks.onPowerOff() } })
         try bus.register(serial, name: "serial0", base: Serial16550.com1Base, count: Serial16550.portCount)
         try bus.register(i8042, name: "i8042", base: 0x60, count: 5)
         try bus.register(cmos, name: "cmos", base: 0x70, count: 2)
         try bus.register(IgnoredPort(), name: "post", base: 0x80, count: 1)
+        try bus.register(pm, name: "acpi-pm", base: ACPIPM.base, count: ACPIPM.portCount)
         if let ports = debugExitPorts {
             let device = DebugExit(base: ports.base, count: ports.count, onExit: { status in callbacks.onDebugExit(status) })
             try bus.register(device, name: "isa-debug-exit", base: ports.base, count: ports.count)
@@ -116,18 +123,25 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
             serial.restore(SerialState())
             i8042.restore(I8042State())
             cmos.restore(CMOSState())
+            pm.restore(ACPIPMState())
         }
+    }
+
+    /// The ACPI power button (system_powerdown).
+    func pressPowerButton() {
+        lock.withLock { pm.pressPowerButton() }
     }
 
     func saveSections() -> [StateSection] {
         lock.withLock {
             [StateSection(name: "serial0", version: SerialState.stateVersion, bytes: serial.state.encoded()),
              StateSection(name: "i8042", version: I8042State.stateVersion, bytes: i8042.state.encoded()),
-             StateSection(name: "cmos", version: CMOSState.stateVersion, bytes: cmos.state.encoded())]
+             StateSection(name: "cmos", version: CMOSState.stateVersion, bytes: cmos.state.encoded()),
+             StateSection(name: "acpi-pm", version: ACPIPMState.stateVersion, bytes: pm.state.encoded())]
         }
     }
 
-    static let sectionNames = ["serial0", "i8042", "cmos"]
+    static let sectionNames = ["serial0", "i8042", "cmos", "acpi-pm"]
 
     func load(_ section: StateSection) throws {
         do {
@@ -141,6 +155,9 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
             case "cmos":
                 let s = try CMOSState(decoding: section.bytes, version: section.version)
                 lock.withLock { cmos.restore(s) }
+            case "acpi-pm":
+                let s = try ACPIPMState(decoding: section.bytes, version: section.version)
+                lock.withLock { pm.restore(s) }
             default:
                 throw MachineError.unexpectedStateSection(section.name)
             }

@@ -71,6 +71,8 @@ machine.log = { line in
     if stdinIsTerminal { asyncOutput.printAsync(line + "\n") } else { fputs(line + "\n", stderr) }
 }
 machine.onGuestExit = { status in frontend.requestExit(status: status) }
+// A guest that powers off ends the process with status 0, as QEMU does without -no-shutdown.
+machine.onGuestPowerOff = { frontend.requestExit(status: 0) }
 
 let log = machine.log
 let incoming = IncomingRunner(machine: machine, resumeWhenDone: !options.startPaused, log: log,
@@ -91,6 +93,10 @@ if !options.qmp.isEmpty {
                                     humanMonitor: { interpreter.execute($0, mayWait: false) },
                                     requestQuit: { frontend.requestExit(status: 0) })
         QMPMachineCommands.reportHumanMonitorResets(in: interpreter, events: qmpEvents)
+        machine.onGuestPowerOff = {
+            qmpEvents.emit("SHUTDOWN", data: .object([("guest", .bool(true)), ("reason", .string("guest-shutdown"))]))
+            frontend.requestExit(status: 0)
+        }
         machine.onGuestReset = {
             qmpEvents.emit("RESET", data: .object([("guest", .bool(true)), ("reason", .string("guest-reset"))]))
         }
