@@ -33,5 +33,7 @@ let package = Package(
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["swiftkvm", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["swiftkvm", "TestSupport"]),
+        // Linux guests in an emulated SVM host (scripts/emulated-host); runs the swiftkvm binary.
+        .testTarget(name: "LinuxGuestTests", dependencies: ["swiftkvm"]),
     ]
 )

@@ -18,7 +18,7 @@ public final class CMOS: PortDevice, StatefulDevice {
     static let statusB: UInt8 = 0x0b
     static let statusC: UInt8 = 0x0c
     static let statusD: UInt8 = 0x0d
-    static let century: UInt8 = 0x32
+    public static let century: UInt8 = 0x32
 
     static let statusAUpdateInProgress: UInt8 = 0x80
     static let statusB24Hour: UInt8 = 0x02

@@ -229,8 +229,10 @@ public final class VCPU {
         return s
     }
 
-    public func restore(_ s: VCPUState) throws {
-        try setCPUID(s.cpuid)
+    /// `settingCPUID`: KVM refuses KVM_SET_CPUID2 after the first KVM_RUN (unless unchanged, and
+    /// KVM_GET_CPUID2 reports dynamic bits that differ from what was set): pass false on reset.
+    public func restore(_ s: VCPUState, settingCPUID: Bool) throws {
+        if settingCPUID { try setCPUID(s.cpuid) }
         var mp = s.mpState
         try fd.ioctl("KVM_SET_MP_STATE", CKVM_SET_MP_STATE, &mp)
         try setRegs(s.regs)

@@ -12,14 +12,22 @@ public final class VirtualMachine {
         self.system = system
     }
 
+    /// KVM's private pages (its TSS takes three pages, the identity map one), just below the
+    /// 4 GiB boundary, outside any RAM we map, as QEMU places them; the memory map reserves them.
+    public static let tssAddress: UInt64 = 0xfffb_d000
+    public static let tssSize: UInt64 = 0x3000
+    public static let identityMapAddress: UInt64 = 0xfffb_c000
+
     /// The x86 setup every VM gets before its vCPUs exist (order matters to KVM).
     public func setUpX86Platform() throws {
-        // Three pages just below the 4 GiB boundary, outside any RAM we map, as QEMU does.
-        try fd.ioctl("KVM_SET_TSS_ADDR", CKVM_SET_TSS_ADDR, 0xfffb_d000)
-        var identityMap: UInt64 = 0xfffb_c000
+        try fd.ioctl("KVM_SET_TSS_ADDR", CKVM_SET_TSS_ADDR, UInt(Self.tssAddress))
+        var identityMap = Self.identityMapAddress
         try fd.ioctl("KVM_SET_IDENTITY_MAP_ADDR", CKVM_SET_IDENTITY_MAP_ADDR, &identityMap)
         try fd.ioctl("KVM_CREATE_IRQCHIP", CKVM_CREATE_IRQCHIP)
+        // The speaker port 0x61 (PIT channel 2 gate and output, which Linux's PIT-based TSC
+        // calibration reads) is KVM's only with SPEAKER_DUMMY; otherwise it exits to us.
         var pit = kvm_pit_config()
+        pit.flags = UInt32(KVM_PIT_SPEAKER_DUMMY)
         try fd.ioctl("KVM_CREATE_PIT2", CKVM_CREATE_PIT2, &pit)
     }
 

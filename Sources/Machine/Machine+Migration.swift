@@ -124,7 +124,8 @@ extension Machine: MigratableMachine {
                            abs(Int(localKHz) - Int(cpu.tscKHz)) * 1_000_000 / Int(cpu.tscKHz) > 250 {
                             try vcpu.setTSCKHz(cpu.tscKHz)
                         }
-                        try vcpu.restore(cpu)
+                        // The destination's vCPUs have not run yet, so KVM still takes the source's CPUID.
+                        try vcpu.restore(cpu, settingCPUID: true)
                     }
                 }
                 trace.mark("load-state-vcpus")

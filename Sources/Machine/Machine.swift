@@ -35,6 +35,9 @@ public final class Machine {
     public var log: (String) -> Void = { fputs($0 + "\n", stderr) } {
         didSet { devices.callbacks.log = log }
     }
+    /// The guest powered itself off through ACPI (S5); QEMU ends the process then, and so
+    /// does the command line. Called on the vCPU thread, after the vCPU is stopped.
+    public var onGuestPowerOff: () -> Void = { exit(0) }
     /// The guest reset itself (keyboard-controller reset line or a KVM reset event); called on
     /// a vCPU thread after the machine has booted again.
     public var onGuestReset: () -> Void = {}
@@ -47,7 +50,10 @@ public final class Machine {
         self.configuration = configuration
         guard configuration.memorySize % 4096 == 0 else { throw MachineError.memorySizeNotPageAligned(configuration.memorySize) }
         do {
-            image = try BootImage(configuration.boot, ramSize: configuration.memorySize)
+            // Kernels find the IOAPIC, every vCPU and the power button through ACPI.
+            var firmware: FirmwareTables?
+            if case .kernel = configuration.boot { firmware = ACPITables.build(vcpuCount: configuration.vcpuCount) }
+            image = try BootImage(configuration.boot, ramSize: configuration.memorySize, firmware: firmware)
         } catch let e as BootError {
             throw MachineError.boot(e)
         }
@@ -64,13 +70,16 @@ public final class Machine {
             for region in memory.regions { try vm.setMemoryRegion(region, logDirtyPages: false) }
             devices = try PlatformDevices(debugExitPorts: configuration.debugExit)
             let supported = try kvm.supportedCPUID()
+            let tscDeadline = kvm.checkExtension(Int32(KVM_CAP_TSC_DEADLINE_TIMER)) > 0
             var threads: [VCPUThread] = []
             // KVM creates every vCPU but the first in the wait-for-SIPI state
             // (KVM_MP_STATE_UNINITIALIZED, given the in-kernel irqchip): the guest starts
             // them with INIT and SIPI through its local APIC, as on real hardware.
             for index in 0..<count {
                 let vcpu = try vm.createVCPU(id: index)
-                try vcpu.setCPUID(CPUIDTopology(vcpuIndex: index, vcpuCount: count).apply(to: supported))
+                let guest = GuestCPUID.build(supported: supported, tscKHz: (try? vcpu.tscKHz()) ?? 0,
+                                             tscDeadlineTimer: tscDeadline)
+                try vcpu.setCPUID(CPUIDTopology(vcpuIndex: index, vcpuCount: count).apply(to: guest))
                 threads.append(VCPUThread(vcpu: vcpu, handler: devices))
             }
             run = RunControl(vcpus: threads,
@@ -95,6 +104,7 @@ public final class Machine {
     private func wireDevices() {
         let vm = self.vm
         devices.callbacks.setIRQLine = { irq, level in try? vm.setIRQLine(irq, level: level) }
+        devices.callbacks.onPowerOff = { [unowned self] in self.guestPoweredOff() }
         // On a vCPU thread, inside KVM_RUN's exit handling: the access finishes first.
         devices.callbacks.onReset = { [unowned self] in self.run.requestReset() }
         devices.callbacks.onDebugExit = { [unowned self] status in self.onGuestExit(status) }
@@ -108,6 +118,9 @@ public final class Machine {
         switch image.kind {
         case .pvh(let elf, _):
             (regs, sregs) = BootRegisters.pvh(entry: elf.pvhEntry, startInfo: BootImage.startInfoAddress, base: base)
+        case .linux:
+            (regs, sregs) = BootRegisters.linux64(entry: image.entryPoint, bootParams: BootImage.bootParamsAddress,
+                                                  stack: BootImage.linuxStackPointer, base: base)
         case .bootSector:
             (regs, sregs) = BootRegisters.bootSector(base: base)
         }
@@ -162,14 +175,29 @@ public final class Machine {
             memory.discardAll()
             try image.load(into: memory)
             dirty.markAll(memory)
+            // Real KVM refuses CPUID changes once a vCPU has run, and the CPUID never changed.
             for (vcpu, state) in zip(vcpus, bootVCPUStates) {
-                try vcpu.perform { try $0.restore(state) }
+                try vcpu.perform { try $0.restore(state, settingCPUID: false) }
             }
             try vm.restore(bootVMState)
             devices.reset()
         } catch let e as KVMError {
             throw MachineError.kvm(e.description)
         }
+    }
+
+    /// QEMU's system_powerdown: presses the ACPI power button; a guest that listens shuts
+    /// down (and powers off through S5).
+    public func systemPowerdown() {
+        devices.pressPowerButton()
+    }
+
+    /// On a vCPU thread, inside the PM1 control write: stops every vCPU first so that no more
+    /// guest code runs, then reports.
+    private func guestPoweredOff() {
+        run.setState(.paused(.shutdown))
+        log("swiftkvm: the guest powered off")
+        onGuestPowerOff()
     }
 
     /// On the vCPU thread that reports `exit`: the decision applies to the whole machine.

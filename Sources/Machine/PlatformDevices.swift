@@ -11,6 +11,8 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
     let mmioBus: MMIOBus
     /// The console UART, kept apart because host input goes to it.
     let serial: Serial16550
+    /// The ACPI PM registers, kept apart because the host presses the power button on them.
+    let pm: ACPIPM
     /// Every device, in migration save order.
     let all: [Device]
     let lock = ConditionLock()
@@ -24,6 +26,8 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
         /// A device's interrupt output; the machine forwards it to the in-kernel irqchip.
         var setIRQLine: (_ irq: UInt32, _ level: Bool) -> Void = { _, _ in }
         var onReset: () -> Void = {}
+        /// The guest entered ACPI S5 (soft-off).
+        var onPowerOff: () -> Void = {}
         var onDebugExit: (Int32) -> Void = { _ in }
         var log: (String) -> Void = { _ in }
     }
@@ -54,11 +58,15 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
             onTransmit: { byte in var b = byte; _ = write(consoleFD, &b, 1) },
             onInterruptLine: { level in callbacks.setIRQLine(Serial16550.com1IRQ, level) })
         self.serial = serial
+        let pm = ACPIPM(onSCI: { level in callbacks.setIRQLine(ACPIPM.sciIRQ, level) },
+                        onSleep: { type in if type == ACPIPM.sleepTypeS5 { callbacks.onPowerOff() } })
+        self.pm = pm
         var devices: [Device] = [
             serial,
-            I8042(onReset: { callbacks.onReset() }),
+            I8042(onReset: { callbacks.onReset() }, onInterrupt: { irq, level in callbacks.setIRQLine(irq, level) }),
             CMOS(),
             IgnoredPort(),
+            pm,
         ]
         if let ports = debugExitPorts {
             devices.append(DebugExit(base: ports.base, count: ports.count, onExit: { status in callbacks.onDebugExit(status) }))
@@ -118,6 +126,11 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
     /// Fresh devices, as at power-on; keeps the same wiring.
     func reset() {
         lock.withLock { for device in all { device.reset() } }
+    }
+
+    /// The ACPI power button (system_powerdown).
+    func pressPowerButton() {
+        lock.withLock { pm.pressPowerButton() }
     }
 
     /// One section per device with state, named after the device.

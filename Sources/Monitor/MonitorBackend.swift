@@ -19,6 +19,8 @@ public protocol MonitorBackend: AnyObject {
     /// Resumes the guest. Refused after a completed outgoing migration unless `force`.
     func cont(force: Bool) throws
     func systemReset() throws
+    /// Presses the guest's ACPI power button (QEMU's system_powerdown).
+    func systemPowerdown() throws
     /// Ends the process after the monitor returns (QEMU's `quit`).
     func requestQuit()
 

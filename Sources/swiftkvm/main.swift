@@ -72,6 +72,8 @@ machine.log = { line in
     if stdinIsTerminal { asyncOutput.printAsync(line + "\n") } else { fputs(line + "\n", stderr) }
 }
 machine.onGuestExit = { status in frontend.requestExit(status: status) }
+// A guest that powers off ends the process with status 0, as QEMU does without -no-shutdown.
+machine.onGuestPowerOff = { frontend.requestExit(status: 0) }
 
 let log = machine.log
 let incoming = IncomingRunner(machine: machine, resumeWhenDone: !options.startPaused, log: log,
@@ -97,6 +99,8 @@ if !options.qmp.isEmpty {
                                     humanMonitor: { interpreter.execute($0, mayWait: false) },
                                     requestQuit: { frontend.requestExit(status: 0) })
         QMPMachineCommands.reportHumanMonitorResets(in: interpreter, events: qmpEvents)
+        // The guest's ACPI power-off pauses the machine with reason shutdown, which
+        // machineStateChanged reports as SHUTDOWN; the process then ends as above.
         machine.onGuestReset = {
             qmpEvents.emit("RESET", data: .object([("guest", .bool(true)), ("reason", .string("guest-reset"))]))
         }

@@ -55,6 +55,18 @@ final class OptionParserTests: XCTestCase {
         XCTAssertOptionError(["-append"], .missingArgument(option: "-append"))
     }
 
+    func testInitrdGoesWithTheKernel() throws {
+        let config = try parse("-kernel", "vmlinuz", "-initrd", "initrd.img", "-append", "console=ttyS0")
+        XCTAssertEqual(config.initrd, "initrd.img")
+        XCTAssertEqual(try config.machineConfiguration(defaultKernel: { nil }).boot,
+                       .kernel(path: "vmlinuz", commandLine: "console=ttyS0", initrd: "initrd.img"))
+        XCTAssertOptionMessage(["-initrd", ""], contains: "-initrd: invalid value ''")
+        XCTAssertOptionError(["-initrd"], .missingArgument(option: "-initrd"))
+        XCTAssertThrowsError(try parse("-initrd", "initrd.img").machineConfiguration(defaultKernel: { "hello.elf" })) { error in
+            XCTAssertEqual("\(error)", "-initrd only allowed with -kernel option")
+        }
+    }
+
     func testDrivesAccumulate() throws {
         let config = try parse("-drive", "file=a.img,format=raw", "-drive", "file=b,,c.img,format=raw,if=ide")
         XCTAssertEqual(config.drives.map(\.file), ["a.img", "b,c.img"])

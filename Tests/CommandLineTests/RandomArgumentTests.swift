@@ -5,7 +5,7 @@ import XCTest
 /// Whatever a user types, the parser answers with a configuration or an OptionError; it never traps.
 final class RandomArgumentTests: XCTestCase {
     private let vocabulary = [
-        "-m", "-kernel", "-append", "-drive", "-device", "-serial", "-monitor", "-S", "-nographic", "-name",
+        "-m", "-kernel", "-append", "-initrd", "-drive", "-device", "-serial", "-monitor", "-S", "-nographic", "-name",
         "-smp", "-incoming", "-enable-kvm", "-accel", "--m", "-", "--", "", "512", "0", "-1", "2G", "12Q",
         "99999999999999999999999999G", "size=", "file=a", "format=raw", "format=qcow2", "isa-debug-exit",
         "iobase=0x", "iosize=0xffff", "stdio", "unix:", "tcp::", "tcp:[::1]:1", ",", ",,", "=", "server",

@@ -17,31 +17,31 @@ final class BootErrorTests: XCTestCase {
     }
 
     func testMissingFile() {
-        guard case .cannotRead(let path, let reason)? = bootError(.pvh(path: "/nonexistent/k.elf", commandLine: "")) else { return XCTFail() }
+        guard case .cannotRead(let path, let reason)? = bootError(.kernel(path: "/nonexistent/k.elf", commandLine: "")) else { return XCTFail() }
         XCTAssertEqual(path, "/nonexistent/k.elf")
         XCTAssertTrue(reason.contains("No such file"), reason)
     }
 
     func testNeitherELFNorBootSector() {
         let path = tempFile(Array("hello, I am a text file".utf8))
-        XCTAssertEqual(bootError(.pvh(path: path, commandLine: "")), .notELF(path: path))
+        XCTAssertEqual(bootError(.kernel(path: path, commandLine: "")), .notKernel(path: path))
         XCTAssertEqual(bootError(.bootSector(path: path)), .bootSectorTooShort(path: path, size: 23))
         let noSignature = tempFile([UInt8](repeating: 0x90, count: 512))
         XCTAssertEqual(bootError(.bootSector(path: noSignature)), .noBootSignature(path: noSignature))
     }
 
     func testBootSectorGivenAsKernelGetsAHint() {
-        XCTAssertEqual(bootError(.pvh(path: GuestImages.path("bootsector.img"), commandLine: "")),
+        XCTAssertEqual(bootError(.kernel(path: GuestImages.path("bootsector.img"), commandLine: "")),
                        .looksLikeBootSector(path: GuestImages.path("bootsector.img")))
     }
 
     func testELFWithoutPVHNote() throws {
         // /bin/true is an x86-64 ELF without Xen notes.
-        XCTAssertEqual(bootError(.pvh(path: "/bin/true", commandLine: "")), .noPVHNote(path: "/bin/true"))
+        XCTAssertEqual(bootError(.kernel(path: "/bin/true", commandLine: "")), .noPVHNote(path: "/bin/true"))
     }
 
     func testSegmentOutsideRAM() {
-        guard case .segmentOutsideRAM? = bootError(.pvh(path: GuestImages.path("hello.elf"), commandLine: ""), ram: 1 << 20) else {
+        guard case .segmentOutsideRAM? = bootError(.kernel(path: GuestImages.path("hello.elf"), commandLine: ""), ram: 1 << 20) else {
             return XCTFail("a 1 MiB machine cannot hold a kernel linked at 1 MiB")
         }
     }
@@ -50,13 +50,13 @@ final class BootErrorTests: XCTestCase {
         let bytes = try HostFileBytes.read(GuestImages.path("hello.elf"))
         for cut in stride(from: 4, to: min(bytes.count, 400), by: 7) {
             let path = tempFile(Array(bytes[0..<cut]))
-            XCTAssertNotNil(bootError(.pvh(path: path, commandLine: "")), "cut at \(cut) should not boot")
+            XCTAssertNotNil(bootError(.kernel(path: path, commandLine: "")), "cut at \(cut) should not boot")
         }
     }
 
     func testCommandLineLimit() {
         let long = String(repeating: "a", count: 5000)
-        XCTAssertEqual(bootError(.pvh(path: GuestImages.path("hello.elf"), commandLine: long)),
+        XCTAssertEqual(bootError(.kernel(path: GuestImages.path("hello.elf"), commandLine: long)),
                        .commandLineTooLong(length: 5000, limit: BootImage.commandLineLimit))
     }
 

@@ -6,7 +6,7 @@ import XCTest
 final class DeviceListTests: XCTestCase {
     private func makeMachine(debugExit: Bool) throws -> Machine {
         requireKVM()
-        let config = MachineConfiguration(memorySize: 64 << 20, boot: .pvh(path: GuestImages.path("hello.elf"), commandLine: ""),
+        let config = MachineConfiguration(memorySize: 64 << 20, boot: .kernel(path: GuestImages.path("hello.elf"), commandLine: ""),
                                           debugExit: debugExit ? .init() : nil)
         let machine = try Machine(configuration: config)
         machine.log = { _ in }
@@ -20,14 +20,14 @@ final class DeviceListTests: XCTestCase {
     func testLayoutAndSectionNamesAreThoseEarlierBuildsWrite() throws {
         let withExit = try makeMachine(debugExit: true)
         defer { withExit.shutdownThreads() }
-        XCTAssertEqual(withExit.layout.devices, ["i8042@0x60", "cmos@0x70", "isa-debug-exit@0xf4", "serial0@0x3f8"])
+        XCTAssertEqual(withExit.layout.devices, ["i8042@0x60", "cmos@0x70", "isa-debug-exit@0xf4", "serial0@0x3f8", "acpi-pm@0x600"])
         let saved = try withExit.saveState()
-        XCTAssertEqual(deviceSections(saved), ["serial0", "i8042", "cmos"])
-        XCTAssertEqual(saved.sections.prefix(3).map(\.version), [1, 1, 1])
+        XCTAssertEqual(deviceSections(saved), ["serial0", "i8042", "cmos", "acpi-pm"])
+        XCTAssertEqual(saved.sections.prefix(4).map(\.version), [1, 2, 1, 1], "i8042 version 2: the full controller")
 
         let plain = try makeMachine(debugExit: false)
         defer { plain.shutdownThreads() }
-        XCTAssertEqual(plain.layout.devices, ["i8042@0x60", "cmos@0x70", "serial0@0x3f8"])
+        XCTAssertEqual(plain.layout.devices, ["i8042@0x60", "cmos@0x70", "serial0@0x3f8", "acpi-pm@0x600"])
     }
 
     func testADeviceSectionFromANewerBuildIsRefusedNamingTheDeviceAndBothVersions() throws {

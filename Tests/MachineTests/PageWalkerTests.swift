@@ -27,6 +27,23 @@ final class PageWalkerTests: XCTestCase {
         XCTAssertThrowsError(try w.translate(0x6000)) { XCTAssertEqual($0 as? PageWalker.WalkError, .notMapped(virtualAddress: 0x6000)) }
     }
 
+    /// Linux's layout: the kernel at 0xffffffff81000000 through 2 MiB pages (PML4 entry 511,
+    /// PDPT entry 510) and the direct map at 0xffff888000000000 through 1 GiB pages, NX set.
+    func testKernelAddressesThrough2MAnd1GPages() throws {
+        let nx: UInt64 = 1 << 63
+        entries[0x1000 + 511 * 8] = 0x2000 | 3
+        entries[0x2000 + 510 * 8] = 0x3000 | 3
+        entries[0x3000 + 8 * 8] = 0x0100_0000 | 0x83  // 0xffffffff81000000 -> 16 MiB
+        entries[0x1000 + 273 * 8] = nx | 0x5000 | 3  // 0xffff888000000000
+        entries[0x5000 + 1 * 8] = nx | 0x4000_0000 | 0x83  // second GiB of the direct map -> 1 GiB
+        let w = walker(cr3: 0x1000, cr4: 1 << 5, efer: 1 << 10 | 1 << 8 | 1 << 11)
+        XCTAssertEqual(try w.translate(0xffff_ffff_8100_0000 + 0x1_2345), 0x101_2345)
+        XCTAssertEqual(try w.translate(0xffff_8880_4000_0000 + 0x3456_789a), 0x7456_789a)
+        XCTAssertThrowsError(try w.translate(0xffff_ffff_8120_0000)) {
+            XCTAssertEqual($0 as? PageWalker.WalkError, .notMapped(virtualAddress: 0xffff_ffff_8120_0000))
+        }
+    }
+
     func testPagingOffIsIdentity() throws {
         XCTAssertEqual(try walker(cr0: 0x11, cr3: 0, cr4: 0, efer: 0).translate(0x1234_5678), 0x1234_5678)
     }

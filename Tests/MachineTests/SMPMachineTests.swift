@@ -5,7 +5,7 @@ import XCTest
 /// A machine with several vCPUs, each on its own thread, run by one run control.
 final class SMPMachineTests: XCTestCase {
     func smpConfig(_ cpus: Int, incoming: Bool = false) -> MachineConfiguration {
-        MachineConfiguration(memorySize: 64 << 20, boot: .pvh(path: GuestImages.path("smp.elf"), commandLine: "size=4M every=1024"),
+        MachineConfiguration(memorySize: 64 << 20, boot: .kernel(path: GuestImages.path("smp.elf"), commandLine: "size=4M every=1024"),
                              debugExit: .init(), incoming: incoming, vcpuCount: cpus)
     }
 
@@ -72,7 +72,7 @@ final class SMPMachineTests: XCTestCase {
     }
 
     func faultsConfig(_ mode: String) -> MachineConfiguration {
-        MachineConfiguration(memorySize: 64 << 20, boot: .pvh(path: GuestImages.path("faults.elf"), commandLine: "mode=\(mode)"),
+        MachineConfiguration(memorySize: 64 << 20, boot: .kernel(path: GuestImages.path("faults.elf"), commandLine: "mode=\(mode)"),
                              debugExit: .init(), vcpuCount: 2)
     }
 

@@ -11,7 +11,7 @@ final class CompletionTests: XCTestCase {
     }
 
     func testFirstWordCompletesNamesAndAliases() {
-        XCTAssertEqual(complete("s"), ["s", "stop", "system_reset"])
+        XCTAssertEqual(complete("s"), ["s", "stop", "system_powerdown", "system_reset"])
         XCTAssertEqual(complete("c"), ["c", "cont", "cpu"])
         XCTAssertEqual(complete("x"), ["x", "xp"])
         XCTAssertEqual(complete("zz"), [])
@@ -32,7 +32,7 @@ final class CompletionTests: XCTestCase {
     }
 
     func testHelpCompletesCommandNames() {
-        XCTAssertEqual(complete("help sy"), ["system_reset"])
+        XCTAssertEqual(complete("help sy"), ["system_powerdown", "system_reset"])
         XCTAssertEqual(complete("? qu"), ["quit"])
         XCTAssertEqual(complete("help info h"), ["history"])
         XCTAssertEqual(complete("help stop "), [])

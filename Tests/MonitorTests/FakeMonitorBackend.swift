@@ -42,6 +42,7 @@ final class FakeMonitorBackend: MonitorBackend {
         log.append("cont force=\(force)"); runState = .running
     }
     func systemReset() throws { log.append("reset") }
+    func systemPowerdown() throws { log.append("powerdown") }
     func requestQuit() { log.append("quit") }
 
     var halted: [Bool] = []

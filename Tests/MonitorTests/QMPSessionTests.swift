@@ -108,7 +108,7 @@ final class QMPSessionTests: XCTestCase {
         let reply = try send(session, #"{"execute": "query-commands"}"#).first?["return"]
         guard case .array(let items)? = reply else { return XCTFail("\(String(describing: reply))") }
         let names = items.compactMap { item -> String? in if case .string(let s)? = item["name"] { return s } else { return nil } }
-        for name in ["qmp_capabilities", "query-commands", "query-status", "stop", "cont", "system_reset", "quit",
+        for name in ["qmp_capabilities", "query-commands", "query-status", "stop", "cont", "system_reset", "system_powerdown", "quit",
                      "query-version", "human-monitor-command"] {
             XCTAssertTrue(names.contains(name), name)
         }
@@ -116,8 +116,8 @@ final class QMPSessionTests: XCTestCase {
 
     func testRunControlHumanMonitorAndQuit() throws {
         let session = try negotiated()
-        _ = try send(session, #"{"execute": "stop"}{"execute": "cont"}{"execute": "system_reset"}"#)
-        XCTAssertEqual(backend.log, ["stop", "cont force=false", "reset"])
+        _ = try send(session, #"{"execute": "stop"}{"execute": "cont"}{"execute": "system_reset"}{"execute": "system_powerdown"}"#)
+        XCTAssertEqual(backend.log, ["stop", "cont force=false", "reset", "powerdown"])
         backend.refuseCont = true
         backend.runState = .paused(.postmigrate)
         let refused = try send(session, #"{"execute": "cont"}{"execute": "query-status"}"#)
@@ -132,7 +132,7 @@ final class QMPSessionTests: XCTestCase {
         XCTAssertEqual(try send(session, #"{"execute": "quit"}"#), [.object([("return", .emptyObject)])])
         XCTAssertEqual(quitRequests, 1)
         let emitted = events.takeQueued().compactMap { $0["event"] }
-        XCTAssertEqual(emitted, [.string("RESET"), .string("SHUTDOWN")])
+        XCTAssertEqual(emitted, [.string("RESET"), .string("POWERDOWN"), .string("SHUTDOWN")])
     }
 
     func testStateChangesBecomeStopResumeAndShutdownOnTransitionsOnly() throws {

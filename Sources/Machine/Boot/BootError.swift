@@ -3,7 +3,15 @@ import KVM
 /// Why a guest image could not be booted; each case says what to do about it.
 public enum BootError: Error, CustomStringConvertible, Equatable {
     case cannotRead(path: String, reason: String)
-    case notELF(path: String)
+    case notKernel(path: String)
+    case truncatedKernel(path: String, size: Int, needed: Int)
+    case bootProtocolTooOld(path: String, version: UInt16, minimum: UInt16)
+    case notBzImage(path: String)
+    case kernelNot64Bit(path: String)
+    case badSetupHeader(path: String, detail: String)
+    case kernelTooBigForRAM(path: String, needed: UInt64, ramSize: UInt64)
+    case initrdTooBigForRAM(path: String, size: UInt64, room: UInt64)
+    case emptyInitrd(path: String)
     case looksLikeBootSector(path: String)
     case badELF(path: String, detail: String)
     case noPVHNote(path: String)
@@ -16,8 +24,24 @@ public enum BootError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .cannotRead(let path, let reason):
             return "cannot read '\(path)': \(reason)"
-        case .notELF(let path):
-            return "'\(path)' is not an ELF file; -kernel takes an ELF with a PVH entry note (a boot sector goes in -drive file=IMG,format=raw)"
+        case .notKernel(let path):
+            return "'\(path)' is neither a Linux bzImage nor an ELF file; -kernel takes a bzImage (/boot/vmlinuz-*) or an ELF with a PVH entry note (a boot sector goes in -drive file=IMG,format=raw)"
+        case .truncatedKernel(let path, let size, let needed):
+            return "'\(path)' is truncated: \(size) bytes, but its setup header needs \(needed)"
+        case .bootProtocolTooOld(let path, let version, let minimum):
+            return "'\(path)' speaks Linux boot protocol \(Self.protocolText(version)); swiftkvm needs \(Self.protocolText(minimum)) or later (Linux 3.8+) for the 64-bit entry point"
+        case .notBzImage(let path):
+            return "'\(path)' is a zImage (loaded below 1 MiB); swiftkvm boots bzImages only"
+        case .kernelNot64Bit(let path):
+            return "'\(path)' is a 32-bit kernel (no XLF_KERNEL_64 in xloadflags); swiftkvm enters kernels in 64-bit mode only"
+        case .badSetupHeader(let path, let detail):
+            return "'\(path)' has an unusable setup header: \(detail)"
+        case .kernelTooBigForRAM(let path, let needed, let ramSize):
+            return "'\(path)' needs guest RAM up to \(Self.mebibytes(needed)) to unpack itself, but the guest has \(Self.mebibytes(ramSize)); raise -m"
+        case .initrdTooBigForRAM(let path, let size, let room):
+            return "-initrd '\(path)' is \(Self.mebibytes(size)), but only \(Self.mebibytes(room)) of guest RAM lie between the kernel and the initrd limit; raise -m"
+        case .emptyInitrd(let path):
+            return "-initrd '\(path)' is empty"
         case .looksLikeBootSector(let path):
             return "'\(path)' is a boot sector, not an ELF kernel; boot it with -drive file=\(path),format=raw"
         case .badELF(let path, let detail):
@@ -35,16 +59,25 @@ public enum BootError: Error, CustomStringConvertible, Equatable {
         }
     }
 
+    private static func protocolText(_ v: UInt16) -> String { "\(v >> 8).\(v & 0xff)" }
+    private static func mebibytes(_ n: UInt64) -> String {
+        n % (1 << 20) == 0 ? "\(n >> 20) MiB" : "\(n) bytes (\(n >> 20).\((n & 0xf_ffff) * 10 >> 20) MiB)"
+    }
+
     static func readFile(_ path: String, limit: Int) throws -> [UInt8] {
         do {
             return try HostFile.readAll(path, limit: limit)
         } catch let e as HostFile.ReadError {
-            switch e {
-            case .cannotOpen(let err), .readFailed(let err):
-                throw BootError.cannotRead(path: path, reason: HostFile.errorText(err))
-            case .tooLarge(let size, let limit):
-                throw BootError.cannotRead(path: path, reason: "\(size) bytes is larger than the \(limit >> 20) MiB limit")
-            }
+            throw readError(e, path: path)
+        }
+    }
+
+    static func readError(_ e: HostFile.ReadError, path: String) -> BootError {
+        switch e {
+        case .cannotOpen(let err), .readFailed(let err):
+            return .cannotRead(path: path, reason: HostFile.errorText(err))
+        case .tooLarge(let size, let limit):
+            return .cannotRead(path: path, reason: "\(size) bytes is larger than the \(limit >> 20) MiB limit")
         }
     }
 }

@@ -15,10 +15,14 @@ public struct ELFImage: Equatable {
 
     static let xenPhys32EntryNote: UInt32 = 18
 
+    static func hasMagic(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 4 && bytes[0] == 0x7f && bytes[1] == 0x45 && bytes[2] == 0x4c && bytes[3] == 0x46
+    }
+
     public init(bytes: [UInt8], path: String) throws {
-        guard bytes.count >= 52, bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else {
+        guard bytes.count >= 52, Self.hasMagic(bytes) else {
             if bytes.count >= 512, bytes[510] == 0x55, bytes[511] == 0xaa { throw BootError.looksLikeBootSector(path: path) }
-            throw BootError.notELF(path: path)
+            throw BootError.notKernel(path: path)
         }
         let r = ByteView(bytes: bytes)
         let is64: Bool

@@ -31,6 +31,10 @@ enum BuiltinCommands {
             try context.backend.systemReset()
             return ""
         },
+        MonitorCommand(name: "system_powerdown", help: "send system power down event") { _, context in
+            try context.backend.systemPowerdown()
+            return ""
+        },
         MonitorCommand(name: "cpu", arguments: [ArgumentSpec("index", .integer(max: UInt64(Int32.max)))],
                        help: "set the default CPU") { args, context in
             let index = Int(try args.integer("index"))

@@ -1,6 +1,6 @@
 import Machine
 
-/// QMP's run-control commands: query-status, stop, cont, system_reset, quit, query-version,
+/// QMP's run-control commands: query-status, stop, cont, system_reset, system_powerdown, quit, query-version,
 /// human-monitor-command.
 public enum QMPMachineCommands {
     /// - Parameters:
@@ -25,6 +25,11 @@ public enum QMPMachineCommands {
         table.register(QMPCommand("system_reset") { _ in
             try backend.systemReset()
             events.emit("RESET", data: .object([("guest", .bool(false)), ("reason", .string("host-qmp-system-reset"))]))
+            return .emptyObject
+        })
+        table.register(QMPCommand("system_powerdown") { _ in
+            try backend.systemPowerdown()
+            events.emit("POWERDOWN")
             return .emptyObject
         })
         table.register(QMPCommand("quit") { _ in

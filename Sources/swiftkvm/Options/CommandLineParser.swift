@@ -18,14 +18,20 @@ enum CommandLineParser {
         Option(names: ["m"], argument: "[size=]SIZE", help: "guest RAM; a bare number is MiB, sizes as below (default 128M; 2 MiB to 64 GiB)") { config, text in
             config.memorySize = try MachineOptionParsing.memorySize(text)
         },
-        Option(names: ["kernel"], argument: "FILE", help: "boot an ELF with a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) in 32-bit protected mode") { config, text in
+        Option(names: ["kernel"], argument: "FILE", help: "boot a Linux bzImage through the 64-bit boot protocol, or an ELF with a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) in 32-bit protected mode; the format is recognised from the file (see \"Linux guests\" in the README)") { config, text in
             guard !text.isEmpty else {
                 throw OptionError.invalidValue(option: "-kernel", value: text, expected: "give the kernel's path")
             }
             config.kernel = text
         },
-        Option(names: ["append"], argument: "CMDLINE", help: "the kernel's command line (passed in hvm_start_info)") { config, text in
+        Option(names: ["append"], argument: "CMDLINE", help: "the kernel's command line (boot_params' cmd_line_ptr, or hvm_start_info)") { config, text in
             config.append = text
+        },
+        Option(names: ["initrd"], argument: "FILE", help: "an initial RAM disk for the -kernel: the bzImage's ramdisk_image, or the PVH hvm_start_info module 0; placed as high in RAM as the kernel allows") { config, text in
+            guard !text.isEmpty else {
+                throw OptionError.invalidValue(option: "-initrd", value: text, expected: "give the initrd's path")
+            }
+            config.initrd = text
         },
         Option(names: ["drive"], argument: "file=IMG[,format=raw]", help: "a boot sector (512 bytes ending in 0x55AA), entered in real mode at 0000:7c00 with DL=0x80, no BIOS services (repeatable; if= is ignored)") { config, text in
             config.drives.append(try MachineOptionParsing.drive(text, warnings: &config.warnings))

@@ -5,12 +5,14 @@ import Monitor
 extension Configuration {
     enum WiringError: Error, CustomStringConvertible {
         case appendWithoutKernel
+        case initrdWithoutKernel
         case noDefaultGuest
         case unsupportedSerial(String)
 
         var description: String {
             switch self {
             case .appendWithoutKernel: return "-append only allowed with -kernel option"
+            case .initrdWithoutKernel: return "-initrd only allowed with -kernel option"
             case .unsupportedSerial(let kind):
                 return "-serial \(kind): not supported yet; use stdio, null, file:PATH, pty, unix:PATH,server[,nowait] or tcp:HOST:PORT,server[,nowait]"
             case .noDefaultGuest:
@@ -22,13 +24,15 @@ extension Configuration {
     func machineConfiguration(defaultKernel: () -> String?) throws -> MachineConfiguration {
         let boot: BootSource
         if let kernel {
-            boot = .pvh(path: kernel, commandLine: append ?? "")
+            boot = .kernel(path: kernel, commandLine: append ?? "", initrd: initrd)
         } else if append != nil {
             throw WiringError.appendWithoutKernel
+        } else if initrd != nil {
+            throw WiringError.initrdWithoutKernel
         } else if let drive = drives.first {
             boot = .bootSector(path: drive.file)
         } else if let hello = defaultKernel() {
-            boot = .pvh(path: hello, commandLine: "")
+            boot = .kernel(path: hello, commandLine: "")
         } else {
             throw WiringError.noDefaultGuest
         }

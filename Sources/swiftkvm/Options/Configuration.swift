@@ -66,6 +66,7 @@ struct Configuration: Equatable {
     var memorySize = defaultMemorySize
     var kernel: String?
     var append: String?
+    var initrd: String?
     /// In command-line order; `-drive` accumulates rather than replacing.
     var drives: [Drive] = []
     var debugExit: DebugExitDevice?

@@ -1,0 +1,91 @@
+/// What the emulated host's checks driver (tests/linux-host/driver) printed on L1's console,
+/// parsed from its "@@ " lines.
+struct EmulatedHostReport {
+    struct Step: Equatable {
+        enum Outcome: Equatable { case started, ok, failed(String), skipped }
+        var outcome: Outcome
+        var seconds: Double?
+    }
+
+    /// Steps in the order they ran.
+    private(set) var stepOrder: [String] = []
+    private(set) var steps: [String: Step] = [:]
+    private(set) var results: [String: String] = [:]
+    /// A guest command's output lines, without its "@@ status" line.
+    private(set) var outputs: [String: [String]] = [:]
+    private(set) var statuses: [String: Int] = [:]
+    /// The guests' consoles and swiftkvm's output ("@@ live NAME: LINE"), by name in the
+    /// order they first appear.
+    private(set) var logs: [(name: String, lines: [String])] = []
+
+    init(console: String) {
+        var block: (kind: String, name: String, lines: [String])?
+        // "\r\n" is one Character in Swift, and a newline.
+        for raw in console.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            let line = String(raw)
+            if line.hasPrefix("@@ live "), let colon = line.range(of: ": ") {
+                live(String(line[line.index(line.startIndex, offsetBy: 8)..<colon.lowerBound]),
+                     String(line[colon.upperBound...]))
+                continue
+            }
+            if var open = block {
+                if line == "@@ end \(open.name)" {
+                    outputs[open.name] = open.lines
+                    block = nil
+                } else if line.hasPrefix("@@ status "), let status = Int(line.dropFirst(10)) {
+                    statuses[open.name] = status
+                } else {
+                    open.lines.append(line)
+                    block = open
+                }
+                continue
+            }
+            // Kernel messages may share a console line with the driver's: look for the marker.
+            guard let marker = line.range(of: "@@ ") else { continue }
+            let words = line[marker.upperBound...].split(separator: " ", maxSplits: 4).map(String.init)
+            switch (words.first, words.count) {
+            case ("step", 3...):
+                step(words)
+            case ("result", 2...):
+                results[words[1]] = words.count > 2 ? words[2...].joined(separator: " ") : ""
+            case ("out", 2):
+                block = (words[0], words[1], [])
+            default:
+                break
+            }
+        }
+    }
+
+    private mutating func live(_ name: String, _ line: String) {
+        if let index = logs.firstIndex(where: { $0.name == name }) {
+            logs[index].lines.append(line)
+        } else {
+            logs.append((name, [line]))
+        }
+    }
+
+    private mutating func step(_ words: [String]) {
+        let name = words[1]
+        if steps[name] == nil { stepOrder.append(name) }
+        let seconds = words.count > 3 ? Double(words[3]) : nil
+        switch words[2] {
+        case "start": steps[name] = Step(outcome: .started, seconds: nil)
+        case "ok": steps[name] = Step(outcome: .ok, seconds: seconds)
+        case "fail": steps[name] = Step(outcome: .failed(words.count > 4 ? words[4] : ""), seconds: seconds)
+        case "skipped": steps[name] = Step(outcome: .skipped, seconds: nil)
+        default: break
+        }
+    }
+
+    /// A result as a number, nil when missing or not a number.
+    func number(_ name: String) -> Double? { results[name].flatMap(Double.init) }
+
+    /// The last "memcheck: pass N errors E gap_ms G max_gap_ms M" line of an output.
+    func memcheck(_ output: String) -> (pass: Int, errors: Int, maxGapMs: Int)? {
+        guard let line = outputs[output]?.last(where: { $0.hasPrefix("memcheck: pass ") }) else { return nil }
+        let words = line.split(separator: " ").map(String.init)
+        guard words.count >= 9, let pass = Int(words[2]), let errors = Int(words[4]), let gap = Int(words[8])
+        else { return nil }
+        return (pass, errors, gap)
+    }
+}

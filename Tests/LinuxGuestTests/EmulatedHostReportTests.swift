@@ -1,0 +1,72 @@
+import XCTest
+
+/// The parsing of the checks driver's console lines, on a made-up console.
+final class EmulatedHostReportTests: XCTestCase {
+    let console = """
+        \u{1b}c\u{1b}[?7lSeaBIOS (version 1.16.2)
+        @@ host up 10.89
+        @@ result host-boot-wall 18.6
+        @@ step kvm start
+        @@ result npt Y
+        @@ step kvm ok 2.43
+        @@ step shell start
+        @@ out cpus
+        2\r
+        @@ status 0
+        @@ end cpus
+        @@ live console-1: guest-init: ready
+        @@ out memcheck-migrated
+        @@ live vmm-2: migration: pass 1
+        memcheck: pass 41 errors 0 gap_ms 210 max_gap_ms 930
+        0
+        @@ status 1
+        @@ end memcheck-migrated
+        [   12.5] some kernel line @@ step shell fail 3.10 no answer to dmesg in 60s
+        @@ step reboot skipped after shell
+        @@ result migrate-line migration: completed in 5 ms, downtime 2 ms (2 passes, 9 MiB sent)
+        @@ live console-1: @@ end cpus
+        @@ host done
+        """
+
+    func testStepsResultsOutputsAndLogsAreParsed() {
+        let report = EmulatedHostReport(console: console)
+        XCTAssertEqual(report.stepOrder, ["kvm", "shell", "reboot"])
+        XCTAssertEqual(report.steps["kvm"], .init(outcome: .ok, seconds: 2.43))
+        XCTAssertEqual(report.steps["shell"], .init(outcome: .failed("no answer to dmesg in 60s"), seconds: 3.10))
+        XCTAssertEqual(report.steps["reboot"]?.outcome, .skipped)
+        XCTAssertEqual(report.results["npt"], "Y")
+        XCTAssertEqual(report.number("host-boot-wall"), 18.6)
+        XCTAssertEqual(report.results["migrate-line"], "migration: completed in 5 ms, downtime 2 ms (2 passes, 9 MiB sent)")
+        XCTAssertEqual(report.outputs["cpus"], ["2"])
+        XCTAssertEqual(report.statuses["cpus"], 0)
+        XCTAssertEqual(report.statuses["memcheck-migrated"], 1)
+        XCTAssertEqual(report.logs.map(\.name), ["console-1", "vmm-2"])
+        XCTAssertEqual(report.logs.first?.lines, ["guest-init: ready", "@@ end cpus"])
+        XCTAssertEqual(report.outputs["memcheck-migrated"]?.count, 2, "live lines stay out of outputs")
+    }
+
+    func testMemcheckLineIsParsed() {
+        let report = EmulatedHostReport(console: console)
+        let line = report.memcheck("memcheck-migrated")
+        XCTAssertEqual(line?.pass, 41)
+        XCTAssertEqual(line?.errors, 0)
+        XCTAssertEqual(line?.maxGapMs, 930)
+        XCTAssertNil(report.memcheck("cpus"))
+    }
+}
+
+/// How a kernel log line's trouble is named, so the host's own warnings can be told apart.
+final class DmesgTroubleTests: XCTestCase {
+    func testWarningsAreKnownByTheirSourceLocation() {
+        let line = "[ 75.8] WARNING: CPU: 0 PID: 0 at arch/x86/kernel/fpu/xstate.c:606 fpu__init_system_xstate+0x85a/0xb19"
+        XCTAssertEqual(LinuxGuestTests.troubleKinds(line), ["WARNING: arch/x86/kernel/fpu/xstate.c:606"])
+        XCTAssertEqual(LinuxGuestTests.troubleKinds("[ 9.1] watchdog: BUG: soft lockup - CPU#0 stuck for 22s!"),
+                       ["BUG:", "soft lockup"])
+        XCTAssertEqual(LinuxGuestTests.troubleKinds("[ 0.1] clocksource: Switched to clocksource kvm-clock"), [])
+    }
+
+    func testDowntimeIsReadFromTheCompletionLine() {
+        XCTAssertEqual(LinuxGuestTests.downtimeSeconds("migration: completed in 701 ms, downtime 228 ms (2 passes, 192 MiB sent)"), 0.228)
+        XCTAssertNil(LinuxGuestTests.downtimeSeconds("migration: failed after 3 ms: x"))
+    }
+}
