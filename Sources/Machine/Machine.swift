@@ -49,20 +49,26 @@ public final class Machine {
     public init(configuration: MachineConfiguration) throws {
         self.configuration = configuration
         guard configuration.memorySize % 4096 == 0 else { throw MachineError.memorySizeNotPageAligned(configuration.memorySize) }
+        let count = configuration.vcpuCount
+        do {
+            kvm = try KVMSystem()
+            // The MADT and CPUID give 8-bit xAPIC IDs, and 0xFF is the broadcast ID.
+            let maximum = min(kvm.maxVCPUs, ACPITables.maxVCPUCount)
+            guard count >= 1, count <= maximum else {
+                throw MachineError.unsupportedVCPUCount(requested: count, maximum: maximum)
+            }
+        } catch let e as KVMError {
+            throw MachineError.kvm(e.description)
+        }
         do {
             // Kernels find the IOAPIC, every vCPU and the power button through ACPI.
             var firmware: FirmwareTables?
-            if case .kernel = configuration.boot { firmware = ACPITables.build(vcpuCount: configuration.vcpuCount) }
+            if case .kernel = configuration.boot { firmware = ACPITables.build(vcpuCount: count) }
             image = try BootImage(configuration.boot, ramSize: configuration.memorySize, firmware: firmware)
         } catch let e as BootError {
             throw MachineError.boot(e)
         }
         do {
-            kvm = try KVMSystem()
-            let count = configuration.vcpuCount
-            guard count >= 1, count <= kvm.maxVCPUs else {
-                throw MachineError.unsupportedVCPUCount(requested: count, maximum: kvm.maxVCPUs)
-            }
             vm = try kvm.createVM()
             try vm.setUpX86Platform()
             let layout = RAMLayout.ranges(forSize: configuration.memorySize)

@@ -25,7 +25,7 @@ public enum MachineError: Error, CustomStringConvertible, Equatable {
         case .guestStopped(let reason): return "the guest has stopped (\(reason)); use system_reset to boot it again"
         case .noSuchCPU(let n): return "no CPU #\(n)"
         case .unsupportedVCPUCount(let requested, let maximum):
-            return "\(requested) vCPUs requested; this host's KVM allows 1 to \(maximum) (KVM_CAP_MAX_VCPUS)"
+            return "\(requested) vCPUs requested; 1 to \(maximum) are possible here (this host's KVM_CAP_MAX_VCPUS, and at most 255 for 8-bit APIC IDs)"
         case .vcpuThreadEnded(let index): return "vCPU \(index) has stopped running (the machine is shutting down)"
         case .stateMismatch(let section, let detail): return "state section '\(section)': \(detail)"
         case .missingStateSection(let name): return "the migrated state lacks section '\(name)'"

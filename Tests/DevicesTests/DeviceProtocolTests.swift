@@ -107,10 +107,11 @@ final class DeviceProtocolTests: XCTestCase {
     }
 
     func testThePCDevicesSaveUnderTheirOwnNames() throws {
-        let devices: [Device] = [SerialHarness().serial, I8042(onReset: {}), CMOS(), IgnoredPort(), DebugExit(onExit: { _ in })]
-        XCTAssertEqual(devices.map(\.name), ["serial0", "i8042", "cmos", "post", "isa-debug-exit"])
-        XCTAssertEqual(devices.map { $0.saveState()?.version }, [1, 1, 1, nil, nil])
-        XCTAssertEqual(devices.map(\.inMigrationLayout), [true, true, true, false, true])
+        let devices: [Device] = [SerialHarness().serial, I8042(onReset: {}), CMOS(), IgnoredPort(),
+                                 ACPIPM(onSCI: { _ in }, onSleep: { _ in }), DebugExit(onExit: { _ in })]
+        XCTAssertEqual(devices.map(\.name), ["serial0", "i8042", "cmos", "post", "acpi-pm", "isa-debug-exit"])
+        XCTAssertEqual(devices.map { $0.saveState()?.version }, [1, 2, 1, nil, 1, nil])
+        XCTAssertEqual(devices.map(\.inMigrationLayout), [true, true, true, false, true, true])
     }
 
     func testTheI8042HasDataAndCommandPortsAndNothingBetween() throws {

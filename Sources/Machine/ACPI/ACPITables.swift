@@ -20,7 +20,11 @@ enum ACPITables {
     static let serialIRQ = 4
     static let keyboardIRQ = 1
 
-    /// Every table, laid out from baseAddress, with the RSDP first.
+    /// The MADT's processor entries carry 8-bit xAPIC IDs 0..<vcpuCount, and 0xFF is broadcast.
+    static let maxVCPUCount = 255
+
+    /// Every table, laid out from baseAddress, with the RSDP first; `vcpuCount` at most
+    /// `maxVCPUCount`.
     static func build(vcpuCount: Int) -> FirmwareTables {
         var blob = [UInt8]()
         func place(_ bytes: [UInt8], align: Int = 16) -> UInt64 {
