@@ -8,8 +8,9 @@ import XCTest
 /// tests/linux-host). Everything a user would check is checked in that one boot; a failure
 /// prints L1's console with the guest's consoles and swiftkvm's output.
 final class LinuxGuestTests: XCTestCase {
-    /// The guest's vCPUs (1 until swiftkvm's -smp takes more).
-    let vcpus = 1
+    /// The guest's vCPUs: more than one, so Linux brings up an AP through INIT/SIPI and the
+    /// migration carries every vCPU.
+    let vcpus = 2
     /// What the driver does, in order (tests/linux-host/driver). Not yet: "snapshot" (after
     /// `-incoming file:` the guest runs but its console never answers; goes back in, before
     /// "reboot", once that is fixed).
