@@ -74,4 +74,7 @@ check_guest_lines 2 | tail -3
 keys C-a x
 wait_for "Ctrl-a x quits" screen_has "EXIT=0"
 
+# The destination ran the migrated guest; end it here rather than rely on the EXIT trap alone.
+kill "$DESTINATION" 2>/dev/null; wait "$DESTINATION" 2>/dev/null
+
 finish
