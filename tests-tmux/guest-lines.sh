@@ -54,7 +54,8 @@ kill_sessions
 
 # 2. A migration printing its pass lines while the guest prints, in both focus modes.
 GUEST_ARGS="-m 64M -kernel $GUEST -append 'size=16M every=2'"
-eval "$BINARY $GUEST_ARGS -incoming tcp:127.0.0.1:$PORT -serial null -monitor none" >/dev/null 2>&1 &
+# exec, so that $! is swiftkvm itself and the kills below reach it.
+(eval "exec $BINARY $GUEST_ARGS -incoming tcp:127.0.0.1:$PORT -serial null -monitor none" >/dev/null 2>&1) &
 DESTINATION=$!
 new_session "$SESSION" "SWIFTKVM_HISTORY= $BINARY $GUEST_ARGS; echo EXIT=\$?; sleep 600" 200
 wait_for "the guest prints" screen_matches '^sweep [0-9]+$'
