@@ -26,7 +26,7 @@ public final class ReplacementFile {
 
     deinit { discard() }
 
-    /// Creates the temporary file next to `path`, named `.PREFIX-XXXXXX`.
+    /// Creates the temporary file next to `path`: `.PREFIX-` and six characters mkstemp picks.
     public static func create(path: String, prefix: String) throws -> ReplacementFile {
         var info = stat()
         if stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG {
