@@ -160,19 +160,34 @@ final class MigrationStream {
     func readSome(into buffer: UnsafeMutableRawPointer, count: Int, operation: String) throws -> Int {
         while true {
             if progressLimitNanoseconds > 0 {
+                // Data is usually already there while RAM streams in: try the read first, so the
+                // receive path costs one syscall per read, and poll only when it would block.
+                if readIsSocket {
+                    if wasShutDown { throw MigrationError.cancelled }
+                    // SAFETY: the caller owns `count` writable bytes at `buffer`.
+                    let n = Glibc.recv(fd, buffer, count, Int32(MSG_DONTWAIT))
+                    if n >= 0 { return counted(n) }
+                    if errno != EAGAIN && errno != EWOULDBLOCK {
+                        try throwForFailedTransfer(operation: operation)
+                        continue
+                    }
+                }
                 try waitForInputBeforeProgressDeadline(operation: operation)
             } else if !readIsSocket {
                 try waitUntilReady(fd, events: POLLIN, operation: operation)
             }
             // SAFETY: the caller owns `count` writable bytes at `buffer`.
             let n = readIsSocket ? Glibc.recv(fd, buffer, count, 0) : Glibc.read(fd, buffer, count)
-            if n >= 0 {
-                bytesSinceProgress += n
-                if bytesSinceProgress >= TransportLimits.progressBytes { noteProgress() }
-                return n
-            }
+            if n >= 0 { return counted(n) }
             try throwForFailedTransfer(operation: operation)
         }
+    }
+
+    /// Counts `n` bytes read towards the progress bound and returns them.
+    private func counted(_ n: Int) -> Int {
+        bytesSinceProgress += n
+        if bytesSinceProgress >= TransportLimits.progressBytes { noteProgress() }
+        return n
     }
 
     /// Polls in slices (so a shutdown is seen on pipes too) until input is there, or fails
