@@ -13,7 +13,13 @@ tmx() { tmux -L "$TMUX_SOCKET" -f /dev/null "$@"; }
 new_session() {
     tmx start-server \; set-option -g history-limit 200000 \; new-session -d -s "$1" -x "${3:-120}" -y 40 "$2"
 }
-kill_sessions() { tmx kill-server 2>/dev/null; }
+# kill-server returns before the server has exited; a new session started in that window
+# connects to the dying server ("server exited unexpectedly"), so wait until its socket is gone.
+TMUX_SOCKET_PATH=${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$TMUX_SOCKET
+kill_sessions() {
+    tmx kill-server 2>/dev/null
+    for _ in $(seq 50); do [ -S "$TMUX_SOCKET_PATH" ] || return 0; sleep 0.1; done
+}
 
 pane() { tmx capture-pane -p -t "${1:-$SESSION}"; }
 # Every row the terminal ever showed, oldest first.
@@ -34,7 +40,12 @@ report_failure() {
 }
 wait_for() {  # wait_for DESCRIPTION COMMAND...: until COMMAND succeeds
     local description=$1; shift
-    for _ in $(seq "$WAIT_TENTHS"); do "$@" >/dev/null 2>&1 && { echo "ok: $description"; return 0; }; sleep 0.1; done
+    for _ in $(seq "$WAIT_TENTHS"); do
+        "$@" >/dev/null 2>&1 && { echo "ok: $description"; return 0; }
+        # Nothing more can appear once the terminal is gone: stop rather than time out at every wait.
+        tmx has-session 2>/dev/null || { report_failure "$description (the tmux server is gone)"; finish; }
+        sleep 0.1
+    done
     report_failure "$description"; return 1
 }
 check() {  # check DESCRIPTION COMMAND...: COMMAND must succeed now
