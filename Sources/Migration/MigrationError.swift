@@ -31,6 +31,14 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     /// A snapshot file ends before the stream does (a save that never finished, a copy cut short).
     case snapshotTruncated(path: String, during: String)
     case notASnapshot(path: String)
+    /// The TLS layer failed (a certificate, a key, a peer that does not speak TLS).
+    case tls(during: String, reason: String)
+    /// `tls-creds` and friends do not fit this migration (a missing object, the wrong endpoint).
+    case tlsSetup(String)
+    /// The destination has tls-creds, the source sent a plain stream.
+    case tlsRequired(credentials: String)
+    /// The source started TLS, the destination has no tls-creds.
+    case tlsNotExpected
 
     public var description: String {
         switch self {
@@ -77,6 +85,14 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
             return "snapshot \(path) is incomplete: the file ends while \(during)"
         case .notASnapshot(let path):
             return "\(path) is not a swiftkvm snapshot (it does not start with a migration stream header)"
+        case .tls(let during, let reason):
+            return "migration stream: TLS failed during \(during): \(reason)"
+        case .tlsSetup(let reason):
+            return "migrate: \(reason)"
+        case .tlsRequired(let credentials):
+            return "migration refused: this destination requires TLS (tls-creds '\(credentials)'), but the source sent a plain stream; set tls-creds on the source too"
+        case .tlsNotExpected:
+            return "migration refused: the source started TLS, but this destination has no tls-creds; set tls-creds on both sides (or on neither)"
         }
     }
 }

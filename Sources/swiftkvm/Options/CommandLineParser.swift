@@ -72,6 +72,9 @@ enum CommandLineParser {
         Option(names: ["incoming"], argument: "tcp:HOST:PORT|unix:PATH|file:PATH|exec:CMD|stdio|defer", help: "wait for a migration instead of booting, or start from a snapshot file (see \"Live migration\", \"For operators\" and \"When things go wrong\" in the README)") { config, text in
             config.incoming = try EndpointParsing.incoming(text)
         },
+        Option(names: ["object"], argument: "tls-creds-x509|tls-creds-psk|authz-simple,id=ID[,PROP=VALUE...]", help: "TLS credentials (dir=DIR,endpoint=server|client, and verify-peer=on|off or username=NAME) or an authz-simple identity=ID for migration's tls-creds and tls-authz, with QEMU's properties and file names (see \"Security\" in the README)") { config, text in
+            config.objects.append(try MachineOptionParsing.object(text))
+        },
         Option(names: ["enable-kvm"], argument: nil, help: "accepted for QEMU muscle memory; KVM is always used") { _, _ in },
         Option(names: ["accel"], argument: "kvm", help: "accepted for QEMU muscle memory; only kvm is available") { _, text in
             guard text == "kvm" else {

@@ -1,3 +1,4 @@
+import TLS
 import Units
 
 /// Parsers for the options that shape the machine: memory, CPUs, drives, devices, name.
@@ -99,5 +100,30 @@ enum MachineOptionParsing {
                                            expected: "use a number from \(range.lowerBound) to 0x\(String(range.upperBound, radix: 16))")
         }
         return UInt16(value)
+    }
+
+    /// `-object TYPE,id=ID,...` (the type may also be written `qom-type=TYPE`). Credentials
+    /// files are read when the object is added, in `main`, so that the error names the file.
+    static func object(_ text: String) throws -> TLSObject {
+        var items = PropertyList(text).items
+        let type: String
+        if let first = items.first, first.key == nil || first.key == "qom-type" {
+            type = first.value
+            items.removeFirst()
+        } else {
+            throw OptionError.missingProperty(option: "-object", property: "qom-type")
+        }
+        var properties: [(key: String, value: String)] = []
+        for item in items {
+            guard let key = item.key else {
+                throw OptionError.invalidValue(option: "-object", value: text, expected: "write each property as KEY=VALUE ('\(item.value)' has no '=')")
+            }
+            properties.append((key, item.value))
+        }
+        do {
+            return try TLSObject.make(type: type, properties: properties)
+        } catch {
+            throw OptionError.invalidValue(option: "-object", value: text, expected: "\(error)")
+        }
     }
 }
