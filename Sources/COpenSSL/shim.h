@@ -34,3 +34,4 @@ static inline int cssl_peer_subject(SSL *ssl, char *buffer, int capacity) {
     X509_free(certificate);
     return length;
 }
+static inline void cssl_ctx_set_read_ahead(SSL_CTX *ctx, int on) { SSL_CTX_set_read_ahead(ctx, on); }

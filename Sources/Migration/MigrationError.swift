@@ -35,6 +35,8 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     case tls(during: String, reason: String)
     /// `tls-creds` and friends do not fit this migration (a missing object, the wrong endpoint).
     case tlsSetup(String)
+    /// The destination's tls-authz does not let this source's identity in.
+    case tlsRefused(String)
     /// The destination has tls-creds, the source sent a plain stream.
     case tlsRequired(credentials: String)
     /// The source started TLS, the destination has no tls-creds.
@@ -86,9 +88,11 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
         case .notASnapshot(let path):
             return "\(path) is not a swiftkvm snapshot (it does not start with a migration stream header)"
         case .tls(let during, let reason):
-            return "migration stream: TLS failed during \(during): \(reason)"
+            return "migration stream: \(during) failed: \(reason)"
         case .tlsSetup(let reason):
             return "migrate: \(reason)"
+        case .tlsRefused(let reason):
+            return "migration refused: \(reason)"
         case .tlsRequired(let credentials):
             return "migration refused: this destination requires TLS (tls-creds '\(credentials)'), but the source sent a plain stream; set tls-creds on the source too"
         case .tlsNotExpected:

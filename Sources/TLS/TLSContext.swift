@@ -45,6 +45,9 @@ public final class TLSContext: @unchecked Sendable {
         _ = SSL_CTX_set_num_tickets(context, 0)
         _ = cssl_ctx_set_options(context, cssl_op_enable_ktls() | cssl_op_no_ticket())
         _ = cssl_ctx_set_mode(context, cssl_mode_partial_write())
+        // Read several records per recv: a migration is one long bulk stream.
+        cssl_ctx_set_read_ahead(context, 1)
+        SSL_CTX_set_default_read_buffer_len(context, 64 * 1024)
         switch credentials.kind {
         case .x509(let verifyPeer):
             try loadCertificates(verifyPeer: verifyPeer)

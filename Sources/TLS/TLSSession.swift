@@ -132,6 +132,7 @@ public final class TLSSession {
         default:
             var reason = openSSLReason(fallback: "protocol error")
             if reason == "unexpected eof while reading" { throw Failure.peerClosed }
+            if reason == "binder does not verify" { reason += " (the pre-shared keys differ)" }
             let verified = SSL_get_verify_result(ssl)
             if verified != X509_V_OK, let text = X509_verify_cert_error_string(verified) {
                 reason += " (\(String(cString: text)))"

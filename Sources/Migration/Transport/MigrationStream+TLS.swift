@@ -14,7 +14,7 @@ extension MigrationStream {
     /// Runs the handshake, bounded in total by `seconds` (a peer trickling bytes cannot hold
     /// it longer), and routes the stream through the session from then on.
     func startTLS(context: TLSContext, expectedName: String?, seconds: Int) throws -> TLSSession {
-        let operation = "the TLS handshake"
+        let operation = MigrationTLS.handshake
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw MigrationError.io(operation: operation, errno: errno) }
         let session: TLSSession
@@ -33,7 +33,7 @@ extension MigrationStream {
         while true {
             if wasShutDown { throw MigrationError.cancelled }
             let now = MonotonicClock.nanoseconds()
-            guard now < deadline else { throw MigrationError.timedOut(operation: "the TLS handshake", seconds: seconds) }
+            guard now < deadline else { throw MigrationError.timedOut(operation: MigrationTLS.handshake, seconds: seconds) }
             var entry = pollfd(fd: fd, events: Int16(wait == .readable ? POLLIN : POLLOUT), revents: 0)
             let n = poll(&entry, 1, Int32(min((deadline - now) / 1_000_000 + 1, 200)))
             if n > 0 || (n < 0 && errno != EINTR) { return }  // the next step reports any error

@@ -10,6 +10,7 @@ import TLS
 /// answers on the encrypted stream, with the return path's own ack or error, before any
 /// migration data: so a refused source says why instead of finding a closed connection.
 struct MigrationTLS {
+    static let handshake = "the TLS handshake"
     let credentialsID: String
     let context: TLSContext
     /// The client's: the name or address the server's certificate must carry.
@@ -52,12 +53,20 @@ struct MigrationTLS {
     func secureOutgoing(_ stream: MigrationStream) throws {
         do {
             _ = try stream.startTLS(context: context, expectedName: expectedName, seconds: TransportLimits.tlsHandshakeSeconds)
+        } catch MigrationError.tls(let during, let reason) where Self.looksPlain(reason) {
+            throw MigrationError.tls(during: during, reason: reason + " (the destination does not speak TLS: has it tls-creds set?)")
+        } catch MigrationError.tls(let during, let reason) where pskUsername != nil {
+            let hint = " (do both sides have the same key for '\(pskUsername ?? "")' in keys.psk?)"
+            throw MigrationError.tls(during: during, reason: reason + hint)
+        }
+        do {
             switch try ReturnPath.readReply(from: stream) {
             case .ack: return
             case .error(let message): throw MigrationError.destinationFailed(message)
             }
-        } catch MigrationError.tls(let during, let reason) where Self.looksPlain(reason) {
-            throw MigrationError.tls(during: during, reason: reason + " (the destination does not speak TLS: has it tls-creds set?)")
+        } catch MigrationError.tls(_, let reason) {
+            // TLS 1.3 clients finish first: the server's verdict on our certificate comes after.
+            throw MigrationError.tls(during: Self.handshake, reason: reason + " (the destination refused this source's credentials)")
         }
     }
 
@@ -73,7 +82,7 @@ struct MigrationTLS {
         let identity = session.peerIdentity
         if let authorization {
             do { try authorization.check(identity ?? "") } catch {
-                let refusal = MigrationError.tlsSetup("\(error)")
+                let refusal = MigrationError.tlsRefused("\(error)")
                 refuse(refusal, on: stream)
                 throw refusal
             }
@@ -102,6 +111,11 @@ struct MigrationTLS {
         guard (try? ReturnPath.sendError("\(error)", on: stream)) != nil else { return }
         stream.shutdownWrite()
         stream.discardInput(maxBytes: TransportLimits.drainMaxBytes, seconds: TransportLimits.drainSeconds)
+    }
+
+    private var pskUsername: String? {
+        if case .psk(let username) = context.credentials.kind { return username }
+        return nil
     }
 
     /// OpenSSL's words for a record that is not TLS at all (a plain migration stream's reply).

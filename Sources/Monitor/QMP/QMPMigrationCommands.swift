@@ -71,6 +71,9 @@ public enum QMPMigrationCommands {
             return .bool(flag)
         case (.string, .string(let text)), (.choice, .string(let text)):
             return .string(text)
+        case (.string, .null) where parameter.name.hasPrefix("tls-"):
+            // QAPI StrOrNull: null turns TLS off, as the empty string does.
+            return .string("")
         default:
             break
         }
