@@ -29,10 +29,8 @@ public final class TLSContext: @unchecked Sendable {
         } else {
             preSharedKeys = nil
         }
-        do { try configure() } catch {
-            SSL_CTX_free(context)
-            throw error
-        }
+        // Every property is set: from here a throw runs deinit, which frees the context.
+        try configure()
     }
 
     deinit { SSL_CTX_free(context) }

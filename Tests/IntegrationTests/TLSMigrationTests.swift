@@ -12,7 +12,7 @@ final class TLSMigrationTests: XCTestCase {
     func testDirtyGuestMigratesOverTLSWithAuthzAndKeepsCheckingMemory() throws {
         let pki = try TLSTestCredentials(self)
         let port = freeLoopbackPort()
-        let dirty = ["-m", "150M", "-kernel", Paths.guest("dirty.elf"), "-append", "base=4M size=96M every=64",
+        let dirty = ["-m", "64M", "-kernel", Paths.guest("dirty.elf"), "-append", "base=4M size=32M every=64",
                      "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
         // QEMU's way of writing a distinguished name with commas inside -object: doubled.
         let authz = ["-object", "authz-simple,id=auth0,identity=" + TLSTestCredentials.clientIdentity.replacingOccurrences(of: ",", with: ",,")]
@@ -71,6 +71,8 @@ final class TLSMigrationTests: XCTestCase {
             let outcome = try migrate(destination: check.destination, destinationSetup: check.destinationSetup,
                                       source: check.source, sourceSetup: check.sourceSetup)
             let (src, dst) = (outcome.source, outcome.destination)
+            // stderr comes on its own pipe and may trail the status line on stdout.
+            _ = src.waitForStderr(check.sourceSays, seconds: 10)
             XCTAssertTrue(src.stderr.contains("migration failed") && src.stderr.contains(check.sourceSays),
                           "\(check.name): the source must say '\(check.sourceSays)': \(src.stderr)")
             XCTAssertTrue(src.stdout.contains("VM status: running"), "\(check.name): \(src.stdout)")
@@ -96,7 +98,8 @@ final class TLSMigrationTests: XCTestCase {
         let output = Pipe()
         client.standardOutput = output
         client.standardError = output
-        client.standardInput = Pipe()
+        // End of input: s_client closes once the handshake is done.
+        client.standardInput = FileHandle.nullDevice
         try client.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         client.waitUntilExit()
