@@ -32,6 +32,7 @@ let package = Package(
         .testTarget(name: "UnitsTests", dependencies: ["Units", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "CKVM"]),
         .testTarget(name: "MigrationTests", dependencies: ["Migration"], exclude: ["Fixtures"]),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "TestSupport"]),

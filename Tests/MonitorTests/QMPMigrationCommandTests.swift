@@ -55,8 +55,15 @@ final class QMPMigrationCommandTests: XCTestCase {
         XCTAssertEqual(try run(#"{"execute": "query-migrate-parameters"}"#)["return"], .object([
             ("throttle-trigger-threshold", .integer(50)), ("cpu-throttle-initial", .integer(20)),
             ("cpu-throttle-increment", .integer(10)), ("max-cpu-throttle", .integer(80)),
-            ("max-bandwidth", .integer(1_000_000)), ("downtime-limit", .integer(1500)),
+            ("tls-creds", .string("")), ("tls-hostname", .string("")),
+            ("max-bandwidth", .integer(1_000_000)), ("downtime-limit", .integer(1500)), ("tls-authz", .string("")),
         ]))
+        // QAPI StrOrNull: a string sets TLS credentials, null clears them.
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"tls-creds": "tls0", "tls-authz": "auth0"}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(controller.parameters.tlsCreds, "tls0")
+        XCTAssertEqual(controller.parameters.tlsAuthz, "auth0")
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"tls-creds": null}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(controller.parameters.tlsCreds, "")
     }
 
     func testCapabilities() throws {
