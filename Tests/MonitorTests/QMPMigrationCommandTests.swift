@@ -66,6 +66,19 @@ final class QMPMigrationCommandTests: XCTestCase {
         XCTAssertEqual(controller.parameters.tlsCreds, "")
     }
 
+    func testObjectAddAndDelManageTLSObjects() throws {
+        XCTAssertEqual(try run(#"{"execute": "object-add", "arguments": {"qom-type": "authz-simple", "id": "auth0", "identity": "CN=src"}}"#),
+                       .object([("return", .emptyObject)]))
+        XCTAssertEqual(try controller.tlsObjects.authorization(id: "auth0").identity, "CN=src")
+        XCTAssertEqual(try run(#"{"execute": "object-add", "arguments": {"qom-type": "authz-simple", "id": "auth0", "identity": "CN=x"}}"#)["error"]?["desc"],
+                       .string("Duplicate ID 'auth0' for object"))
+        let missing = try run(#"{"execute": "object-add", "arguments": {"qom-type": "tls-creds-x509", "id": "tls0", "dir": "/nonexistent", "endpoint": "server", "verify-peer": true}}"#)
+        XCTAssertEqual(missing["error"]?["desc"], .string("Unable to use credentials /nonexistent/ca-cert.pem: No such file or directory"))
+        XCTAssertEqual(try run(#"{"execute": "object-del", "arguments": {"id": "auth0"}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(try run(#"{"execute": "object-del", "arguments": {"id": "auth0"}}"#)["error"]?["desc"],
+                       .string("No TLS credentials or authz object with id 'auth0'"))
+    }
+
     func testCapabilities() throws {
         XCTAssertEqual(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": true}, {"capability": "auto-converge", "state": true}]}}"#),
                        .object([("return", .emptyObject)]))
