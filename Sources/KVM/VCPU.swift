@@ -259,6 +259,19 @@ public final class VCPU {
     public func setTSCKHz(_ khz: UInt32) throws {
         try fd.ioctl("KVM_SET_TSC_KHZ", CKVM_SET_TSC_KHZ, UInt(khz))
     }
+    /// Tells the guest's kvmclock that the VM was stopped (PVCLOCK_GUEST_STOPPED), so Linux's
+    /// soft-lockup watchdog does not count the pause as a hang. False when the guest has not
+    /// enabled kvmclock (KVM answers EINVAL): there is nothing to tell it.
+    @discardableResult
+    public func markClockPaused() throws -> Bool {
+        do {
+            try fd.ioctl("KVM_KVMCLOCK_CTRL", CKVM_KVMCLOCK_CTRL)
+            return true
+        } catch KVMError.ioctl(_, let err) where err == EINVAL {
+            return false
+        }
+    }
+
     public func tscKHz() throws -> UInt32 {
         UInt32(try fd.ioctl("KVM_GET_TSC_KHZ", CKVM_GET_TSC_KHZ))
     }
