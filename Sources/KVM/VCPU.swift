@@ -242,8 +242,12 @@ public final class VCPU {
             // SAFETY: the buffer is a complete XSAVE image captured by KVM_GET_XSAVE(2).
             _ = try fd.ioctl("KVM_SET_XSAVE", CKVM_SET_XSAVE, pointer: buf.baseAddress!)
         }
-        var xcrs = s.xcrs
-        try fd.ioctl("KVM_SET_XCRS", CKVM_SET_XCRS, &xcrs)
+        // A KVM on a CPU without XSAVE reports no XCRs and refuses KVM_SET_XCRS (EINVAL), as it
+        // would refuse any: with none captured there is nothing to set.
+        if s.xcrs.nr_xcrs > 0 {
+            var xcrs = s.xcrs
+            try fd.ioctl("KVM_SET_XCRS", CKVM_SET_XCRS, &xcrs)
+        }
         var dr = s.debugRegs
         try fd.ioctl("KVM_SET_DEBUGREGS", CKVM_SET_DEBUGREGS, &dr)
         var lapic = s.lapic

@@ -18,11 +18,12 @@ final class LinuxGuestTests: XCTestCase {
     /// Empty: every kind in `troubleInDmesg` fails the test unless L1's own kernel shows it too.
     static let knownOpenTrouble: [String] = []
 
-    /// Kernel messages that mean the guest is unwell: warnings and oopses, stalls, lockups and a
-    /// clock Linux gave up on.
+    /// Kernel messages that mean the guest is unwell: warnings and oopses, stalls, lockups, a
+    /// clock Linux gave up on, and a serial interrupt the 8250 driver could not keep up with.
     static let troubleInDmesg = ["WARNING:", "BUG:", "Oops", "Call Trace", "soft lockup", "hard LOCKUP",
                                  "self-detected stall", "detected stalls", "hung_task", "TSC unstable",
-                                 "clocksource watchdog", "Marking clocksource", "timekeeping watchdog"]
+                                 "clocksource watchdog", "Marking clocksource", "timekeeping watchdog",
+                                 "too much work for irq"]
 
     func testLinuxGuestBootsRunsCommandsMigratesSnapshotsPausesRebootsAndPowersOff() throws {
         let host = try EmulatedHost(test: self)
@@ -57,6 +58,9 @@ final class LinuxGuestTests: XCTestCase {
     private func checkShell(_ report: EmulatedHostReport) {
         XCTAssertEqual(report.outputs["cpus"], ["\(vcpus)"], "processors in the guest's /proc/cpuinfo")
         XCTAssertTrue(report.outputs["uptime"]?.first?.contains(" up ") ?? false, "uptime: \(report.outputs["uptime"] ?? [])")
+        // A 900-character line typed in one go crosses the 16-byte FIFO whole: the 8250
+        // driver took every byte from its interrupts (echo's newline makes 901).
+        XCTAssertEqual(report.outputs["long-input"], ["901"], "a long typed line lost bytes")
         checkDmesg(report, "dmesg")
         let start = report.memcheck("memcheck-start")
         XCTAssertNotNil(start, "memcheck did not start: \(report.outputs["memcheck-start"] ?? [])")
