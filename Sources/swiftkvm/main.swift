@@ -76,9 +76,11 @@ machine.onGuestExit = { status in frontend.requestExit(status: status) }
 machine.onGuestPowerOff = { frontend.requestExit(status: 0) }
 
 let log = machine.log
-let incoming = IncomingRunner(machine: machine, resumeWhenDone: !options.startPaused, log: log,
-                              fail: { status in frontend.requestExit(status: status) })
 let migration = MigrationController()
+let incoming = IncomingRunner(machine: machine, controller: migration, resumeWhenDone: !options.startPaused, log: log,
+                              fail: { status in frontend.requestExit(status: status) })
+let incomingPostcopy = MigrationCommands.IncomingPostcopy(recover: { try incoming.recoverPostcopy(uri: $0) },
+                                                          pause: { try incoming.pausePostcopy() })
 let runStateRules = RunStateRules { [machine, migration] in
     RunStateRules.Situation(runState: machine.runState, outgoingMigration: migration.stats.status.isInProgress)
 }
@@ -86,7 +88,8 @@ interpreter.rules = runStateRules
 frontend.liveStatus = MigrationCommands.register(
     in: interpreter, controller: migration, machine: machine, output: asyncOutput,
     waitWithoutDetach: !stdinIsTerminal,
-    startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil)
+    startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil,
+    incomingPostcopy: incomingPostcopy)
 
 // QMP runs on the monitor's poll loop, so QMP and human-monitor commands never overlap.
 if !options.qmp.isEmpty {
@@ -105,7 +108,8 @@ if !options.qmp.isEmpty {
             qmpEvents.emit("RESET", data: .object([("guest", .bool(true)), ("reason", .string("guest-reset"))]))
         }
         QMPMigrationCommands.register(in: qmpTable, controller: migration, machine: machine, events: qmpEvents,
-                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil)
+                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil,
+                                      incomingPostcopy: incomingPostcopy)
         frontend.attach(try QMPServer(specs: options.qmpSpecs, table: qmpTable, events: qmpEvents))
     } catch {
         fail("-qmp: \(error)")
