@@ -82,7 +82,10 @@ let incoming = IncomingRunner(machine: machine, controller: migration, resumeWhe
 let incomingPostcopy = MigrationCommands.IncomingPostcopy(recover: { try incoming.recoverPostcopy(uri: $0) },
                                                           pause: { try incoming.pausePostcopy() })
 let runStateRules = RunStateRules { [machine, migration] in
-    RunStateRules.Situation(runState: machine.runState, outgoingMigration: migration.stats.status.isInProgress)
+    // After a postcopy switchover `migrate -r` must get through; the controller refuses the
+    // rest itself (a second `migrate`, a capability change) while the migration lasts.
+    let status = migration.stats.status
+    return RunStateRules.Situation(runState: machine.runState, outgoingMigration: status.isInProgress && !status.isPostcopy)
 }
 interpreter.rules = runStateRules
 frontend.liveStatus = MigrationCommands.register(

@@ -152,8 +152,11 @@ final class OutgoingMigration: @unchecked Sendable {
         let sender = PageSender(
             writer: writer, regions: machine.ramRegions,
             limiter: BandwidthLimiter(bytesPerSecond: parameters().maxBandwidth),
-            checkpoint: { [self] in try checkpoint(socket) },
-            shouldStop: { [self] in isCancelled },
+            checkpoint: { [self] in
+                try checkpoint(socket)
+                if lock.withLock({ postcopyRequested }) { throw PrecopyLoop.SwitchNow() }
+            },
+            shouldStop: { [self] in lock.withLock { cancelRequested || postcopyRequested } },
             progress: { [statistics] batch in
                 statistics.update { stats in
                     stats.transferredBytes += batch.bytes
@@ -277,7 +280,8 @@ final class OutgoingMigration: @unchecked Sendable {
         try sender.run(stream: socket, writer: writer, announce: events)
         let downtimeMs = ((sender.guestResumedAt ?? MonotonicClock.nanoseconds()) - pausedAt) / 1_000_000
         machine.markMigrated(guestRunsElsewhere: true)
-        return Summary(downtimeMs: downtimeMs, passes: precopy.passes, bytes: writer.bytesWritten)
+        // Recovery connections have writers of their own; the statistics count every one.
+        return Summary(downtimeMs: downtimeMs, passes: precopy.passes, bytes: statistics.snapshot.transferredBytes)
     }
 
     private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: StreamWriter,
