@@ -10,7 +10,7 @@ latency (from a fault on a missing page to the page in place) as median and 99th
 swiftkvm prints it in the destination's `info migrate` (`postcopy page faults:`); for QEMU it
 comes from its trace events, `postcopy_ram_fault_thread_request` (the fault thread saw the
 fault) to `postcopy_place_page` of the same host address, with the log backend's
-microsecond timestamps. The destination's sweeps/s in the 2 s right after the switchover
+microsecond timestamps (`-msg timestamp=on`). The destination's sweeps/s in the 2 s right after the switchover
 (dirty.elf's `sweep N` lines every 64 sweeps) are reported too.
 
 Usage: python3 bench/postcopy.py [--reps 3] [--delay 1.0] [--vmms swiftkvm,qemu]
@@ -42,7 +42,7 @@ def argv(vmm, swiftkvm, monitor, port=None, trace=None):
     extra = []
     if trace is not None:
         extra = ["-trace", "enable=postcopy_ram_fault_thread_request", "-trace", "enable=postcopy_place_page",
-                 "-D", trace]
+                 "-D", trace, "-msg", "timestamp=on"]
     return [b.QEMU, "-enable-kvm", "-display", "none", "-no-reboot"] + extra + common
 
 

@@ -66,6 +66,9 @@ final class IncomingRunner {
                 }
                 let stopped = report.sourceState.isRunning ? "" : "; the guest stays \(report.sourceState), as on the source"
                 log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)\(stopped)")
+            } catch where incoming.postcopyStarted {
+                log("swiftkvm: incoming postcopy migration failed: \(error); the guest cannot go on without its missing pages")
+                fail(1)
             } catch {
                 log("swiftkvm: incoming migration failed: \(error); the guest was not started")
                 fail(1)

@@ -79,6 +79,9 @@ public final class IncomingMigration {
         thread.start()
     }
 
+    /// True once the guest ran here during a postcopy switchover.
+    public var postcopyStarted: Bool { lock.withLock { postcopy != nil } }
+
     /// `migrate_pause` on the destination: cuts an active postcopy's connection.
     public func pausePostcopy() throws {
         guard let receiver = lock.withLock({ postcopy }), receiver.pause() else {

@@ -45,9 +45,10 @@ final class PostcopyReceiver: @unchecked Sendable {
 
     var pagesStillMissing: Int { state.withLock { missingCount } }
 
-    /// Starts answering faults; call before the guest resumes.
-    func startFaultHandling() {
-        state.withLock { faultThreadRunning = true }
+    /// Starts answering faults over `connection`; call before the guest resumes, so that its
+    /// first fault is asked for at once.
+    func startFaultHandling(over connection: MigrationStream) {
+        state.withLock { faultThreadRunning = true; stream = connection }
         let thread = Thread { [self] in
             handleFaults()
             state.withLock { faultThreadRunning = false; state.broadcast() }
@@ -63,7 +64,6 @@ final class PostcopyReceiver: @unchecked Sendable {
         var reader = initialReader
         var connection = initialStream
         var received = 0
-        state.withLock { stream = connection }
         send([StreamFormat.ReplyTag.resumed.rawValue], on: connection)
         defer { stopFaultHandling() }
         while true {

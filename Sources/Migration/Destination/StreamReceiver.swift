@@ -23,7 +23,7 @@ enum StreamReceiver {
                 let created = PostcopyReceiver(ram: ram, missing: switchover.missing, id: switchover.id,
                                                statistics: postcopy.statistics, log: postcopy.log)
                 receiver = created
-                created.startFaultHandling()
+                created.startFaultHandling(over: socket)
                 postcopy.statistics?.begin(totalBytes: machine.layout.ramSize)
                 postcopy.statistics?.update { $0.status = .postcopyActive }
                 postcopy.started(created)

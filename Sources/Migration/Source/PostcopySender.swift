@@ -111,6 +111,10 @@ final class PostcopySender: @unchecked Sendable {
             if !next.isEmpty {
                 for request in next where isPending(request.region, request.page) {
                     try send(region: request.region, first: request.page, count: 1, writer: writer)
+                    // The background push goes on right after the page asked for, as QEMU's
+                    // does: a guest that walks through memory then finds the next pages
+                    // already on their way instead of faulting on each of them.
+                    cursor = (request.region, (request.page + 1) / 64)
                 }
             } else if let run = nextBackgroundRun() {
                 try send(region: run.region, first: run.first, count: run.count, writer: writer)
