@@ -57,7 +57,7 @@ final class IncomingRunner {
         let thread = Thread { [machine, controller, resumeWhenDone, log, fail] in
             do {
                 let report = try incoming.receive(into: machine, resume: resumeWhenDone, controller: controller, log: log)
-                if report.postcopyPages > 0 || report.passes == 0 {
+                if report.wasPostcopy {
                     let faults = controller.stats.postcopyFaults.map {
                         "; \($0.faults) page faults waited, median \($0.medianMicroseconds) us, p99 \($0.p99Microseconds) us"
                     } ?? ""

@@ -113,6 +113,8 @@ public struct IncomingReport: Equatable, Sendable {
     public var postcopyPages = 0
     /// The postcopy switchover record, while it is being received.
     var postcopy: (id: UInt64, missing: [[UInt64]])?
+    /// The stream switched to postcopy: the guest ran here before all of RAM had arrived.
+    public var wasPostcopy: Bool { postcopy != nil }
 
     public static func == (a: IncomingReport, b: IncomingReport) -> Bool {
         a.passes == b.passes && a.normalPages == b.normalPages && a.zeroPages == b.zeroPages
