@@ -73,3 +73,33 @@ int ckvm_thread_setname(unsigned long thread, const char *name) {
     buf[15] = 0;
     return pthread_setname_np((pthread_t)thread, buf);
 }
+
+#include <errno.h>
+#include <fcntl.h>
+
+int ckvm_userfaultfd_open(void) {
+    int device = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (device >= 0) {
+        int fd = ioctl(device, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+        int saved = errno;
+        close(device);
+        if (fd >= 0) return fd;
+        errno = saved;
+    }
+    return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+}
+
+int ckvm_userfaultfd_read_fault(int fd, uint64_t *address) {
+    struct uffd_msg msg;
+    for (;;) {
+        ssize_t n = read(fd, &msg, sizeof msg);
+        if (n == (ssize_t)sizeof msg) break;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return 0;
+        if (n >= 0) errno = EIO;
+        return -1;
+    }
+    if (msg.event != UFFD_EVENT_PAGEFAULT) return 0;
+    *address = msg.arg.pagefault.address;
+    return 1;
+}

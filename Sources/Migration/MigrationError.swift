@@ -41,6 +41,17 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     case tlsRequired(credentials: String)
     /// The source started TLS, the destination has no tls-creds.
     case tlsNotExpected
+    /// Postcopy commands used at the wrong moment, in QEMU's words.
+    case postcopyNotEnabled
+    case postcopyNotRunning
+    case postcopyPausedByUser
+    case pauseOutsidePostcopy
+    case resumeWithoutPausedMigration
+    case recoverOutsidePostcopyPause
+    /// A recovery connection for another migration than the one this destination waits for.
+    case postcopyWrongMigration(expected: UInt64, got: UInt64)
+    /// userfaultfd or a page placement failed on the destination: the guest cannot go on.
+    case postcopyFaults(String)
 
     public var description: String {
         switch self {
@@ -97,6 +108,22 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
             return "migration refused: this destination requires TLS (tls-creds '\(credentials)'), but the source sent a plain stream; set tls-creds on the source too"
         case .tlsNotExpected:
             return "migration refused: the source started TLS, but this destination has no tls-creds; set tls-creds on both sides (or on neither)"
+        case .postcopyNotEnabled:
+            return "Enable postcopy with migrate_set_capability before the start of migration"
+        case .postcopyNotRunning:
+            return "Postcopy must be started after migration has been started"
+        case .postcopyPausedByUser:
+            return "paused by migrate_pause"
+        case .pauseOutsidePostcopy:
+            return "migrate-pause is currently only supported during postcopy-active state"
+        case .resumeWithoutPausedMigration:
+            return "Cannot resume if there is no paused migration"
+        case .recoverOutsidePostcopyPause:
+            return "Migrate recover can only be run when postcopy is paused."
+        case .postcopyWrongMigration(let expected, let got):
+            return "the recovering source resumes migration \(String(got, radix: 16)); this destination waits for \(String(expected, radix: 16))"
+        case .postcopyFaults(let reason):
+            return "postcopy cannot fetch missing pages: \(reason)"
         }
     }
 }

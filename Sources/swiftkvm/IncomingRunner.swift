@@ -20,6 +20,7 @@ final class IncomingRunner {
     private let fail: (Int32) -> Void
     private let lock = NSLock()
     private var started = false
+    private var current: IncomingMigration?
 
     init(machine: Machine, controller: MigrationController, resumeWhenDone: Bool, log: @escaping (String) -> Void, fail: @escaping (Int32) -> Void) {
         self.machine = machine
@@ -52,11 +53,22 @@ final class IncomingRunner {
             lock.withLock { started = false }
             throw error
         }
-        let thread = Thread { [machine, resumeWhenDone, log, fail] in
+        lock.withLock { current = incoming }
+        let thread = Thread { [machine, controller, resumeWhenDone, log, fail] in
             do {
-                let report = try incoming.receive(into: machine, resume: resumeWhenDone)
+                let report = try incoming.receive(into: machine, resume: resumeWhenDone, controller: controller, log: log)
+                if report.wasPostcopy {
+                    let faults = controller.stats.postcopyFaults.map {
+                        "; \($0.faults) page faults waited, median \($0.medianMicroseconds) us, p99 \($0.p99Microseconds) us"
+                    } ?? ""
+                    log("swiftkvm: incoming postcopy migration completed (\(report.passes) passes before switchover, \(report.postcopyPages) pages after\(faults))")
+                    return
+                }
                 let stopped = report.sourceState.isRunning ? "" : "; the guest stays \(report.sourceState), as on the source"
                 log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)\(stopped)")
+            } catch where incoming.postcopyStarted {
+                log("swiftkvm: incoming postcopy migration failed: \(error); the guest cannot go on without its missing pages")
+                fail(1)
             } catch {
                 log("swiftkvm: incoming migration failed: \(error); the guest was not started")
                 fail(1)
@@ -64,5 +76,17 @@ final class IncomingRunner {
         }
         thread.name = "incoming"
         thread.start()
+    }
+
+    /// `migrate_recover URI`: listen for the source's `migrate -r` while postcopy is paused.
+    func recoverPostcopy(uri: String) throws {
+        guard let incoming = lock.withLock({ current }) else { throw MigrationError.recoverOutsidePostcopyPause }
+        try incoming.recover(uri: uri)
+    }
+
+    /// `migrate_pause` on the destination.
+    func pausePostcopy() throws {
+        guard let incoming = lock.withLock({ current }) else { throw MigrationError.pauseOutsidePostcopy }
+        try incoming.pausePostcopy()
     }
 }

@@ -83,14 +83,20 @@ for object in options.objects {
 }
 let incoming = IncomingRunner(machine: machine, controller: migration, resumeWhenDone: !options.startPaused, log: log,
                               fail: { status in frontend.requestExit(status: status) })
+let incomingPostcopy = MigrationCommands.IncomingPostcopy(recover: { try incoming.recoverPostcopy(uri: $0) },
+                                                          pause: { try incoming.pausePostcopy() })
 let runStateRules = RunStateRules { [machine, migration] in
-    RunStateRules.Situation(runState: machine.runState, outgoingMigration: migration.stats.status.isInProgress)
+    // After a postcopy switchover `migrate -r` must get through; the controller refuses the
+    // rest itself (a second `migrate`, a capability change) while the migration lasts.
+    let status = migration.stats.status
+    return RunStateRules.Situation(runState: machine.runState, outgoingMigration: status.isInProgress && !status.isPostcopy)
 }
 interpreter.rules = runStateRules
 frontend.liveStatus = MigrationCommands.register(
     in: interpreter, controller: migration, machine: machine, output: asyncOutput,
     waitWithoutDetach: !stdinIsTerminal,
-    startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil)
+    startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil,
+    incomingPostcopy: incomingPostcopy)
 
 // Anyone who can connect to a QMP socket controls this process (`migrate exec:` runs a shell
 // command), and TLS for QMP is not implemented: say so when it listens beyond this machine.
@@ -115,7 +121,8 @@ if !options.qmp.isEmpty {
             qmpEvents.emit("RESET", data: .object([("guest", .bool(true)), ("reason", .string("guest-reset"))]))
         }
         QMPMigrationCommands.register(in: qmpTable, controller: migration, machine: machine, events: qmpEvents,
-                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil)
+                                      startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil,
+                                      incomingPostcopy: incomingPostcopy)
         frontend.attach(try QMPServer(specs: options.qmpSpecs, table: qmpTable, events: qmpEvents))
     } catch {
         fail("-qmp: \(error)")

@@ -101,15 +101,15 @@ final class MigrationFormattingTests: XCTestCase {
         var capabilities = MigrationCapabilities()
         XCTAssertEqual(MigrationCapability.all.count, 21)
         XCTAssertEqual(MigrationCapability.all.prefix(3).map(\.name), ["xbzrle", "rdma-pin-all", "auto-converge"])
-        XCTAssertEqual(Set(MigrationCapability.all.filter(\.isSupported)), [.autoConverge, .events, .returnPath])
+        XCTAssertEqual(Set(MigrationCapability.all.filter(\.isSupported)), [.autoConverge, .events, .returnPath, .postcopyRAM, .postcopyBlocktime])
         XCTAssertTrue(MigrationCapability.all.allSatisfy { !capabilities.isOn($0) }, "all off by default, as in QEMU")
         try capabilities.set(.autoConverge, on: true)
         try capabilities.set(.events, on: true)
         try capabilities.set(.returnPath, on: true)
         try capabilities.set(try MigrationCapability.named("xbzrle"), on: false)
         XCTAssertTrue(capabilities.autoConverge && capabilities.events && capabilities.returnPath)
-        XCTAssertThrowsError(try capabilities.set(try MigrationCapability.named("postcopy-ram"), on: true)) {
-            XCTAssertEqual("\($0)", "Capability 'postcopy-ram' is not supported by swiftkvm")
+        XCTAssertThrowsError(try capabilities.set(try MigrationCapability.named("multifd"), on: true)) {
+            XCTAssertEqual("\($0)", "Capability 'multifd' is not supported by swiftkvm")
         }
         XCTAssertThrowsError(try MigrationCapability.named("warp-drive")) {
             XCTAssertEqual("\($0)", "invalid parameter value: warp-drive")

@@ -106,7 +106,7 @@ final class MigrationParameterCommandTests: XCTestCase {
         XCTAssertTrue(controller.capabilities.events)
         XCTAssertTrue(run("info migrate_capabilities").contains("\nevents: on\n"))
         XCTAssertEqual(error("migrate_set_capability warp-drive on"), "Error: invalid parameter value: warp-drive")
-        XCTAssertEqual(error("migrate_set_capability postcopy-ram on"), "Error: Capability 'postcopy-ram' is not supported by swiftkvm")
+        XCTAssertEqual(error("migrate_set_capability multifd on"), "Error: Capability 'multifd' is not supported by swiftkvm")
         XCTAssertEqual(error("migrate_set_capability events maybe"),
                        "expected 'on' or 'off', got 'maybe'\nTry \"help migrate_set_capability\" for more information")
         XCTAssertTrue(controller.capabilities.events)
@@ -123,7 +123,7 @@ final class MigrationParameterCommandTests: XCTestCase {
         XCTAssertEqual(complete("migrate_set_parameter d"), ["downtime-limit"])
         XCTAssertEqual(complete("migrate_set_parameter cpu-throttle-i"), ["cpu-throttle-increment", "cpu-throttle-initial"])
         XCTAssertEqual(complete("migrate_set_parameter downtime-limit "), [])
-        XCTAssertEqual(complete("migrate_set_capability "), ["auto-converge", "events", "return-path"])
+        XCTAssertEqual(complete("migrate_set_capability "), ["auto-converge", "events", "postcopy-blocktime", "postcopy-ram", "return-path"])
         XCTAssertEqual(complete("migrate_set_capability events o"), ["off", "on"])
     }
 

@@ -84,7 +84,7 @@ final class QMPMigrationCommandTests: XCTestCase {
                        .object([("return", .emptyObject)]))
         XCTAssertTrue(controller.capabilities.events)
         XCTAssertTrue(controller.capabilities.autoConverge)
-        XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": false}, {"capability": "postcopy-ram", "state": true}]}}"#)["error"])
+        XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": false}, {"capability": "multifd", "state": true}]}}"#)["error"])
         XCTAssertTrue(controller.capabilities.events, "a refused set changes nothing")
         XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": {"capability": "events"}}}"#)["error"])
         XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": "on"}]}}"#)["error"])

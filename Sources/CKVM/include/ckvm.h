@@ -6,6 +6,7 @@
 
 #include <linux/kvm.h>
 #include <sys/eventfd.h>
+#include <linux/userfaultfd.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -119,5 +120,24 @@ int ckvm_thread_kill(unsigned long thread, int sig);
 int ckvm_thread_setname(unsigned long thread, const char *name);
 /// The calling thread's kernel id (as QEMU shows in `info cpus`).
 int ckvm_gettid(void);
+
+
+// userfaultfd(2): postcopy migration's missing-page faults (Sources/KVM/UserFault.swift).
+static const unsigned long CKVM_USERFAULTFD_IOC_NEW = USERFAULTFD_IOC_NEW;
+static const unsigned long CKVM_UFFDIO_API = UFFDIO_API;
+static const unsigned long CKVM_UFFDIO_REGISTER = UFFDIO_REGISTER;
+static const unsigned long CKVM_UFFDIO_UNREGISTER = UFFDIO_UNREGISTER;
+static const unsigned long CKVM_UFFDIO_COPY = UFFDIO_COPY;
+static const unsigned long CKVM_UFFDIO_WAKE = UFFDIO_WAKE;
+static const uint64_t CKVM_UFFD_API = UFFD_API;
+static const uint64_t CKVM_UFFDIO_REGISTER_MODE_MISSING = UFFDIO_REGISTER_MODE_MISSING;
+static const uint8_t CKVM_UFFD_EVENT_PAGEFAULT = UFFD_EVENT_PAGEFAULT;
+
+/// A new non-blocking, close-on-exec userfaultfd: through /dev/userfaultfd when it exists,
+/// else the userfaultfd(2) system call. -1 with errno on failure.
+int ckvm_userfaultfd_open(void);
+/// Reads one message from a userfaultfd: 1 and the faulting address for a page fault, 0 when
+/// nothing is pending or the message is another event, -1 with errno on failure.
+int ckvm_userfaultfd_read_fault(int fd, uint64_t *address);
 
 #endif

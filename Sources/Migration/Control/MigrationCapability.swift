@@ -19,6 +19,14 @@ public struct MigrationCapability: Hashable, Sendable {
         "return-path", supported: true,
         "The destination answers on the migration connection; swiftkvm's always does, so this only records the choice")
 
+    public static let postcopyRAM = MigrationCapability(
+        "postcopy-ram", supported: true,
+        "Allow migrate_start_postcopy: the guest moves at once and the destination fetches the pages still missing")
+
+    public static let postcopyBlocktime = MigrationCapability(
+        "postcopy-blocktime", supported: true,
+        "Show on the destination how long vCPUs waited for missing pages during post-copy")
+
     /// Every capability QEMU 7.2 lists, in its order.
     public static let all: [MigrationCapability] = [
         MigrationCapability("xbzrle", "Send pages as XOR-encoded differences from a cache"),
@@ -27,7 +35,7 @@ public struct MigrationCapability: Hashable, Sendable {
         MigrationCapability("zero-blocks", "Skip zero blocks in block migration"),
         MigrationCapability("compress", "Compress pages with threads"),
         events,
-        MigrationCapability("postcopy-ram", "Switch to post-copy: the destination runs and fetches missing pages"),
+        postcopyRAM,
         MigrationCapability("x-colo", "COarse-grain LOck-stepping fault tolerance"),
         MigrationCapability("release-ram", "Free source RAM as it is sent during post-copy"),
         MigrationCapability("block", "Migrate block devices too"),
@@ -35,7 +43,7 @@ public struct MigrationCapability: Hashable, Sendable {
         MigrationCapability("pause-before-switchover", "Pause before switching over, until told to go on"),
         MigrationCapability("multifd", "Send pages over several connections"),
         MigrationCapability("dirty-bitmaps", "Migrate block dirty bitmaps"),
-        MigrationCapability("postcopy-blocktime", "Measure vCPU block time during post-copy"),
+        postcopyBlocktime,
         MigrationCapability("late-block-activate", "Activate block devices only when the guest starts"),
         MigrationCapability("x-ignore-shared", "Do not send shared memory"),
         MigrationCapability("validate-uuid", "Check that the destination's UUID matches"),
@@ -78,4 +86,6 @@ public struct MigrationCapabilities: Equatable, Sendable {
     public var autoConverge: Bool { isOn(.autoConverge) }
     public var events: Bool { isOn(.events) }
     public var returnPath: Bool { isOn(.returnPath) }
+    public var postcopyRAM: Bool { isOn(.postcopyRAM) }
+    public var postcopyBlocktime: Bool { isOn(.postcopyBlocktime) }
 }

@@ -96,6 +96,33 @@ public final class MigrationController: @unchecked Sendable {
         observers.remove(token)
     }
 
+    /// `migrate_start_postcopy`, `migrate-start-postcopy`: the running migration switches to
+    /// postcopy at the end of its current pass.
+    public func startPostcopy() throws {
+        guard capabilities.postcopyRAM else { throw MigrationError.postcopyNotEnabled }
+        guard let current = lock.withLock({ job }), statistics.snapshot.status == .active else {
+            throw MigrationError.postcopyNotRunning
+        }
+        try current.startPostcopy()
+    }
+
+    /// `migrate_pause` on the source: cuts an active postcopy's connection on purpose.
+    public func pausePostcopy() throws {
+        guard let current = lock.withLock({ job }) else { throw MigrationError.pauseOutsidePostcopy }
+        try current.pausePostcopy()
+    }
+
+    /// `migrate -r URI`: resumes a paused postcopy over a new connection.
+    public func resumePostcopy(uri: String) throws {
+        let target = try MigrationURI.parse(uri)
+        guard let current = lock.withLock({ job }) else { throw MigrationError.resumeWithoutPausedMigration }
+        try current.resumePostcopy(to: target)
+    }
+
+    /// The destination's statistics during postcopy (`info migrate` there), published to the
+    /// same observers (QMP's MIGRATION events).
+    var incomingStatistics: MigrationStatistics { statistics }
+
     /// `migrate_cancel`: the source guest keeps running. Does nothing when no migration runs.
     public func cancel() {
         lock.withLock { job }?.cancel()

@@ -4,6 +4,11 @@ import Machine
 public enum MigrationEvent: Equatable, Sendable {
     case passCompleted(PassReport)
     case finished(MigrationOutcome)
+    /// The guest now runs on the destination; the source holds `pages` pages it still needs.
+    case postcopyStarted(pages: Int, afterPasses: Int)
+    /// The connection broke (or `migrate_pause`) after the postcopy switchover.
+    case postcopyPaused(reason: String)
+    case postcopyRecovered
 }
 
 /// One pre-copy pass (the last one is the switchover pass, sent with the guest paused).

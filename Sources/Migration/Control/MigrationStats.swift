@@ -15,6 +15,12 @@ public struct MigrationStats: Equatable, Sendable {
     public var precopyBytes: UInt64 = 0
     /// Bytes sent while the guest was paused for switchover.
     public var downtimeBytes: UInt64 = 0
+    /// Bytes of pages sent after the postcopy switchover (QEMU's `postcopy ram`).
+    public var postcopyBytes: UInt64 = 0
+    /// Pages the destination asked for during postcopy (QEMU's `postcopy request count`).
+    public var postcopyRequests: UInt64 = 0
+    /// Destination only: how long vCPUs waited for missing pages, and for each fault.
+    public var postcopyFaults: PostcopyFaultStats?
     public var remainingBytes: UInt64 = 0
     public var totalBytes: UInt64 = 0
     public var duplicatePages: UInt64 = 0
@@ -128,5 +134,23 @@ final class MigrationStatistics: @unchecked Sendable {
         // QEMU measures throughput over the transfer time (total minus setup).
         let transferMs = Double(stats.totalTimeMs) - Double(stats.setupTimeMs)
         stats.throughputMbps = transferMs > 0 ? Double(stats.transferredBytes) * 8 / transferMs / 1000 : 0
+    }
+}
+
+/// How long the destination's vCPUs waited for pages during postcopy: one sample per fault on
+/// a page still on the source, from the fault to the page being in place.
+public struct PostcopyFaultStats: Equatable, Sendable {
+    public var faults: Int
+    /// The sum of all waits (QEMU's `postcopy blocktime`, exact for one vCPU).
+    public var blocktimeMs: UInt64
+    public var medianMicroseconds: UInt64
+    public var p99Microseconds: UInt64
+
+    public init(latenciesNs samples: [UInt64]) {
+        let sorted = samples.sorted()
+        faults = sorted.count
+        blocktimeMs = sorted.reduce(0, +) / 1_000_000
+        medianMicroseconds = sorted.isEmpty ? 0 : sorted[sorted.count / 2] / 1000
+        p99Microseconds = sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * 99 / 100)] / 1000
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Machine
 
@@ -12,6 +13,8 @@ public final class IncomingMigration {
     private let lock = Mutex()
     private var connection: MigrationStream?
     private var cancelled = false
+    /// Set at a postcopy switchover.
+    private var postcopy: PostcopyReceiver?
 
     /// The TCP port actually bound (differs from the URI's when it asked for port 0).
     public var boundPort: Int? { endpoint.boundPort }
@@ -43,7 +46,8 @@ public final class IncomingMigration {
     /// On success the guest runs (or stays paused when `resume` is false, as with `-S`). On any
     /// error it throws, the guest never ran, and the source has been told why when possible.
     @discardableResult
-    public func receive(into machine: MigratableMachine, resume: Bool = true) throws -> IncomingReport {
+    public func receive(into machine: MigratableMachine, resume: Bool = true, controller: MigrationController? = nil,
+                        log: @escaping (String) -> Void = { _ in }) throws -> IncomingReport {
         if lock.withLock({ cancelled }) { throw MigrationError.cancelled }
         let prefaulter = RAMPrefaulter(regions: machine.ramRegions)
         prefaulter.start()
@@ -58,9 +62,39 @@ public final class IncomingMigration {
         // this machine forever.
         connection.requireProgress(withinSeconds: TransportLimits.incomingIdleTimeoutSeconds)
         do {
-            return try StreamReceiver.receive(from: connection, into: machine, resume: resume, prefaulter: prefaulter)
+            let hooks = PostcopyHooks(statistics: controller?.incomingStatistics, log: log,
+                                      started: { [self] receiver in lock.withLock { postcopy = receiver } })
+            return try StreamReceiver.receive(from: connection, into: machine, resume: resume, prefaulter: prefaulter,
+                                              postcopy: hooks)
         } catch let error as MigrationError {
             throw transport.explainIncoming(error)
+        }
+    }
+
+    /// `migrate_recover URI`: while postcopy is paused, listens on `uri` for the source's
+    /// `migrate -r` and hands the connection to the waiting receiver. Returns once listening.
+    public func recover(uri text: String) throws {
+        let uri = try MigrationURI.parse(text)
+        guard let receiver = lock.withLock({ postcopy }), receiver.isPaused else {
+            throw MigrationError.recoverOutsidePostcopyPause
+        }
+        let endpoint = try uri.transport.listen()
+        let thread = Thread {
+            guard let stream = try? endpoint.accept() else { return }
+            stream.configureForBulkTransfer(timeoutSeconds: Int(TransportLimits.incomingIdleTimeoutSeconds.rounded(.up)))
+            if !receiver.offer(stream) { stream.close() }
+        }
+        thread.name = "postcopy-recover"
+        thread.start()
+    }
+
+    /// True once the guest ran here during a postcopy switchover.
+    public var postcopyStarted: Bool { lock.withLock { postcopy != nil } }
+
+    /// `migrate_pause` on the destination: cuts an active postcopy's connection.
+    public func pausePostcopy() throws {
+        guard let receiver = lock.withLock({ postcopy }), receiver.pause() else {
+            throw MigrationError.pauseOutsidePostcopy
         }
     }
 
@@ -84,4 +118,24 @@ public struct IncomingReport: Equatable, Sendable {
     public var acknowledged: Bool
     /// The guest's state on the source when switchover began.
     public var sourceState: RunState = .running
+    /// Pages that arrived after a postcopy switchover (0 without postcopy).
+    public var postcopyPages = 0
+    /// The postcopy switchover record, while it is being received.
+    var postcopy: (id: UInt64, missing: [[UInt64]])?
+    /// The stream switched to postcopy: the guest ran here before all of RAM had arrived.
+    public var wasPostcopy: Bool { postcopy != nil }
+
+    public static func == (a: IncomingReport, b: IncomingReport) -> Bool {
+        a.passes == b.passes && a.normalPages == b.normalPages && a.zeroPages == b.zeroPages
+            && a.stateSections == b.stateSections && a.acknowledged == b.acknowledged
+            && a.sourceState == b.sourceState && a.postcopyPages == b.postcopyPages
+    }
+}
+
+/// What the destination does when the stream switches to postcopy: where its status goes and
+/// its messages, and who learns of the receiver (for `migrate_recover` and `migrate_pause`).
+struct PostcopyHooks {
+    var statistics: MigrationStatistics?
+    var log: (String) -> Void = { _ in }
+    var started: (PostcopyReceiver) -> Void = { _ in }
 }

@@ -8,9 +8,31 @@ enum StreamReceiver {
     /// `prefaulter`, when given, runs over `machine`'s RAM during pass 1 and is stopped when
     /// pass 1 ends.
     static func receive(from socket: MigrationStream, into machine: MigratableMachine,
-                        resume: Bool, prefaulter: RAMPrefaulter? = nil) throws -> IncomingReport {
+                        resume: Bool, prefaulter: RAMPrefaulter? = nil,
+                        postcopy: PostcopyHooks = PostcopyHooks()) throws -> IncomingReport {
+        let reader = StreamReader(socket: socket)
+        var receiver: PostcopyReceiver?
         do {
-            var report = try load(from: socket, into: machine, prefaulter: prefaulter)
+            var report = try load(from: reader, socket: socket, into: machine, prefaulter: prefaulter)
+            if let switchover = report.postcopy {
+                // The pages still on the source are trapped before the guest may touch them.
+                let ram: PostcopyRAM
+                do { ram = try PostcopyRAM(regions: machine.ramRegions, missing: switchover.missing) } catch {
+                    throw MigrationError.postcopyFaults("\(error)")
+                }
+                let created = PostcopyReceiver(ram: ram, missing: switchover.missing, id: switchover.id,
+                                               statistics: postcopy.statistics, log: postcopy.log)
+                receiver = created
+                created.startFaultHandling(over: socket)
+                postcopy.statistics?.begin(totalBytes: machine.layout.ramSize)
+                postcopy.statistics?.update { $0.status = .postcopyActive }
+                postcopy.started(created)
+                try start(machine, sourceState: report.sourceState, resume: resume)
+                postcopy.log("swiftkvm: postcopy: the guest runs here; \(created.pagesStillMissing) pages come from the source on demand")
+                report.postcopyPages = try created.run(reader: reader, stream: socket)
+                postcopy.statistics?.finish(.completed)
+                return report
+            }
             var trace = SwitchoverTrace(side: "destination")
             // Acknowledge before letting the guest run: the source's downtime ends with the ack,
             // and a vCPU woken first competes with this thread for the CPU (measured: up to 3 ms
@@ -30,15 +52,16 @@ enum StreamReceiver {
             trace.mark("resume")
             return report
         } catch {
-            if !socket.wasShutDown && socket.canReply { tellSource(error, on: socket) }
+            // After a postcopy start the guest ran here; the source hears of it by the break.
+            if receiver == nil && !socket.wasShutDown && socket.canReply { tellSource(error, on: socket) }
+            if receiver != nil { postcopy.statistics?.finish(.failed(reason: "\(error)")) }
             throw error
         }
     }
 
     /// Everything up to and including `loadState`; the guest stays paused.
-    private static func load(from socket: MigrationStream, into machine: MigratableMachine,
+    private static func load(from reader: StreamReader, socket: MigrationStream, into machine: MigratableMachine,
                              prefaulter: RAMPrefaulter?) throws -> IncomingReport {
-        let reader = StreamReader(socket: socket)
         try readHeader(reader)
         let streamLayout = try LayoutCheck.read(from: reader)
         if let difference = LayoutCheck.difference(stream: streamLayout, local: machine.layout) {
@@ -92,6 +115,21 @@ enum StreamReceiver {
                     trace.mark("stop-prefaulter")
                 }
                 if pass > 1 { trace.mark("pass-\(pass)") }
+            case .postcopy:
+                guard sections.isEmpty, sourceState == nil, report.postcopy == nil else {
+                    throw MigrationError.malformedStream("a postcopy switchover after device state, or a second one")
+                }
+                let switchover = try PostcopyProtocol.readSwitchover(reader, pageCounts: regions.map(\.pageCount))
+                // The pages it lists arrive after the guest starts; they count as accounted for.
+                for (region, bitmap) in switchover.missing.enumerated() {
+                    PostcopyRAM.forEachRun(bitmap, pageCount: regions[region].pageCount) { first, count in
+                        received.mark(region: region, pages: first..<(first + count))
+                    }
+                }
+                report.postcopy = switchover
+                prefaulter?.stop()
+            case .postcopyPages, .postcopyEnd, .postcopyResume:
+                throw MigrationError.malformedStream("postcopy record 0x\(String(tagByte, radix: 16)) before the switchover")
             case .state:
                 let section = try readSection(reader, totalSoFar: stateBytes, count: sections.count + (sourceState == nil ? 0 : 1))
                 stateBytes += section.bytes.count
@@ -126,7 +164,7 @@ enum StreamReceiver {
         }
     }
 
-    private static func readHeader(_ reader: StreamReader) throws {
+    static func readHeader(_ reader: StreamReader) throws {
         reader.context = "reading the stream header"
         var magic: [UInt8] = []
         for _ in StreamFormat.magic { magic.append(try reader.readU8()) }

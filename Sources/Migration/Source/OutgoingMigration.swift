@@ -23,6 +23,10 @@ final class OutgoingMigration: @unchecked Sendable {
     private var streamComplete = false
     private let finished = NSCondition()
     private var finalStatus: MigrationStatus?
+    /// `migrate_start_postcopy` was given: the next pass end switches over to postcopy.
+    private var postcopyRequested = false
+    /// Set at the postcopy switchover; serves the destination's page requests from then on.
+    private var postcopy: PostcopySender?
 
     init(uri: MigrationURI, tls: MigrationTLS?, machine: MigratableMachine, parameters: @escaping () -> MigrationParameters,
          capabilities: MigrationCapabilities, policy: @escaping ConvergencePolicy,
@@ -57,6 +61,27 @@ final class OutgoingMigration: @unchecked Sendable {
     }
 
     private var isCancelled: Bool { lock.withLock { cancelRequested } }
+
+    /// `migrate_start_postcopy`: switch to postcopy at the end of the pass being sent.
+    func startPostcopy() throws {
+        guard capabilities.postcopyRAM else { throw MigrationError.postcopyNotEnabled }
+        try lock.withLock {
+            guard statistics.snapshot.status == .active, !streamComplete else { throw MigrationError.postcopyNotRunning }
+            postcopyRequested = true
+        }
+    }
+
+    /// `migrate_pause`: cuts the connection of an active postcopy (it then waits for `migrate -r`).
+    func pausePostcopy() throws {
+        guard let sender = lock.withLock({ postcopy }), sender.pause() else { throw MigrationError.pauseOutsidePostcopy }
+    }
+
+    /// `migrate -r URI`: reconnects a paused postcopy.
+    func resumePostcopy(to uri: MigrationURI) throws {
+        guard let sender = lock.withLock({ postcopy }), sender.requestRecovery(to: uri) else {
+            throw MigrationError.resumeWithoutPausedMigration
+        }
+    }
 
     /// What must be undone if the migration fails.
     private struct Undo {
@@ -130,8 +155,11 @@ final class OutgoingMigration: @unchecked Sendable {
         let sender = PageSender(
             writer: writer, regions: machine.ramRegions,
             limiter: BandwidthLimiter(bytesPerSecond: parameters().maxBandwidth),
-            checkpoint: { [self] in try checkpoint(socket) },
-            shouldStop: { [self] in isCancelled },
+            checkpoint: { [self] in
+                try checkpoint(socket)
+                if lock.withLock({ postcopyRequested }) { throw PrecopyLoop.SwitchNow() }
+            },
+            shouldStop: { [self] in lock.withLock { cancelRequested || postcopyRequested } },
             progress: { [statistics] batch in
                 statistics.update { stats in
                     stats.transferredBytes += batch.bytes
@@ -143,12 +171,19 @@ final class OutgoingMigration: @unchecked Sendable {
         // dirtying: a snapshot stops early rather than grow the file.
         let precopyPolicy = transport.hasReturnPath ? policy
             : ConvergencePolicies.snapshot(policy, limit: 2 * machine.layout.ramSize)
-        let loop = PrecopyLoop(machine: machine, sender: sender, writer: writer, policy: precopyPolicy,
+        let switchPolicy: ConvergencePolicy = { [self] input in
+            lock.withLock { postcopyRequested } ? .switchover : precopyPolicy(input)
+        }
+        let loop = PrecopyLoop(machine: machine, sender: sender, writer: writer, policy: switchPolicy,
                                parameters: parameters, autoConvergeEnabled: capabilities.autoConverge,
                                statistics: statistics, onPass: { [events] in events(.passCompleted($0)) })
         let precopy = try loop.run()
         let precopyBytes = writer.bytesWritten
         statistics.update { $0.precopyBytes = precopyBytes }
+
+        if lock.withLock({ postcopyRequested }) {
+            return try switchToPostcopy(precopy: precopy, writer: writer, socket: socket, undo: &undo)
+        }
 
         // Switchover: from here the guest is paused until the destination resumes it.
         try checkpoint(socket)
@@ -188,6 +223,70 @@ final class OutgoingMigration: @unchecked Sendable {
         machine.stopDirtyLogging()
         if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
         return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: writer.bytesWritten)
+    }
+
+    /// Pauses the guest for good, sends its state and the pages it still lacks there as a
+    /// bitmap, and lets the destination run it; then serves its page requests until every
+    /// page is there. Any failure before the end marker is out puts the guest back here, as
+    /// in pre-copy (the destination cannot have started it); after that, both halves wait
+    /// for recovery (PostcopySender).
+    private func switchToPostcopy(precopy: PrecopyLoop.Result, writer: StreamWriter, socket: MigrationStream,
+                                  undo: inout Undo) throws -> Summary {
+        try checkpoint(socket)
+        undo.beforeSwitchover = machine.runState
+        let pausedAt = MonotonicClock.nanoseconds()
+        do { try machine.pause(reason: .finishMigrate) } catch {
+            undo.beforeSwitchover = nil
+            throw MigrationError.machine(action: "pause the guest for switchover", reason: "\(error)")
+        }
+        let last: [[UInt64]]
+        do { last = try machine.collectDirtyPages() } catch {
+            throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
+        }
+        let regions = machine.ramRegions
+        let missing = regions.indices.map { index -> [UInt64] in
+            let words = PostcopyProtocol.wordCount(pages: regions[index].pageCount)
+            let a = index < precopy.pending.count ? precopy.pending[index] : []
+            let b = index < last.count ? last[index] : []
+            return (0..<words).map { (($0 < a.count ? a[$0] : 0) | ($0 < b.count ? b[$0] : 0)) }
+        }
+        let state: MachineState
+        do { state = try machine.saveState() } catch {
+            throw MigrationError.machine(action: "save the machine state", reason: "\(error)")
+        }
+        let id = UInt64.random(in: 1...UInt64.max)
+        try writer.writePostcopy(id: id, missing: missing)
+        for section in state.sections { try writer.writeState(section) }
+        try writer.writeState(RunStateSection.section(for: undo.beforeSwitchover ?? .running))
+        try lock.withLock {
+            if cancelRequested { throw MigrationError.cancelled }
+            streamComplete = true
+        }
+        try writer.writeEnd()
+        // From here the destination may run the guest: it never runs here again.
+        let sender = PostcopySender(regions: regions, pending: missing, id: id, statistics: statistics)
+        lock.withLock { postcopy = sender }
+        let pages = missing.reduce(0) { $0 + $1.reduce(0) { $0 + $1.nonzeroBitCount } }
+        statistics.update { stats in
+            stats.status = .postcopyActive
+            stats.passes = precopy.passes
+            stats.dirtySyncCount += 1
+            stats.transferredBytes = writer.bytesWritten
+            stats.downtimeBytes = writer.bytesWritten - stats.precopyBytes
+            stats.remainingBytes = UInt64(pages * GuestRAMRegion.pageSize)
+            stats.expectedDowntimeMs = nil
+        }
+        events(.postcopyStarted(pages: pages, afterPasses: precopy.passes))
+        undo.dirtyLogging = false
+        // The guest is paused here, so logging costs nothing until the end; turning it off
+        // first (KVM rewrites the slots, tens of ms here) would delay the first pages.
+        try sender.run(stream: socket, writer: writer, announce: events)
+        machine.stopDirtyLogging()
+        if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
+        let downtimeMs = ((sender.guestResumedAt ?? MonotonicClock.nanoseconds()) - pausedAt) / 1_000_000
+        machine.markMigrated(guestRunsElsewhere: true)
+        // Recovery connections have writers of their own; the statistics count every one.
+        return Summary(downtimeMs: downtimeMs, passes: precopy.passes, bytes: statistics.snapshot.transferredBytes)
     }
 
     private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: StreamWriter,

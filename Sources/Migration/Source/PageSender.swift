@@ -42,7 +42,11 @@ final class PageSender {
 
     deinit { kinds.deallocate() }
 
+    /// How far the current `send` has got: every selected page before (region, page) is sent.
+    private(set) var position = (region: 0, page: 0)
+
     func send(_ selection: PageSelection) throws -> PassCounts {
+        position = (0, 0)
         var total = PassCounts()
         for (index, region) in regions.enumerated() {
             switch selection {
@@ -127,7 +131,37 @@ final class PageSender {
         total.pages += batch.pages
         total.zeroPages += batch.zeroPages
         total.bytes += batch.bytes
+        position = (index, firstPage + count)
         progress(batch)
         limiter.account(batch.bytes, shouldStop: shouldStop)
+    }
+}
+
+extension PageSelection {
+    /// The selected pages at or after `position` (a `PageSender` cut short there), one
+    /// bitmap per region.
+    func remaining(from position: (region: Int, page: Int), regions: [GuestRAMRegion]) -> [[UInt64]] {
+        regions.indices.map { index in
+            let pageCount = regions[index].pageCount
+            let words = (pageCount + 63) / 64
+            guard index >= position.region else { return [UInt64](repeating: 0, count: words) }
+            var bitmap: [UInt64]
+            switch self {
+            case .all:
+                bitmap = [UInt64](repeating: .max, count: words)
+                if pageCount % 64 != 0 { bitmap[words - 1] = (1 << UInt64(pageCount % 64)) - 1 }
+            case .dirty(let bitmaps):
+                bitmap = (0..<words).map { index < bitmaps.count && $0 < bitmaps[index].count ? bitmaps[index][$0] : 0 }
+            case .union(let first, let second):
+                bitmap = (0..<words).map { word in
+                    (index < first.count && word < first[index].count ? first[index][word] : 0)
+                        | (index < second.count && word < second[index].count ? second[index][word] : 0)
+                }
+            }
+            if index == position.region {
+                for page in 0..<min(position.page, pageCount) { bitmap[page >> 6] &= ~(1 << UInt64(page & 63)) }
+            }
+            return bitmap
+        }
     }
 }

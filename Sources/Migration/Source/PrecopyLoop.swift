@@ -20,6 +20,10 @@ struct PrecopyLoop {
         var passes: Int
     }
 
+    /// Thrown by the sender's checkpoint to end pre-copy in the middle of a pass: `run` then
+    /// returns what that pass had not sent yet, plus what the guest dirtied (postcopy).
+    struct SwitchNow: Error {}
+
     /// Passes that send less than this measure latency more than bandwidth; the previous
     /// estimate is kept instead.
     private static let minimumBytesForEstimate: UInt64 = 256 * 1024
@@ -42,6 +46,19 @@ struct PrecopyLoop {
                 counts = try sender.send(selection)
                 writer.writePassEnd(pass)
                 try writer.flush()
+            } catch is SwitchNow {
+                let unsent = selection.remaining(from: sender.position, regions: machine.ramRegions)
+                let dirty: [[UInt64]]
+                do { dirty = try machine.collectDirtyPages() } catch {
+                    throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
+                }
+                statistics.update { $0.dirtySyncCount += 1 }
+                let pending = unsent.indices.map { index in
+                    unsent[index].indices.map { word in
+                        unsent[index][word] | (index < dirty.count && word < dirty[index].count ? dirty[index][word] : 0)
+                    }
+                }
+                return Result(pending: pending, passes: pass - 1)
             }
             let duration = max(MonotonicClock.nanoseconds() - started, 1)
 

@@ -29,18 +29,25 @@ enum ReturnPath {
         case .ack:
             return .ack
         case .error:
-            var length: UInt32 = 0
-            try socket.readExact(into: &length, count: 4, operation: operation)
-            let count = Int(UInt32(littleEndian: length))
-            guard count <= StreamFormat.maxErrorMessageBytes else {
-                throw MigrationError.malformedStream("the destination's error message claims \(count) bytes")
-            }
-            var text = [UInt8](repeating: 0, count: max(count, 1))
-            try text.withUnsafeMutableBytes { try socket.readExact(into: $0.baseAddress!, count: count, operation: operation) }
-            text.removeLast(text.count - count)
-            return .error(String(decoding: text, as: UTF8.self))
+            return .error(try readErrorMessage(from: socket, operation: operation))
+        case .pageRequest?, .missingPages?, .resumed?:
+            throw MigrationError.malformedStream("the destination sent postcopy reply 0x\(String(tag, radix: 16)) to a migration without postcopy")
         case nil:
             throw MigrationError.malformedStream("the destination answered with unknown tag 0x\(String(tag, radix: 16))")
         }
+    }
+
+    /// The body of an error reply (after its tag): length u32, then that many UTF-8 bytes.
+    static func readErrorMessage(from socket: MigrationStream, operation: String) throws -> String {
+        var length: UInt32 = 0
+        try socket.readExact(into: &length, count: 4, operation: operation)
+        let count = Int(UInt32(littleEndian: length))
+        guard count <= StreamFormat.maxErrorMessageBytes else {
+            throw MigrationError.malformedStream("the destination's error message claims \(count) bytes")
+        }
+        var text = [UInt8](repeating: 0, count: max(count, 1))
+        try text.withUnsafeMutableBytes { try socket.readExact(into: $0.baseAddress!, count: count, operation: operation) }
+        text.removeLast(text.count - count)
+        return String(decoding: text, as: UTF8.self)
     }
 }

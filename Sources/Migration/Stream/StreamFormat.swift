@@ -1,6 +1,6 @@
 import Machine
 
-/// The swiftkvm migration stream, version 1.1. Every integer is little-endian.
+/// The swiftkvm migration stream, version 1.2. Every integer is little-endian.
 ///
 /// Source to destination:
 ///
@@ -20,6 +20,13 @@ import Machine
 ///                guest's run state when switchover began, so a stopped guest arrives stopped
 ///     end        tag 0x05, digest u64: XXH64 (seed 0) of every stream byte before the digest
 ///
+/// Postcopy (only with the `postcopy-ram` capability on both sides): the last pass is replaced
+/// by one record, after which state and end follow as above and the guest runs on the
+/// destination at once (PostcopyProtocol.swift has the records that come after the end):
+///
+///     postcopy   tag 0x06, migration id u64, then per layout region: word count u32 (exactly
+///                (pages + 63) / 64), words u64: bit i set = page i is still only on the source
+///
 /// Every page of every region must arrive at least once (as data or as a zero page) before
 /// the end marker; pass 1 sends all of RAM. A destination refuses a stream that left any out.
 ///
@@ -33,11 +40,12 @@ import Machine
 /// an unchecked value. A reader refuses a newer major version, naming both; a minor version
 /// bump may only add what older readers of the same major version can do without.
 ///
-/// History: 1.1 added the `run-state` section; a 1.1 reader takes 1.0 streams (their guest
+/// History: 1.2 added postcopy (records 0x06-0x09, replies 0x12-0x14), sent only when the
+/// user turned postcopy on; 1.1 added the `run-state` section; a 1.1 reader takes 1.0 streams (their guest
 /// counts as running). 1.0 readers predate any release and refuse the section by name.
 enum StreamFormat {
     static let magic: [UInt8] = Array("SKVM".utf8)
-    static let version = StreamVersion(major: 1, minor: 1)
+    static let version = StreamVersion(major: 1, minor: 2)
 
     static let maxRegions = 64
     static let maxVCPUs = MachineConfiguration.maxVCPUCount
@@ -55,6 +63,10 @@ enum StreamFormat {
         case passEnd = 0x03
         case state = 0x04
         case end = 0x05
+        case postcopy = 0x06
+        case postcopyPages = 0x07
+        case postcopyEnd = 0x08
+        case postcopyResume = 0x09
     }
 
     enum PageKind: UInt8 {
@@ -66,6 +78,9 @@ enum StreamFormat {
     enum ReplyTag: UInt8 {
         case ack = 0x10
         case error = 0x11
+        case pageRequest = 0x12
+        case missingPages = 0x13
+        case resumed = 0x14
     }
 }
 

@@ -153,6 +153,49 @@ final class StreamWriter {
         return Int(bytesWritten - before)
     }
 
+    /// The postcopy switchover record (StreamFormat.swift): which pages are still only here.
+    func writePostcopy(id: UInt64, missing: [[UInt64]]) throws {
+        put8(StreamFormat.Tag.postcopy.rawValue)
+        put64(id)
+        for bitmap in missing {
+            put32(UInt32(bitmap.count))
+            for word in bitmap { put64(word) }
+            if buffer.count >= 256 * 1024 { try flush() }
+        }
+    }
+
+    /// A recovery connection's opening: the header, then the migration it resumes.
+    func writePostcopyResume(id: UInt64) throws {
+        writeHeader()
+        put8(StreamFormat.Tag.postcopyResume.rawValue)
+        put64(id)
+        try sendBuffer()
+    }
+
+    /// `count` pages from `firstPage` of a region, sent at once (PostcopyProtocol.swift); the
+    /// guest is paused here, so the vector points straight into its memory. Not digested: the
+    /// digest ended with the end marker.
+    func writePostcopyPages(region: Int, firstPage: Int, count: Int, regionBase: UnsafeMutableRawPointer) throws {
+        put8(StreamFormat.Tag.postcopyPages.rawValue)
+        put32(UInt32(region))
+        put64(UInt64(firstPage))
+        put32(UInt32(count))
+        let length = count * GuestRAMRegion.pageSize
+        try buffer.withUnsafeMutableBytes { header in
+            vectors[0] = iovec(iov_base: header.baseAddress, iov_len: header.count)
+            // SAFETY: the caller checked firstPage + count <= the region's page count.
+            vectors[1] = iovec(iov_base: regionBase + firstPage * GuestRAMRegion.pageSize, iov_len: length)
+            try socket.writeAll(vectors: UnsafeMutableBufferPointer(rebasing: vectors[0..<2]), operation: "sending postcopy pages")
+        }
+        bytesWritten += UInt64(buffer.count + length)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func writePostcopyEnd() throws {
+        put8(StreamFormat.Tag.postcopyEnd.rawValue)
+        try sendBuffer()
+    }
+
     func flush() throws {
         digest.update(buffer)
         try sendBuffer()

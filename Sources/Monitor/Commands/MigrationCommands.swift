@@ -8,6 +8,15 @@ public enum MigrationCommands {
     /// What the command line offers for `migrate_incoming` (only with `-incoming defer`).
     public typealias StartIncoming = (_ uri: String) throws -> Void
 
+    /// The destination's side of a paused postcopy: `migrate_recover` and `migrate_pause`.
+    public struct IncomingPostcopy {
+        public var recover: (_ uri: String) throws -> Void
+        public var pause: () throws -> Void
+        public init(recover: @escaping (_ uri: String) throws -> Void, pause: @escaping () throws -> Void) {
+            self.recover = recover; self.pause = pause
+        }
+    }
+
     public enum CommandError: Error, CustomStringConvertible {
         case failed(String)
         case incomingNotDeferred
@@ -31,12 +40,17 @@ public enum MigrationCommands {
     @discardableResult
     public static func register(in interpreter: CommandInterpreter, controller: MigrationController,
                                 machine: MigratableMachine, output: AsyncOutput,
-                                waitWithoutDetach: Bool, startIncoming: StartIncoming?) -> () -> LiveStatus {
+                                waitWithoutDetach: Bool, startIncoming: StartIncoming?,
+                                incomingPostcopy: IncomingPostcopy? = nil) -> () -> LiveStatus {
         let printer = EventPrinter(output: output)
         interpreter.register(MonitorCommand(
-            name: "migrate", arguments: [.flag("d"), ArgumentSpec("uri", .string)],
+            name: "migrate", arguments: [.flag("d"), .flag("r"), ArgumentSpec("uri", .string)],
             help: "migrate to URI (using -d to not wait for completion)") { args, context in
             let uri = try args.string("uri")
+            if args.flag("r") {
+                do { try controller.resumePostcopy(uri: uri) } catch { throw CommandError.refused(error) }
+                return ""
+            }
             let wait = waitWithoutDetach && !args.flag("d") && context.mayWait
             printer.direct = wait
             defer { printer.direct = false }
@@ -51,6 +65,27 @@ public enum MigrationCommands {
             if case .failed = controller.waitForCompletion() {
                 throw CommandError.failed("migration failed: \(controller.stats.status.failureReason ?? "unknown reason")")
             }
+            return ""
+        })
+        interpreter.register(MonitorCommand(
+            name: "migrate_start_postcopy",
+            help: "Followup to a migration command to switch the migration to postcopy mode. The postcopy-ram capability must be set on both source and destination before the original migration command .") { _, _ in
+            do { try controller.startPostcopy() } catch { throw CommandError.refused(error) }
+            return ""
+        })
+        interpreter.register(MonitorCommand(name: "migrate_pause", help: "Pause an ongoing migration (postcopy-only)") { _, _ in
+            do {
+                try controller.pausePostcopy()
+            } catch {
+                guard let incomingPostcopy, (try? incomingPostcopy.pause()) != nil else { throw CommandError.refused(error) }
+            }
+            return ""
+        })
+        interpreter.register(MonitorCommand(
+            name: "migrate_recover", arguments: [ArgumentSpec("uri", .string)],
+            help: "Continue a paused incoming postcopy migration") { args, _ in
+            guard let incomingPostcopy else { throw CommandError.refused(MigrationError.recoverOutsidePostcopyPause) }
+            do { try incomingPostcopy.recover(try args.string("uri")) } catch { throw CommandError.refused(error) }
             return ""
         })
         interpreter.register(MonitorCommand(name: "migrate_cancel", help: "cancel the current VM migration") { _, _ in
@@ -93,7 +128,7 @@ public enum MigrationCommands {
             return ""
         })
         interpreter.registerInfo(InfoCommand(name: "migrate", help: "show migration status") { _, _ in
-            MigrationInfoFormatter.infoMigrate(controller.stats)
+            MigrationInfoFormatter.infoMigrate(controller.stats, showBlocktime: controller.capabilities.postcopyBlocktime)
         })
         interpreter.registerInfo(InfoCommand(name: "migrate_parameters", help: "show current migration parameters") { _, _ in
             MigrationInfoFormatter.parameters(controller.parameters)

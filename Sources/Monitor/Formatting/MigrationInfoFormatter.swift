@@ -5,13 +5,14 @@ import Migration
 /// HMP layouts, from the migration layer's typed values.
 enum MigrationInfoFormatter {
     /// The `globals:` block, then (once a migration has started) its status and figures.
-    static func infoMigrate(_ stats: MigrationStats, globals: [MigrationGlobal] = MigrationGlobal.all) -> String {
+    static func infoMigrate(_ stats: MigrationStats, globals: [MigrationGlobal] = MigrationGlobal.all,
+                            showBlocktime: Bool = false) -> String {
         var lines = ["globals:"] + globals.map { "\($0.name): \(onOff($0.isOn))" }
-        if stats.status != .none { lines += statusLines(stats) }
+        if stats.status != .none { lines += statusLines(stats, showBlocktime: showBlocktime) }
         return lines.map { $0 + "\n" }.joined()
     }
 
-    private static func statusLines(_ stats: MigrationStats) -> [String] {
+    private static func statusLines(_ stats: MigrationStats, showBlocktime: Bool) -> [String] {
         var lines: [String] = []
         if case .failed(let reason) = stats.status {
             lines.append("Migration status: failed (\(reason))")
@@ -24,7 +25,8 @@ enum MigrationInfoFormatter {
         }
         if let downtime = stats.downtimeMs, stats.status == .completed { lines.append("downtime: \(downtime) ms") }
         lines.append("setup: \(stats.setupTimeMs) ms")
-        guard stats.status == .active || stats.status == .completed || stats.status == .cancelling else { return lines }
+        guard stats.status == .active || stats.status == .completed || stats.status == .cancelling
+                || stats.status.isPostcopy else { return lines }
         lines.append("transferred ram: \(stats.transferredBytes / 1024) kbytes")
         lines.append("throughput: \(formatFixed(stats.throughputMbps, decimals: 2)) mbps")
         lines.append("remaining ram: \(stats.remainingBytes / 1024) kbytes")
@@ -42,6 +44,17 @@ enum MigrationInfoFormatter {
         }
         if stats.precopyBytes > 0 { lines.append("precopy ram: \(stats.precopyBytes / 1024) kbytes") }
         if stats.downtimeBytes > 0 { lines.append("downtime ram: \(stats.downtimeBytes / 1024) kbytes") }
+        if stats.postcopyRequests > 0 || stats.postcopyBytes > 0 || stats.postcopyFaults != nil {
+            lines.append("postcopy request count: \(stats.postcopyRequests)")
+        }
+        if stats.postcopyBytes > 0 { lines.append("postcopy ram: \(stats.postcopyBytes / 1024) kbytes") }
+        if let faults = stats.postcopyFaults, showBlocktime {
+            lines.append("postcopy blocktime: \(faults.blocktimeMs)")
+            lines.append("postcopy vcpu blocktime: [\(faults.blocktimeMs)]")
+        }
+        if let faults = stats.postcopyFaults {
+            lines.append("postcopy page faults: \(faults.faults), wait median \(faults.medianMicroseconds) us, p99 \(faults.p99Microseconds) us")
+        }
         return lines
     }
 

@@ -7,6 +7,13 @@ enum MigrationProgressFormatter {
         switch event {
         case .passCompleted(let report): return passLine(report)
         case .finished(let outcome): return outcomeLine(outcome)
+        case .postcopyStarted(let pages, let passes):
+            return "migration: postcopy: the guest runs on the destination after \(passes) passes; \(pages) pages still to send"
+        case .postcopyPaused(let reason):
+            return "migration: postcopy paused: \(reason); the guest is split between both sides and waits. "
+                + "Recover with migrate_recover URI on the destination, then migrate -r URI here"
+        case .postcopyRecovered:
+            return "migration: postcopy recovered"
         }
     }
 

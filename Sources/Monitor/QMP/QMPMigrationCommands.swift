@@ -6,15 +6,37 @@ import Migration
 public enum QMPMigrationCommands {
     public static func register(in table: QMPCommandTable, controller: MigrationController,
                                 machine: MigratableMachine, events: QMPEventHub,
-                                startIncoming: ((String) throws -> Void)?) {
+                                startIncoming: ((String) throws -> Void)?,
+                                incomingPostcopy: MigrationCommands.IncomingPostcopy? = nil) {
         reportEvents(of: controller, to: events)
         QMPObjectCommands.register(in: table, objects: controller.tlsObjects)
         table.register(QMPCommand("migrate", arguments: ["uri", "blk", "inc", "detach", "resume"]) { args in
             let uri = try args.string("uri")
-            for flag in ["blk", "inc", "resume"] where try args.optionalBool(flag) == true {
+            for flag in ["blk", "inc"] where try args.optionalBool(flag) == true {
                 throw QMPError("Parameter '\(flag)' is not supported by swiftkvm")
             }
-            try controller.migrate(uri: uri, machine: machine)
+            if try args.optionalBool("resume") == true {
+                try controller.resumePostcopy(uri: uri)
+            } else {
+                try controller.migrate(uri: uri, machine: machine)
+            }
+            return .emptyObject
+        })
+        table.register(QMPCommand("migrate-start-postcopy") { _ in
+            try controller.startPostcopy()
+            return .emptyObject
+        })
+        table.register(QMPCommand("migrate-pause") { _ in
+            do {
+                try controller.pausePostcopy()
+            } catch {
+                guard let incomingPostcopy, (try? incomingPostcopy.pause()) != nil else { throw error }
+            }
+            return .emptyObject
+        })
+        table.register(QMPCommand("migrate-recover", arguments: ["uri"]) { args in
+            guard let incomingPostcopy else { throw MigrationError.recoverOutsidePostcopyPause }
+            try incomingPostcopy.recover(try args.string("uri"))
             return .emptyObject
         })
         table.register(QMPCommand("migrate_cancel") { _ in
@@ -99,7 +121,7 @@ public enum QMPMigrationCommands {
                 events.emit("MIGRATION", data: .object([("status", .string(status.description))]))
             case .event(.passCompleted(let report)):
                 events.emit("MIGRATION_PASS", data: .object([("pass", .integer(Int64(report.pass)))]))
-            case .event(.finished):
+            case .event(.finished), .event(.postcopyStarted), .event(.postcopyPaused), .event(.postcopyRecovered):
                 break  // its status change was already reported
             }
         }
@@ -117,7 +139,8 @@ public enum QMPMigrationCommands {
         } else if let expected = stats.expectedDowntimeMs, stats.status != .completed {
             members.append(("expected-downtime", .integer(Int64(clamping: expected))))
         }
-        guard stats.status == .active || stats.status == .completed || stats.status == .cancelling else {
+        guard stats.status == .active || stats.status == .completed || stats.status == .cancelling
+                || stats.status.isPostcopy else {
             return .object(members)
         }
         var ram: [(String, JSONValue)] = [
@@ -135,12 +158,16 @@ public enum QMPMigrationCommands {
             ("multifd-bytes", .integer(0)),
             ("precopy-bytes", .integer(Int64(clamping: stats.precopyBytes))),
             ("downtime-bytes", .integer(Int64(clamping: stats.downtimeBytes))),
-            ("postcopy-bytes", .integer(0)),
+            ("postcopy-bytes", .integer(Int64(clamping: stats.postcopyBytes))),
+            ("postcopy-requests", .integer(Int64(clamping: stats.postcopyRequests))),
         ]
         if stats.dirtyPagesRate > 0 && stats.status != .completed {
             ram.append(("dirty-pages-rate", .integer(Int64(clamping: stats.dirtyPagesRate))))
         }
         members.append(("ram", .object(ram)))
+        if let faults = stats.postcopyFaults {
+            members.append(("postcopy-blocktime", .integer(Int64(clamping: faults.blocktimeMs))))
+        }
         return .object(members)
     }
 }
