@@ -1,4 +1,5 @@
 import KVM
+import SystemSupport
 
 /// The machine's run state and its vCPUs. The guest runs only while the state is `running`
 /// and nobody holds the vCPUs (the monitor resetting, a migration saving or loading state, a
@@ -9,7 +10,7 @@ import KVM
 /// and the only one that waits for the others is the one vCPU carrying out a guest reset.
 final class RunControl {
     let vcpus: [VCPUThread]
-    private let lock = ConditionLock()
+    private let lock = Mutex()
     private var state: RunState
     private var holds = 0
     private var resetPending = false

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// Why a socket could not be opened. Each layer words it for its own users (a migration URI,
 /// a `-qmp` address), so the cause travels as data, not as text.
@@ -21,7 +22,7 @@ public enum SocketError: Error, Equatable, CustomStringConvertible {
         case .unresolved(let host, let port, let reason):
             return "cannot resolve '\(host):\(port)': \(reason)"
         case .system(let operation, let code):
-            return "\(operation) failed: \(String(cString: strerror(code)))"
+            return "\(operation) failed: \(Errno.text(code))"
         }
     }
 }

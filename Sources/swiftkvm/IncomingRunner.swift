@@ -1,7 +1,8 @@
-import Foundation
+import Glibc
 import Machine
 import Migration
 import Monitor
+import SystemSupport
 
 /// The destination side: listens on the `-incoming` URI (or the one `migrate_incoming` gives
 /// after `-incoming defer`), receives one migration on its own thread, and ends the process
@@ -16,7 +17,7 @@ final class IncomingRunner {
     private let resumeWhenDone: Bool
     private let log: (String) -> Void
     private let fail: (Int32) -> Void
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var started = false
 
     init(machine: Machine, resumeWhenDone: Bool, log: @escaping (String) -> Void, fail: @escaping (Int32) -> Void) {
@@ -30,7 +31,7 @@ final class IncomingRunner {
     /// `migrate:` prefix of the monitor's messages does not apply).
     static func reason(_ error: Error) -> String {
         switch error as? MigrationError {
-        case .listenFailed(_, let code)?: return "cannot listen: \(String(cString: strerror(code)))"
+        case .listenFailed(_, let code)?: return "cannot listen: \(Errno.text(code))"
         case .addressNotFound(let host, let port, let reason)?: return "cannot resolve '\(host):\(port)': \(reason)"
         default: return "\(error)"
         }
@@ -49,17 +50,25 @@ final class IncomingRunner {
             lock.withLock { started = false }
             throw error
         }
-        let thread = Thread { [machine, resumeWhenDone, log, fail] in
-            do {
-                let report = try incoming.receive(into: machine, resume: resumeWhenDone)
-                let stopped = report.sourceState.isRunning ? "" : "; the guest stays \(report.sourceState), as on the source"
-                log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)\(stopped)")
-            } catch {
-                log("swiftkvm: incoming migration failed: \(error); the guest was not started")
-                fail(1)
+        do {
+            try HostThread.detach(name: "incoming") { [machine, resumeWhenDone, log, fail] in
+                Self.receive(incoming, into: machine, resume: resumeWhenDone, log: log, fail: fail)
             }
+        } catch {
+            lock.withLock { started = false }
+            throw error
         }
-        thread.name = "incoming"
-        thread.start()
+    }
+
+    private static func receive(_ incoming: IncomingMigration, into machine: Machine, resume resumeWhenDone: Bool,
+                                log: (String) -> Void, fail: (Int32) -> Void) {
+        do {
+            let report = try incoming.receive(into: machine, resume: resumeWhenDone)
+            let stopped = report.sourceState.isRunning ? "" : "; the guest stays \(report.sourceState), as on the source"
+            log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)\(stopped)")
+        } catch {
+            log("swiftkvm: incoming migration failed: \(error); the guest was not started")
+            fail(1)
+        }
     }
 }

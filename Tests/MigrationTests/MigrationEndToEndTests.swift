@@ -1,8 +1,9 @@
 import Foundation
 import Glibc
 import Machine
-import XCTest
 @testable import Migration
+import SystemSupport
+import XCTest
 
 /// Whole migrations between two fake machines over real loopback TCP and unix sockets.
 final class MigrationEndToEndTests: XCTestCase {

@@ -1,4 +1,5 @@
 import Machine
+import SystemSupport
 
 /// The process's migration state, one per process: parameters, capabilities, and the current
 /// (or last) outgoing migration with its statistics. Safe to use from any thread.

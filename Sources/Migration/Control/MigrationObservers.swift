@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// A thread-safe list of observers. Notifications are delivered one at a time, in the order
 /// they were published, on the publishing thread; an observer must not publish itself.
 final class MigrationObservers: @unchecked Sendable {

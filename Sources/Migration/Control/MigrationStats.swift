@@ -1,4 +1,5 @@
 import Machine
+import SystemSupport
 
 /// A consistent snapshot of one outgoing migration's progress (QEMU's `query-migrate`).
 public struct MigrationStats: Equatable, Sendable {

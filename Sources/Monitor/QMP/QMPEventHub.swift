@@ -1,5 +1,6 @@
-import Foundation
+import Glibc
 import Machine
+import SystemSupport
 
 /// Collects QMP events from any thread (vCPU, migration, monitor) and wakes the poll loop,
 /// which hands them to every negotiated client. Also turns run-state changes into QEMU's
@@ -10,12 +11,12 @@ public final class QMPEventHub: @unchecked Sendable {
 
     let wakeReadFD: Int32
     private let wakeWriteFD: Int32
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var queued: [JSONValue] = []
     private var lastState: RunState
 
     public init(initialState: RunState) throws {
-        (wakeReadFD, wakeWriteFD) = try FileIO.makePipe()
+        (wakeReadFD, wakeWriteFD) = try FrontendError.wakeupPipe()
         lastState = initialState
     }
 
