@@ -31,11 +31,12 @@ let package = Package(
 
         // Helpers shared by several test targets.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
         .testTarget(name: "UnitsTests", dependencies: ["Units", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "SystemSupport"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "CKVM", "SystemSupport"]),
-        .testTarget(name: "MigrationTests", dependencies: ["Migration", "SystemSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "MigrationTests", dependencies: ["Migration", "Machine", "KVM", "SystemSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "SystemSupport", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["swiftkvm", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["swiftkvm", "TestSupport"]),
