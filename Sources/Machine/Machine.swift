@@ -30,6 +30,9 @@ public final class Machine {
     private let handOff = Mutex()
     private var guestRunsElsewhere = false
 
+    // Guest exit and power-off are decisions, not news: one owner (the command line) says
+    // how the process ends, so they are single handlers; the others are observer lists.
+
     /// The guest wrote to isa-debug-exit: the process should end with this status.
     public var onGuestExit: (Int32) -> Void = { exit($0) }
     /// Diagnostics for the user (unknown ports, triple faults, internal errors).
@@ -39,13 +42,12 @@ public final class Machine {
     /// The guest powered itself off through ACPI (S5); QEMU ends the process then, and so
     /// does the command line. Called on the vCPU thread, after the vCPU is stopped.
     public var onGuestPowerOff: () -> Void = { exit(0) }
-    /// The guest reset itself (keyboard-controller reset line or a KVM reset event); called on
-    /// a vCPU thread after the machine has booted again.
-    public var onGuestReset: () -> Void = {}
-    public var onStateChange: (RunState) -> Void {
-        get { run.onStateChange }
-        set { run.onStateChange = newValue }
-    }
+    /// Told when the guest reset itself (keyboard-controller reset line or a KVM reset event),
+    /// on a vCPU thread after the machine has booted again.
+    public let guestResetObservers = ObserverList<Void>()
+    /// Told of every run-state change (QMP's STOP/RESUME/SHUTDOWN events listen here), on the
+    /// thread that made it.
+    public var runStateObservers: ObserverList<RunState> { run.stateObservers }
 
     public init(configuration: MachineConfiguration) throws {
         self.configuration = configuration
@@ -266,7 +268,7 @@ extension Machine: VCPUThreadDelegate {
             defer { run.finishReset() }
             do {
                 try run.withParked { try performReset() }
-                onGuestReset()
+                guestResetObservers.publish(())
             } catch {
                 log("swiftkvm: reset failed: \(error)")
             }

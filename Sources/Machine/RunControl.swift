@@ -15,8 +15,8 @@ final class RunControl {
     private var holds = 0
     private var resetPending = false
     private var resetInProgress = false
-    /// Called after every change of the run state, outside the lock.
-    var onStateChange: (RunState) -> Void = { _ in }
+    /// Told of every change of the run state, outside the lock.
+    let stateObservers = ObserverList<RunState>()
 
     init(vcpus: [VCPUThread], initialState: RunState) {
         self.vcpus = vcpus
@@ -31,7 +31,7 @@ final class RunControl {
             state = new
             sendRunOrPark()
         }
-        onStateChange(new)
+        stateObservers.publish(new)
     }
 
     /// Sets the pause reason only if the machine is paused.
@@ -41,7 +41,7 @@ final class RunControl {
             state = .paused(reason)
             return true
         }
-        if changed { onStateChange(.paused(reason)) }
+        if changed { stateObservers.publish(.paused(reason)) }
     }
 
     /// Stops the guest and records why; returns once no vCPU runs guest code (other than the
@@ -50,7 +50,7 @@ final class RunControl {
         hold()
         lock.withLock { state = .paused(reason) }
         release()
-        onStateChange(.paused(reason))
+        stateObservers.publish(.paused(reason))
     }
 
     /// Runs `body` with every vCPU out of KVM_RUN; the run state does not change.

@@ -35,7 +35,7 @@ public final class QMPEventHub: @unchecked Sendable {
         _ = write(wakeWriteFD, &byte, 1)
     }
 
-    /// Wire this to `Machine.onStateChange`.
+    /// Add this to `Machine.runStateObservers`.
     public func machineStateChanged(_ state: RunState) {
         let previous: RunState = lock.withLock {
             defer { lastState = state }
