@@ -35,7 +35,7 @@ let package = Package(
         .testTarget(name: "UnitsTests", dependencies: ["Units", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "SystemSupport"]),
-        .testTarget(name: "MachineTests", dependencies: ["Machine", "CKVM", "SystemSupport"]),
+        .testTarget(name: "MachineTests", dependencies: ["Machine", "Devices", "KVM", "CKVM", "SystemSupport"]),
         .testTarget(name: "MigrationTests", dependencies: ["Migration", "Machine", "KVM", "SystemSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "SystemSupport", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["swiftkvm", "TestSupport"]),

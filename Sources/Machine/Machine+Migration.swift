@@ -99,7 +99,7 @@ extension Machine: MigratableMachine {
             do {
                 cpus.append(try VCPUState(fields: Self.decode(s.bytes, section: s.name)))
             } catch let e as StateFieldError {
-                throw MachineError.stateMismatch(section: s.name, detail: e.description)
+                throw MachineError.unreadableState(section: s.name, cause: ErrorCause(e))
             }
             try checkFits(cpus[cpus.count - 1], section: s.name)
         }
@@ -107,7 +107,7 @@ extension Machine: MigratableMachine {
         do {
             vmState = try VMState(fields: Self.decode(vmSection.bytes, section: vmSection.name))
         } catch let e as StateFieldError {
-            throw MachineError.stateMismatch(section: vmSection.name, detail: e.description)
+            throw MachineError.unreadableState(section: vmSection.name, cause: ErrorCause(e))
         }
         let restoreDevices = try devices.prepareLoad(byName)
         var trace = SwitchoverTrace(side: "machine")
@@ -139,7 +139,7 @@ extension Machine: MigratableMachine {
         do {
             try cpu.checkFits(xsaveSize: xsaveSize, msrIndices: msrIndices)
         } catch let e as StateFieldError {
-            throw MachineError.stateMismatch(section: section, detail: e.description)
+            throw MachineError.unreadableState(section: section, cause: ErrorCause(e))
         }
     }
 
@@ -163,7 +163,7 @@ extension Machine: MigratableMachine {
                 fields.append((tag, try r.readBytes(maximumCount: VCPUState.maxXSAVEBytes, field: "field \(tag)")))
             }
         } catch let e as StateDecodingError {
-            throw MachineError.stateMismatch(section: section, detail: e.description)
+            throw MachineError.unreadableState(section: section, cause: ErrorCause(e))
         }
         return fields
     }

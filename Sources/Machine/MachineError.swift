@@ -19,6 +19,8 @@ public enum MachineError: Error, CustomStringConvertible, Equatable, WrappingErr
     case unsupportedVCPUCount(requested: Int, maximum: Int)
     case vcpuThreadEnded(index: Int)
     case stateMismatch(section: String, detail: String)
+    /// A state section's bytes do not decode (a `StateDecodingError`, a `StateFieldError`).
+    case unreadableState(section: String, cause: ErrorCause)
     case missingStateSection(String)
     case unexpectedStateSection(String)
 
@@ -40,6 +42,7 @@ public enum MachineError: Error, CustomStringConvertible, Equatable, WrappingErr
             return "\(requested) vCPUs requested; 1 to \(maximum) are possible here (this host's KVM_CAP_MAX_VCPUS, and at most 255 for 8-bit APIC IDs)"
         case .vcpuThreadEnded(let index): return "vCPU \(index) has stopped running (the machine is shutting down)"
         case .stateMismatch(let section, let detail): return "state section '\(section)': \(detail)"
+        case .unreadableState(let section, let cause): return "state section '\(section)': \(cause)"
         case .missingStateSection(let name): return "the migrated state lacks section '\(name)'"
         case .unexpectedStateSection(let name): return "the migrated state has a section '\(name)' this machine does not know"
         }
@@ -50,6 +53,7 @@ public enum MachineError: Error, CustomStringConvertible, Equatable, WrappingErr
         case .kvm(let cause, _, _): return cause
         case .host(let cause, _): return cause
         case .boot(let cause): return cause
+        case .unreadableState(_, let cause): return cause.error
         default: return nil
         }
     }

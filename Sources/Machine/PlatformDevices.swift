@@ -146,7 +146,7 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
             do {
                 apply.append(try device.prepareRestore(VersionedState(version: section.version, bytes: section.bytes)))
             } catch let e as DeviceStateError {
-                throw MachineError.stateMismatch(section: section.name, detail: e.cause.description)
+                throw MachineError.unreadableState(section: section.name, cause: ErrorCause(e.cause))
             }
         }
         return { [lock] in lock.withLock { for restore in apply { restore() } } }
