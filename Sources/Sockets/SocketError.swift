@@ -3,7 +3,7 @@ import SystemSupport
 
 /// Why a socket could not be opened. Each layer words it for its own users (a migration URI,
 /// a `-qmp` address), so the cause travels as data, not as text.
-public enum SocketError: Error, Equatable, CustomStringConvertible {
+public enum SocketError: Error, Equatable, CustomStringConvertible, ErrnoCarrying {
     case pathTooLong(path: String, limit: Int)
     /// getaddrinfo could not resolve the host; `reason` is its own text.
     case unresolved(host: String, port: String, reason: String)
@@ -14,6 +14,8 @@ public enum SocketError: Error, Equatable, CustomStringConvertible {
         if case .system(_, let code) = self { return code }
         return nil
     }
+
+    public var errnoCode: Int32? { errno }
 
     public var description: String {
         switch self {

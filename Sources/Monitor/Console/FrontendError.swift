@@ -2,7 +2,7 @@ import Glibc
 import SystemSupport
 
 /// Failures of the monitor front end and the console back ends.
-public enum FrontendError: Error, Equatable, CustomStringConvertible {
+public enum FrontendError: Error, Equatable, CustomStringConvertible, ErrnoCarrying {
     case socketPathTooLong(path: String, limit: Int)
     case socketFailed(operation: String, path: String, errno: Int32)
     case fileOpenFailed(path: String, errno: Int32)
@@ -11,6 +11,16 @@ public enum FrontendError: Error, Equatable, CustomStringConvertible {
     case addressNotFound(address: String, reason: String)
     case tcpListenFailed(address: String, errno: Int32)
     case ptyFailed(operation: String, errno: Int32)
+
+    public var errnoCode: Int32? {
+        switch self {
+        case .socketFailed(_, _, let code), .fileOpenFailed(_, let code), .pipeFailed(let code),
+             .pollFailed(let code), .tcpListenFailed(_, let code), .ptyFailed(_, let code):
+            return code
+        case .socketPathTooLong, .addressNotFound:
+            return nil
+        }
+    }
 
     public var description: String {
         switch self {
