@@ -7,7 +7,7 @@ public enum Errno {
 
     /// Calls `call` again for as long as it fails with EINTR (a signal arrived first): for the
     /// calls that return -1 and set errno. Any other result, success or failure, is returned.
-    @inline(__always)
+    @inlinable
     public static func retryingInterrupted<T: SignedInteger>(_ call: () -> T) -> T {
         while true {
             let result = call()
