@@ -61,7 +61,7 @@ public final class Machine {
                 throw MachineError.unsupportedVCPUCount(requested: count, maximum: maximum)
             }
         } catch let e as KVMError {
-            throw MachineError.kvm(e, action: "open KVM")
+            throw MachineError.kvm(e, action: "start the machine")
         }
         do {
             // Kernels find the IOAPIC, every vCPU and the power button through ACPI.
