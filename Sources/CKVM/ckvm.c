@@ -1,12 +1,7 @@
 #define _GNU_SOURCE
 #include "ckvm.h"
 #include <sys/ioctl.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-#include <pthread.h>
-#include <unistd.h>
-#include <sys/syscall.h>
 
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
 int ckvm_ioctl_val(int fd, unsigned long request, unsigned long arg) { return ioctl(fd, request, arg); }
@@ -53,29 +48,11 @@ struct kvm_cpuid2 *ckvm_cpuid2_alloc(uint32_t n) {
 }
 struct kvm_cpuid_entry2 *ckvm_cpuid2_entries(struct kvm_cpuid2 *cpuid) { return cpuid->entries; }
 
-static void kick_handler(int sig) { (void)sig; }
-
-int ckvm_install_kick_handler(int sig) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = kick_handler;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must come back with EINTR
-    return sigaction(sig, &sa, NULL);
-}
-
-int ckvm_thread_kill(unsigned long thread, int sig) { return pthread_kill((pthread_t)thread, sig); }
-int ckvm_gettid(void) { return (int)syscall(SYS_gettid); }
-
-int ckvm_thread_setname(unsigned long thread, const char *name) {
-    char buf[16];
-    strncpy(buf, name, 15);
-    buf[15] = 0;
-    return pthread_setname_np((pthread_t)thread, buf);
-}
-
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
 
 int ckvm_userfaultfd_open(void) {
     int device = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);

@@ -1,5 +1,6 @@
 import CKVM
 import Glibc
+import SystemSupport
 
 /// An eventfd(2) counter: KVM signals one for a registered guest access (ioeventfd) and raises an
 /// interrupt when one is signalled (irqfd), so a device can be notified and can interrupt the
@@ -19,17 +20,17 @@ public final class EventFD {
 
     /// Adds `count` to the counter, waking whoever waits on it.
     public func signal(_ count: UInt64 = 1) throws {
-        while eventfd_write(fd.raw, count) != 0 {
-            guard errno == EINTR else { throw KVMError.systemCall(name: "eventfd write", errno: errno) }
+        guard Errno.retryingInterrupted({ eventfd_write(fd.raw, count) }) == 0 else {
+            throw KVMError.systemCall(name: "eventfd write", errno: errno)
         }
     }
 
     /// Reads and clears the counter: how many signals arrived since the last call, or nil if none.
     public func consume() throws -> UInt64? {
         var value: eventfd_t = 0
-        while eventfd_read(fd.raw, &value) != 0 {
+        guard Errno.retryingInterrupted({ eventfd_read(fd.raw, &value) }) == 0 else {
             if errno == EAGAIN { return nil }
-            guard errno == EINTR else { throw KVMError.systemCall(name: "eventfd read", errno: errno) }
+            throw KVMError.systemCall(name: "eventfd read", errno: errno)
         }
         return value
     }

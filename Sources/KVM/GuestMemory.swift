@@ -64,8 +64,11 @@ public final class GuestMemory {
 
     public func write(_ address: UInt64, bytes: [UInt8]) throws {
         let p = try hostPointer(address, length: bytes.count)
-        // SAFETY: `p` covers `bytes.count` mapped bytes.
-        bytes.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        // SAFETY: `p` covers `bytes.count` mapped bytes; an empty array may have no base address
+        // (an ELF segment with no file bytes writes nothing).
+        bytes.withUnsafeBytes { raw in
+            if let source = raw.baseAddress { p.copyMemory(from: source, byteCount: raw.count) }
+        }
     }
 
     public func write(_ address: UInt64, zeroes count: Int) throws {

@@ -1,7 +1,8 @@
 import Glibc
+import SystemSupport
 
 /// A failed call into the kernel, naming the call and the errno.
-public enum KVMError: Error, CustomStringConvertible, Equatable {
+public enum KVMError: Error, CustomStringConvertible, Equatable, ErrnoCarrying {
     case open(path: String, errno: Int32)
     /// A host call other than an ioctl (eventfd, read, write) failed.
     case systemCall(name: String, errno: Int32)
@@ -19,13 +20,13 @@ public enum KVMError: Error, CustomStringConvertible, Equatable {
             var hint = ""
             if err == ENOENT { hint = " (is the kvm module loaded?)" }
             if err == EACCES { hint = " (run as root or join the kvm group)" }
-            return "cannot open \(path): \(KVMError.text(err))\(hint)"
+            return "cannot open \(path): \(Errno.text(err))\(hint)"
         case .systemCall(let name, let err):
-            return "\(name) failed: \(KVMError.text(err)) (errno \(err))"
+            return "\(name) failed: \(Errno.text(err)) (errno \(err))"
         case .ioctl(let call, let err):
-            return "\(call) failed: \(KVMError.text(err)) (errno \(err))"
+            return "\(call) failed: \(Errno.text(err)) (errno \(err))"
         case .mmap(let what, let size, let err):
-            return "cannot map \(what) (\(size) bytes): \(KVMError.text(err))"
+            return "cannot map \(what) (\(size) bytes): \(Errno.text(err))"
         case .unsupportedAPIVersion(let v):
             return "/dev/kvm speaks API version \(v); swiftkvm needs version 12"
         case .missingCapability(let cap):
@@ -35,5 +36,10 @@ public enum KVMError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    static func text(_ err: Int32) -> String { String(cString: strerror(err)) }
+    public var errnoCode: Int32? {
+        switch self {
+        case .open(_, let err), .systemCall(_, let err), .ioctl(_, let err), .mmap(_, _, let err): return err
+        case .unsupportedAPIVersion, .missingCapability, .shortTransfer: return nil
+        }
+    }
 }

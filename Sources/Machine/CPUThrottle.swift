@@ -1,11 +1,12 @@
 import Glibc
 import KVM
+import SystemSupport
 
 /// Auto-converge's CPU throttle, as QEMU does it: with throttle p%, each vCPU sleeps
 /// p/(100-p) x 10 ms after every 10 ms of running. A timer thread interrupts the vCPU every
 /// 10 ms; the vCPU thread then sleeps its share before re-entering the guest.
 final class CPUThrottle {
-    private let lock = ConditionLock()
+    private let lock = Mutex()
     private var percent = 0
     private var thread: HostThread?
     private var stopping = false
@@ -42,9 +43,7 @@ final class CPUThrottle {
         let p = currentPercent
         guard p > 0 else { return }
         let sleepNs = Self.sliceNanoseconds * UInt64(p) / UInt64(100 - p)
-        var ts = timespec(tv_sec: Int(sleepNs / 1_000_000_000), tv_nsec: Int(sleepNs % 1_000_000_000))
-        var left = timespec()
-        while nanosleep(&ts, &left) != 0 && errno == EINTR { ts = left }
+        MonotonicClock.sleep(nanoseconds: sleepNs)
     }
 
     private func timerLoop() {
@@ -54,6 +53,7 @@ final class CPUThrottle {
                 return !stopping
             }
             guard active else { return }
+            // One slice, cut short by a signal if one comes: the next kick is due anyway.
             var ts = timespec(tv_sec: 0, tv_nsec: Int(Self.sliceNanoseconds))
             nanosleep(&ts, nil)
             if currentPercent > 0 { kick() }

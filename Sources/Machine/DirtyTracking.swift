@@ -1,4 +1,5 @@
 import KVM
+import SystemSupport
 
 /// Dirty-page tracking for migration. KVM logs the guest's writes per memory slot; writes the
 /// VMM makes itself (loading an image on reset) are not in KVM's log, so they are recorded
@@ -27,7 +28,7 @@ import KVM
 /// about 0.6 ms at 8 GiB; most of the downtime was the destination (its RAM prefaulter, see
 /// RAMPrefaulter, and waking the vCPU before acknowledging), 9 ms -> 1 ms in all.
 final class DirtyTracking {
-    private let lock = ConditionLock()
+    private let lock = Mutex()
     private(set) var enabled = false
     /// Pages the VMM wrote since the last collection, per region; empty when not logging.
     private var vmmWrites: [[UInt64]] = []

@@ -7,13 +7,11 @@ extension Machine {
     /// other vCPUs keep running.
     public func registers(cpu: Int) throws -> CPURegisters {
         guard vcpus.indices.contains(cpu) else { throw MachineError.noSuchCPU(cpu) }
-        do {
-            return try vcpus[cpu].perform { vcpu in
+        return try MachineError.during("read the registers", vcpu: cpu) {
+            try vcpus[cpu].perform { vcpu in
                 CPURegisters(regs: try vcpu.getRegs(), sregs: try vcpu.getSregs(),
                              fpu: try vcpu.getFPU(), debug: try vcpu.getDebugRegs())
             }
-        } catch let e as KVMError {
-            throw MachineError.kvm(e.description)
         }
     }
 

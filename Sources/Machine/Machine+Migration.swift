@@ -1,6 +1,7 @@
 import Devices
 import Glibc
 import KVM
+import SystemSupport
 
 extension Machine: MigratableMachine {
     public var layout: MachineLayout {
@@ -18,7 +19,7 @@ extension Machine: MigratableMachine {
             for region in memory.regions { try vm.setMemoryRegion(region, logDirtyPages: true) }
         } catch let e as KVMError {
             stopDirtyLogging()
-            throw MachineError.kvm(e.description)
+            throw MachineError.kvm(e, action: "start dirty page logging")
         }
     }
 
@@ -31,13 +32,11 @@ extension Machine: MigratableMachine {
         var trace = SwitchoverTrace(side: "machine")
         var bitmaps = dirty.takeBitmaps(memory)
         trace.mark("dirty-sync-take-bitmaps")
-        do {
-            for (i, region) in memory.regions.enumerated() {
+        for (i, region) in memory.regions.enumerated() {
+            try MachineError.during("read the dirty page log of RAM slot \(region.slot)") {
                 try vm.fetchDirtyLog(slot: region.slot, into: &bitmaps[i])
-                trace.mark("dirty-sync-get-dirty-log(slot \(region.slot), \(region.size >> 20) MiB)")
             }
-        } catch let e as KVMError {
-            throw MachineError.kvm(e.description)
+            trace.mark("dirty-sync-get-dirty-log(slot \(region.slot), \(region.size >> 20) MiB)")
         }
         dirty.finishCollection(&bitmaps)
         trace.mark("dirty-sync-merge-vmm-writes")
@@ -60,18 +59,16 @@ extension Machine: MigratableMachine {
     public func saveState() throws -> MachineState {
         try run.withParked {
             var sections = devices.saveSections()
-            do {
-                for vcpu in vcpus {
-                    let (msrIndices, xsaveSize) = (self.msrIndices, self.xsaveSize)
-                    let cpu = try vcpu.perform { try $0.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize) }
-                    sections.append(StateSection(name: Self.vcpuSection(vcpu.index), version: Self.kvmStateVersion,
-                                                 bytes: Self.encode(cpu.encodedFields())))
+            let (msrIndices, xsaveSize) = (self.msrIndices, self.xsaveSize)
+            for vcpu in vcpus {
+                let cpu = try MachineError.during("save the vCPU state", vcpu: vcpu.index) {
+                    try vcpu.perform { try $0.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize) }
                 }
-                let vmState = try vm.captureState()
-                sections.append(StateSection(name: Self.vmSection, version: Self.kvmStateVersion, bytes: Self.encode(vmState.encodedFields())))
-            } catch let e as KVMError {
-                throw MachineError.kvm(e.description)
+                sections.append(StateSection(name: Self.vcpuSection(vcpu.index), version: Self.kvmStateVersion,
+                                             bytes: Self.encode(cpu.encodedFields())))
             }
+            let vmState = try MachineError.during("save the VM state (irqchip, PIT, clock)") { try vm.captureState() }
+            sections.append(StateSection(name: Self.vmSection, version: Self.kvmStateVersion, bytes: Self.encode(vmState.encodedFields())))
             return MachineState(sections: sections)
         }
     }
@@ -102,7 +99,7 @@ extension Machine: MigratableMachine {
             do {
                 cpus.append(try VCPUState(fields: Self.decode(s.bytes, section: s.name)))
             } catch let e as StateFieldError {
-                throw MachineError.stateMismatch(section: s.name, detail: e.description)
+                throw MachineError.unreadableState(section: s.name, cause: ErrorCause(e))
             }
             try checkFits(cpus[cpus.count - 1], section: s.name)
         }
@@ -110,14 +107,14 @@ extension Machine: MigratableMachine {
         do {
             vmState = try VMState(fields: Self.decode(vmSection.bytes, section: vmSection.name))
         } catch let e as StateFieldError {
-            throw MachineError.stateMismatch(section: vmSection.name, detail: e.description)
+            throw MachineError.unreadableState(section: vmSection.name, cause: ErrorCause(e))
         }
         let restoreDevices = try devices.prepareLoad(byName)
         var trace = SwitchoverTrace(side: "machine")
         try run.withParked {
             trace.mark("load-state-park")
-            do {
-                for (vcpu, cpu) in zip(vcpus, cpus) {
+            for (vcpu, cpu) in zip(vcpus, cpus) {
+                try MachineError.during("restore the vCPU state", vcpu: vcpu.index) {
                     try vcpu.perform { vcpu in
                         let localKHz = try vcpu.tscKHz()
                         if cpu.tscKHz != 0, localKHz != cpu.tscKHz,
@@ -128,13 +125,11 @@ extension Machine: MigratableMachine {
                         try vcpu.restore(cpu, settingCPUID: true)
                     }
                 }
-                trace.mark("load-state-vcpus")
-                try vm.restore(vmState)
-                forgetClockAtStop()
-                trace.mark("load-state-vm")
-            } catch let e as KVMError {
-                throw MachineError.kvm(e.description)
             }
+            trace.mark("load-state-vcpus")
+            try MachineError.during("restore the VM state (irqchip, PIT, clock)") { try vm.restore(vmState) }
+            forgetClockAtStop()
+            trace.mark("load-state-vm")
             restoreDevices()
             trace.mark("load-state-devices")
         }
@@ -145,7 +140,7 @@ extension Machine: MigratableMachine {
         do {
             try cpu.checkFits(xsaveSize: xsaveSize, msrIndices: msrIndices)
         } catch let e as StateFieldError {
-            throw MachineError.stateMismatch(section: section, detail: e.description)
+            throw MachineError.unreadableState(section: section, cause: ErrorCause(e))
         }
     }
 
@@ -169,7 +164,7 @@ extension Machine: MigratableMachine {
                 fields.append((tag, try r.readBytes(maximumCount: VCPUState.maxXSAVEBytes, field: "field \(tag)")))
             }
         } catch let e as StateDecodingError {
-            throw MachineError.stateMismatch(section: section, detail: e.description)
+            throw MachineError.unreadableState(section: section, cause: ErrorCause(e))
         }
         return fields
     }

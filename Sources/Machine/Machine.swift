@@ -2,6 +2,7 @@ import CKVM
 import Devices
 import Glibc
 import KVM
+import SystemSupport
 
 /// A KVM virtual machine: guest RAM, its vCPUs (one thread each), the in-kernel irqchip and
 /// PIT, and the emulated PC devices. Thread-safe: the monitor, consoles and migration call in
@@ -26,13 +27,16 @@ public final class Machine {
     let dirty = DirtyTracking()
     let throttle = CPUThrottle()
     /// Set by a completed live migration: the guest runs on the destination now.
-    private let handOff = ConditionLock()
+    private let handOff = Mutex()
     private var guestRunsElsewhere = false
     /// kvmclock as it read when `pause` stopped the running guest, for `resume` (guarded by
     /// `handOff`). As in QEMU, a stopped guest's clock stands still and KVM_KVMCLOCK_CTRL tells
     /// it that it was stopped, so a long `stop` neither jumps its clock nor reads as a soft
     /// lockup. Cleared where the clock is set anew (loading state, reset).
     private var clockAtStop: kvm_clock_data?
+
+    // Guest exit and power-off are decisions, not news: one owner (the command line) says
+    // how the process ends, so they are single handlers; the others are observer lists.
 
     /// The guest wrote to isa-debug-exit: the process should end with this status.
     public var onGuestExit: (Int32) -> Void = { exit($0) }
@@ -43,13 +47,12 @@ public final class Machine {
     /// The guest powered itself off through ACPI (S5); QEMU ends the process then, and so
     /// does the command line. Called on the vCPU thread, after the vCPU is stopped.
     public var onGuestPowerOff: () -> Void = { exit(0) }
-    /// The guest reset itself (keyboard-controller reset line or a KVM reset event); called on
-    /// a vCPU thread after the machine has booted again.
-    public var onGuestReset: () -> Void = {}
-    public var onStateChange: (RunState) -> Void {
-        get { run.onStateChange }
-        set { run.onStateChange = newValue }
-    }
+    /// Told when the guest reset itself (keyboard-controller reset line or a KVM reset event),
+    /// on a vCPU thread after the machine has booted again.
+    public let guestResetObservers = ObserverList<Void>()
+    /// Told of every run-state change (QMP's STOP/RESUME/SHUTDOWN events listen here), on the
+    /// thread that made it.
+    public var runStateObservers: ObserverList<RunState> { run.stateObservers }
 
     public init(configuration: MachineConfiguration) throws {
         self.configuration = configuration
@@ -63,7 +66,7 @@ public final class Machine {
                 throw MachineError.unsupportedVCPUCount(requested: count, maximum: maximum)
             }
         } catch let e as KVMError {
-            throw MachineError.kvm(e.description)
+            throw MachineError.kvm(e, action: "start the machine")
         }
         do {
             // Kernels find the IOAPIC, every vCPU and the power button through ACPI.
@@ -87,10 +90,13 @@ public final class Machine {
             // (KVM_MP_STATE_UNINITIALIZED, given the in-kernel irqchip): the guest starts
             // them with INIT and SIPI through its local APIC, as on real hardware.
             for index in 0..<count {
-                let vcpu = try vm.createVCPU(id: index)
-                let guest = GuestCPUID.build(supported: supported, tscKHz: (try? vcpu.tscKHz()) ?? 0,
-                                             tscDeadlineTimer: tscDeadline)
-                try vcpu.setCPUID(CPUIDTopology(vcpuIndex: index, vcpuCount: count).apply(to: guest))
+                let vcpu = try MachineError.during("create the vCPU", vcpu: index) { [vm] in
+                    let vcpu = try vm.createVCPU(id: index)
+                    let guest = GuestCPUID.build(supported: supported, tscKHz: (try? vcpu.tscKHz()) ?? 0,
+                                                 tscDeadlineTimer: tscDeadline)
+                    try vcpu.setCPUID(CPUIDTopology(vcpuIndex: index, vcpuCount: count).apply(to: guest))
+                    return vcpu
+                }
                 threads.append(VCPUThread(vcpu: vcpu, handler: devices))
             }
             run = RunControl(vcpus: threads,
@@ -98,17 +104,24 @@ public final class Machine {
             msrIndices = try kvm.msrIndexList()
             xsaveSize = Int(kvm.checkExtension(Int32(KVM_CAP_XSAVE2)))
         } catch let e as KVMError {
-            throw MachineError.kvm(e.description)
+            throw MachineError.kvm(e, action: "create the virtual machine")
+        } catch let e as SystemCallError {
+            throw MachineError.host(e, action: "create the virtual machine")
         }
         wireDevices()
-        do {
-            try setBootRegisters(vcpus[0].vcpu)
-            bootVCPUStates = try vcpus.map { try $0.vcpu.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize) }
-            bootVMState = try vm.captureState()
-            if !configuration.incoming { try image.load(into: memory) }
-            for vcpu in vcpus { try vcpu.start(delegate: self) }
-        } catch let e as KVMError {
-            throw MachineError.kvm(e.description)
+        try MachineError.during("set the boot CPU's registers", vcpu: 0) { try setBootRegisters(vcpus[0].vcpu) }
+        let (msrIndices, xsaveSize) = (self.msrIndices, self.xsaveSize)
+        for vcpu in vcpus {
+            bootVCPUStates.append(try MachineError.during("capture the power-on state", vcpu: vcpu.index) {
+                try vcpu.vcpu.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize)
+            })
+        }
+        bootVMState = try MachineError.during("capture the power-on state") { try vm.captureState() }
+        if !configuration.incoming {
+            try MachineError.during("load the boot image into guest RAM") { try image.load(into: memory) }
+        }
+        for vcpu in vcpus {
+            try MachineError.during("start the vCPU thread", vcpu: vcpu.index) { try vcpu.start(delegate: self) }
         }
     }
 
@@ -168,13 +181,11 @@ public final class Machine {
     private func restartClock(from reading: kvm_clock_data) throws {
         var stopped = reading
         stopped.flags = 0
-        do {
+        try MachineError.during("restart the guest's clock") {
             try run.withParked {
                 try vm.setClock(stopped)
                 for vcpu in vcpus { _ = try vcpu.perform { try $0.markClockPaused() } }
             }
-        } catch let e as KVMError {
-            throw MachineError.kvm(e.description)
         }
     }
 
@@ -213,20 +224,18 @@ public final class Machine {
 
     /// Every vCPU parked. Each vCPU gets back its power-on state (the APs wait for SIPI again).
     private func performReset() throws {
-        do {
-            memory.discardAll()
-            try image.load(into: memory)
-            dirty.markAll(memory)
-            // Real KVM refuses CPUID changes once a vCPU has run, and the CPUID never changed.
-            for (vcpu, state) in zip(vcpus, bootVCPUStates) {
+        memory.discardAll()
+        try MachineError.during("reload the boot image for the reset") { try image.load(into: memory) }
+        dirty.markAll(memory)
+        // Real KVM refuses CPUID changes once a vCPU has run, and the CPUID never changed.
+        for (vcpu, state) in zip(vcpus, bootVCPUStates) {
+            try MachineError.during("restore the power-on state", vcpu: vcpu.index) {
                 try vcpu.perform { try $0.restore(state, settingCPUID: false) }
             }
-            try vm.restore(bootVMState)
-            forgetClockAtStop()
-            devices.reset()
-        } catch let e as KVMError {
-            throw MachineError.kvm(e.description)
         }
+        try MachineError.during("restore the power-on state") { try vm.restore(bootVMState) }
+        forgetClockAtStop()
+        devices.reset()
     }
 
     /// QEMU's system_powerdown: presses the ACPI power button; a guest that listens shuts
@@ -294,7 +303,7 @@ extension Machine: VCPUThreadDelegate {
             defer { run.finishReset() }
             do {
                 try run.withParked { try performReset() }
-                onGuestReset()
+                guestResetObservers.publish(())
             } catch {
                 log("swiftkvm: reset failed: \(error)")
             }

@@ -1,6 +1,7 @@
 import Devices
 import Glibc
 import KVM
+import SystemSupport
 
 /// The PC devices this machine emulates, behind one port bus, one MMIO bus and one lock: the
 /// vCPU thread dispatches guest I/O here while console threads feed host input to the UART.
@@ -15,7 +16,7 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
     let pm: ACPIPM
     /// Every device, in migration save order.
     let all: [Device]
-    let lock = ConditionLock()
+    let lock = Mutex()
 
     /// Guest serial output goes into this pipe; the console back end reads the other end.
     let outputReadFD: Int32
@@ -34,16 +35,7 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
     let callbacks = Callbacks()
 
     init(debugExitPorts: MachineConfiguration.DebugExitPorts?) throws {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else {
-            throw MachineError.kvm("cannot create the console pipe: \(HostFile.errorText(errno))")
-        }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        outputReadFD = fds[0]
-        outputWriteFD = fds[1]
+        (outputReadFD, outputWriteFD) = try MachineError.during("create the guest console's pipe") { try FileIO.makePipe() }
         let callbacks = self.callbacks
         portBus = PortBus(onUnknownPort: { port, isWrite in
             callbacks.log("swiftkvm: guest \(isWrite ? "wrote to" : "read from") unknown I/O port 0x\(String(port, radix: 16)) (reported once per port)")
@@ -154,7 +146,7 @@ final class PlatformDevices: VCPUExitHandler, GuestConsole {
             do {
                 apply.append(try device.prepareRestore(VersionedState(version: section.version, bytes: section.bytes)))
             } catch let e as DeviceStateError {
-                throw MachineError.stateMismatch(section: section.name, detail: e.cause.description)
+                throw MachineError.unreadableState(section: section.name, cause: ErrorCause(e.cause))
             }
         }
         return { [lock] in lock.withLock { for restore in apply { restore() } } }

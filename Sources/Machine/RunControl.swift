@@ -1,4 +1,5 @@
 import KVM
+import SystemSupport
 
 /// The machine's run state and its vCPUs. The guest runs only while the state is `running`
 /// and nobody holds the vCPUs (the monitor resetting, a migration saving or loading state, a
@@ -9,13 +10,13 @@ import KVM
 /// and the only one that waits for the others is the one vCPU carrying out a guest reset.
 final class RunControl {
     let vcpus: [VCPUThread]
-    private let lock = ConditionLock()
+    private let lock = Mutex()
     private var state: RunState
     private var holds = 0
     private var resetPending = false
     private var resetInProgress = false
-    /// Called after every change of the run state, outside the lock.
-    var onStateChange: (RunState) -> Void = { _ in }
+    /// Told of every change of the run state, outside the lock.
+    let stateObservers = ObserverList<RunState>()
 
     init(vcpus: [VCPUThread], initialState: RunState) {
         self.vcpus = vcpus
@@ -30,7 +31,7 @@ final class RunControl {
             state = new
             sendRunOrPark()
         }
-        onStateChange(new)
+        stateObservers.publish(new)
     }
 
     /// Sets the pause reason only if the machine is paused.
@@ -40,7 +41,7 @@ final class RunControl {
             state = .paused(reason)
             return true
         }
-        if changed { onStateChange(.paused(reason)) }
+        if changed { stateObservers.publish(.paused(reason)) }
     }
 
     /// Stops the guest and records why; returns once no vCPU runs guest code (other than the
@@ -49,7 +50,7 @@ final class RunControl {
         hold()
         lock.withLock { state = .paused(reason) }
         release()
-        onStateChange(.paused(reason))
+        stateObservers.publish(.paused(reason))
     }
 
     /// Runs `body` with every vCPU out of KVM_RUN; the run state does not change.

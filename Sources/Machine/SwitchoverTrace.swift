@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// `SWIFTKVM_TRACE_SWITCHOVER=1` in the environment: both sides print one line to stderr per
 /// switchover phase, `switchover <side> <phase> <microseconds> at <CLOCK_MONOTONIC µs>`, each

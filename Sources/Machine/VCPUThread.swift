@@ -1,5 +1,6 @@
 import Glibc
 import KVM
+import SystemSupport
 
 /// What a vCPU thread reports to the machine, on that thread.
 protocol VCPUThreadDelegate: AnyObject {
@@ -25,7 +26,7 @@ final class VCPUThread {
 
     let vcpu: VCPU
     var index: Int { vcpu.id }
-    private let control = ConditionLock()
+    private let control = Mutex()
     private var wanted = State.paused
     /// What the thread is doing: `running` from the moment it leaves its wait until it parks
     /// again, so `paused` means it is certainly outside KVM_RUN.

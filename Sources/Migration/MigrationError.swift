@@ -1,7 +1,8 @@
 import Glibc
+import SystemSupport
 
 /// Everything that can make a migration fail, worded for the person who started it.
-public enum MigrationError: Error, Equatable, CustomStringConvertible {
+public enum MigrationError: Error, Equatable, CustomStringConvertible, WrappingError, ErrnoCarrying {
     case invalidURI(String)
     case addressNotFound(host: String, port: String, reason: String)
     case connectFailed(uri: String, errno: Int32)
@@ -22,8 +23,11 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     case incompleteRAM(missingPages: Int, firstMissingAddress: UInt64)
     /// The destination refused or failed and told us why.
     case destinationFailed(String)
-    /// A call into the machine failed; `action` says which.
-    case machine(action: String, reason: String)
+    /// A call into the machine failed; `action` says which, `cause` is the machine's error
+    /// (a `MachineError`, which may hold the failed KVM call and its errno).
+    case machine(action: String, cause: ErrorCause)
+    /// A state section is larger than the stream format allows (or its name is not 1...255 bytes).
+    case stateSectionTooLarge(name: String, bytes: Int)
     case alreadyInProgress
     case cancelled
     /// A snapshot file could not be opened, written or put in place.
@@ -60,13 +64,13 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
         case .addressNotFound(let host, let port, let reason):
             return "migrate: cannot resolve '\(host):\(port)': \(reason)"
         case .connectFailed(let uri, let err):
-            return "migrate: failed to connect to \(uri): \(errnoText(err))"
+            return "migrate: failed to connect to \(uri): \(Errno.text(err))"
         case .listenFailed(let uri, let err):
-            return "migrate: cannot listen on \(uri): \(errnoText(err))"
+            return "migrate: cannot listen on \(uri): \(Errno.text(err))"
         case .acceptFailed(let err):
-            return "migrate: accepting the incoming connection failed: \(errnoText(err))"
+            return "migrate: accepting the incoming connection failed: \(Errno.text(err))"
         case .io(let operation, let err):
-            return "migration stream: \(operation) failed: \(errnoText(err))"
+            return "migration stream: \(operation) failed: \(Errno.text(err))"
         case .timedOut(let operation, let seconds):
             return "migration stream: \(operation) made no progress for \(seconds) s; is the other side stuck?"
         case .peerClosed(let during):
@@ -86,14 +90,16 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
             return "migration stream is incomplete: \(missing) pages of guest RAM never arrived (the first at guest-physical 0x\(String(first, radix: 16))); the guest was not started"
         case .destinationFailed(let reason):
             return "destination: \(reason)"
-        case .machine(let action, let reason):
-            return "could not \(action): \(reason)"
+        case .machine(let action, let cause):
+            return "could not \(action): \(cause)"
+        case .stateSectionTooLarge(let name, let bytes):
+            return "could not send state section '\(name)': it is \(bytes) bytes; the stream allows \(StreamFormat.maxSectionBytes)"
         case .alreadyInProgress:
             return "There's a migration process in progress"
         case .cancelled:
             return "migration cancelled"
         case .snapshotFile(let path, let action, let err):
-            return "snapshot: cannot \(action) \(path): \(errnoText(err))"
+            return "snapshot: cannot \(action) \(path): \(Errno.text(err))"
         case .snapshotTruncated(let path, let during):
             return "snapshot \(path) is incomplete: the file ends while \(during)"
         case .notASnapshot(let path):
@@ -126,8 +132,24 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
             return "postcopy cannot fetch missing pages: \(reason)"
         }
     }
-}
 
-func errnoText(_ err: Int32) -> String {
-    String(cString: strerror(err))
+    /// Wraps what the machine threw while the migration tried to `action`.
+    static func machine(_ action: String, _ error: any Error) -> MigrationError {
+        .machine(action: action, cause: ErrorCause(error))
+    }
+
+    public var underlying: (any Error)? {
+        if case .machine(_, let cause) = self { return cause.error }
+        return nil
+    }
+
+    public var errnoCode: Int32? {
+        switch self {
+        case .connectFailed(_, let code), .listenFailed(_, let code), .acceptFailed(let code),
+             .io(_, let code), .snapshotFile(_, _, let code):
+            return code
+        default:
+            return nil
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// Outgoing stream connections; returns a blocking socket.
 public enum SocketConnector {
@@ -33,8 +34,7 @@ public enum SocketConnector {
         if started != 0 {
             if errno == EINPROGRESS {
                 var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                var ready: Int32
-                repeat { ready = poll(&entry, 1, Int32(timeoutSeconds * 1000)) } while ready < 0 && errno == EINTR
+                let ready = Errno.retryingInterrupted { poll(&entry, 1, Int32(timeoutSeconds * 1000)) }
                 if ready == 0 {
                     failure = ETIMEDOUT
                 } else {

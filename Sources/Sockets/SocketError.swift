@@ -1,8 +1,9 @@
 import Glibc
+import SystemSupport
 
 /// Why a socket could not be opened. Each layer words it for its own users (a migration URI,
 /// a `-qmp` address), so the cause travels as data, not as text.
-public enum SocketError: Error, Equatable, CustomStringConvertible {
+public enum SocketError: Error, Equatable, CustomStringConvertible, ErrnoCarrying {
     case pathTooLong(path: String, limit: Int)
     /// getaddrinfo could not resolve the host; `reason` is its own text.
     case unresolved(host: String, port: String, reason: String)
@@ -14,6 +15,8 @@ public enum SocketError: Error, Equatable, CustomStringConvertible {
         return nil
     }
 
+    public var errnoCode: Int32? { errno }
+
     public var description: String {
         switch self {
         case .pathTooLong(let path, let limit):
@@ -21,7 +24,7 @@ public enum SocketError: Error, Equatable, CustomStringConvertible {
         case .unresolved(let host, let port, let reason):
             return "cannot resolve '\(host):\(port)': \(reason)"
         case .system(let operation, let code):
-            return "\(operation) failed: \(String(cString: strerror(code)))"
+            return "\(operation) failed: \(Errno.text(code))"
         }
     }
 }

@@ -1,7 +1,8 @@
-import Foundation
+import Glibc
 import Machine
 import Migration
 import Monitor
+import SystemSupport
 
 /// The destination side: listens on the `-incoming` URI (or the one `migrate_incoming` gives
 /// after `-incoming defer`), receives one migration on its own thread, and ends the process
@@ -18,7 +19,7 @@ final class IncomingRunner {
     private let resumeWhenDone: Bool
     private let log: (String) -> Void
     private let fail: (Int32) -> Void
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var started = false
     private var current: IncomingMigration?
 
@@ -34,7 +35,7 @@ final class IncomingRunner {
     /// `migrate:` prefix of the monitor's messages does not apply).
     static func reason(_ error: Error) -> String {
         switch error as? MigrationError {
-        case .listenFailed(_, let code)?: return "cannot listen: \(String(cString: strerror(code)))"
+        case .listenFailed(_, let code)?: return "cannot listen: \(Errno.text(code))"
         case .addressNotFound(let host, let port, let reason)?: return "cannot resolve '\(host):\(port)': \(reason)"
         default: return "\(error)"
         }
@@ -54,28 +55,36 @@ final class IncomingRunner {
             throw error
         }
         lock.withLock { current = incoming }
-        let thread = Thread { [machine, controller, resumeWhenDone, log, fail] in
-            do {
-                let report = try incoming.receive(into: machine, resume: resumeWhenDone, controller: controller, log: log)
-                if report.wasPostcopy {
-                    let faults = controller.stats.postcopyFaults.map {
-                        "; \($0.faults) page faults waited, median \($0.medianMicroseconds) us, p99 \($0.p99Microseconds) us"
-                    } ?? ""
-                    log("swiftkvm: incoming postcopy migration completed (\(report.passes) passes before switchover, \(report.postcopyPages) pages after\(faults))")
-                    return
-                }
-                let stopped = report.sourceState.isRunning ? "" : "; the guest stays \(report.sourceState), as on the source"
-                log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)\(stopped)")
-            } catch where incoming.postcopyStarted {
-                log("swiftkvm: incoming postcopy migration failed: \(error); the guest cannot go on without its missing pages")
-                fail(1)
-            } catch {
-                log("swiftkvm: incoming migration failed: \(error); the guest was not started")
-                fail(1)
+        do {
+            try HostThread.detach(name: "incoming") { [machine, controller, resumeWhenDone, log, fail] in
+                Self.receive(incoming, into: machine, controller: controller, resume: resumeWhenDone, log: log, fail: fail)
             }
+        } catch {
+            lock.withLock { started = false }
+            throw error
         }
-        thread.name = "incoming"
-        thread.start()
+    }
+
+    private static func receive(_ incoming: IncomingMigration, into machine: Machine, controller: MigrationController,
+                                resume resumeWhenDone: Bool, log: @escaping (String) -> Void, fail: (Int32) -> Void) {
+        do {
+            let report = try incoming.receive(into: machine, resume: resumeWhenDone, controller: controller, log: log)
+            if report.wasPostcopy {
+                let faults = controller.stats.postcopyFaults.map {
+                    "; \($0.faults) page faults waited, median \($0.medianMicroseconds) us, p99 \($0.p99Microseconds) us"
+                } ?? ""
+                log("swiftkvm: incoming postcopy migration completed (\(report.passes) passes before switchover, \(report.postcopyPages) pages after\(faults))")
+                return
+            }
+            let stopped = report.sourceState.isRunning ? "" : "; the guest stays \(report.sourceState), as on the source"
+            log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)\(stopped)")
+        } catch where incoming.postcopyStarted {
+            log("swiftkvm: incoming postcopy migration failed: \(error); the guest cannot go on without its missing pages")
+            fail(1)
+        } catch {
+            log("swiftkvm: incoming migration failed: \(error); the guest was not started")
+            fail(1)
+        }
     }
 
     /// `migrate_recover URI`: listen for the source's `migrate -r` while postcopy is paused.

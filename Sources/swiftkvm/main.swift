@@ -108,7 +108,7 @@ for case .tcp(let host, let port, _, _) in options.qmp where !HostPort.isLoopbac
 if !options.qmp.isEmpty {
     do {
         let qmpEvents = try QMPEventHub(initialState: machine.runState)
-        machine.onStateChange = { qmpEvents.machineStateChanged($0) }
+        machine.runStateObservers.add { qmpEvents.machineStateChanged($0) }
         let qmpTable = QMPCommandTable()
         qmpTable.rules = runStateRules
         QMPMachineCommands.register(in: qmpTable, backend: machine, events: qmpEvents,
@@ -117,7 +117,7 @@ if !options.qmp.isEmpty {
         QMPMachineCommands.reportHumanMonitorResets(in: interpreter, events: qmpEvents)
         // The guest's ACPI power-off pauses the machine with reason shutdown, which
         // machineStateChanged reports as SHUTDOWN; the process then ends as above.
-        machine.onGuestReset = {
+        machine.guestResetObservers.add {
             qmpEvents.emit("RESET", data: .object([("guest", .bool(true)), ("reason", .string("guest-reset"))]))
         }
         QMPMigrationCommands.register(in: qmpTable, controller: migration, machine: machine, events: qmpEvents,

@@ -1,5 +1,6 @@
 import Glibc
 @testable import Machine
+import SystemSupport
 import XCTest
 
 final class BootErrorTests: XCTestCase {
@@ -17,9 +18,12 @@ final class BootErrorTests: XCTestCase {
     }
 
     func testMissingFile() {
-        guard case .cannotRead(let path, let reason)? = bootError(.kernel(path: "/nonexistent/k.elf", commandLine: "")) else { return XCTFail() }
+        let error = bootError(.kernel(path: "/nonexistent/k.elf", commandLine: ""))
+        guard case .cannotRead(let path, let cause)? = error else { return XCTFail() }
         XCTAssertEqual(path, "/nonexistent/k.elf")
-        XCTAssertTrue(reason.contains("No such file"), reason)
+        XCTAssertEqual(cause, .cannotOpen(errno: ENOENT))
+        XCTAssertEqual(error?.underlyingErrno, ENOENT)
+        XCTAssertEqual(error?.description, "cannot read '/nonexistent/k.elf': No such file or directory")
     }
 
     func testNeitherELFNorBootSector() {

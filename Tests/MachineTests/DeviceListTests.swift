@@ -1,3 +1,4 @@
+import Devices
 @testable import Machine
 import XCTest
 
@@ -53,7 +54,8 @@ final class DeviceListTests: XCTestCase {
         let cmos = try XCTUnwrap(bad.sections.firstIndex { $0.name == "cmos" })
         bad.sections[cmos].bytes[0] = 0xff   // an index past CMOS RAM
         XCTAssertThrowsError(try machine.loadState(bad)) { error in
-            guard case .stateMismatch(section: "cmos", _)? = error as? MachineError else { return XCTFail("\(error)") }
+            guard case .unreadableState(section: "cmos", let cause)? = error as? MachineError,
+                  cause.error is StateDecodingError else { return XCTFail("\(error)") }
         }
         XCTAssertEqual(try machine.saveState().sections.first { $0.name == "serial0" },
                        withInput.sections.first { $0.name == "serial0" }, "the serial section was decoded but not applied")

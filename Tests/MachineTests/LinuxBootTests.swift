@@ -1,6 +1,7 @@
 import Glibc
 import KVM
 @testable import Machine
+import SystemSupport
 import XCTest
 
 /// The Linux boot protocol on Debian's real kernels and on broken copies of them.

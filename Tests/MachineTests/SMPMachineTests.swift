@@ -97,7 +97,7 @@ final class SMPMachineTests: XCTestCase {
         let m = try makeMachine(faultsConfig("reset"))
         defer { m.shutdownThreads() }
         let resets = ConditionCounter()
-        m.onGuestReset = { resets.increment() }
+        m.guestResetObservers.add { resets.increment() }
         m.start()
         let console = ConsoleCollector(m)
         XCTAssertTrue(console.waitFor("faults: reset via i8042 now", count: 4), console.text)

@@ -1,6 +1,7 @@
 import Glibc
 import Machine
 @testable import Migration
+import SystemSupport
 
 /// A machine made of plain memory: RAM regions from mmap, a dirty bitmap the test (or a
 /// "guest" thread) sets, a running flag, and canned state sections.

@@ -1,8 +1,9 @@
 import Foundation
 import Glibc
 import Machine
-import XCTest
 @testable import Migration
+import SystemSupport
+import XCTest
 
 /// Whole migrations between two fake machines over real loopback TCP and unix sockets.
 final class MigrationEndToEndTests: XCTestCase {
@@ -240,7 +241,10 @@ final class MigrationEndToEndTests: XCTestCase {
         try controller.migrate(uri: tcpURI(incoming), machine: source)
         let status = controller.waitForCompletion()
         XCTAssertEqual(status, .failed(reason: "destination: could not load the received state: section 'cpu0' is malformed"))
-        guard case .failure = receiving.wait() else { return XCTFail("destination succeeded") }
+        guard case .failure(let error) = receiving.wait() else { return XCTFail("destination succeeded") }
+        // The destination's own error keeps the machine's, typed.
+        guard case .machine(action: "load the received state", _)? = error as? MigrationError,
+              case .loadRefused? = error.cause(FakeError.self) else { return XCTFail("\(error)") }
         XCTAssertEqual(destination.resumeCount, 0)
         XCTAssertEqual(destination.runState, .paused(.inmigrate))
         // The switchover had paused the source; the failure resumed it.

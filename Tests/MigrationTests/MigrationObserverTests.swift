@@ -1,7 +1,8 @@
 import Glibc
 import Machine
-import XCTest
 @testable import Migration
+import SystemSupport
+import XCTest
 
 /// The controller's fan-out: every observer hears every migration's status changes and
 /// events, in order, whoever started it; the per-call `events` closure still works.

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Machine
 @testable import Migration
+import SystemSupport
 
 /// Runs `body` on a thread of its own; `wait()` returns its result.
 final class Background<T>: @unchecked Sendable {

@@ -1,6 +1,7 @@
 import Glibc
-import XCTest
 @testable import Monitor
+import SystemSupport
+import XCTest
 
 /// The output queue of a socket client whose peer reads slowly or not at all.
 final class ConsoleSocketConnectionTests: XCTestCase {

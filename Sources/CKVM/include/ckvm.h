@@ -111,17 +111,6 @@ uint32_t *ckvm_msr_list_indices(struct kvm_msr_list *list);
 struct kvm_cpuid2 *ckvm_cpuid2_alloc(uint32_t n);
 struct kvm_cpuid_entry2 *ckvm_cpuid2_entries(struct kvm_cpuid2 *cpuid);
 
-/// Installs a handler for `sig` that does nothing and does not set SA_RESTART,
-/// so a blocked KVM_RUN returns EINTR when the signal arrives.
-int ckvm_install_kick_handler(int sig);
-/// Sends `sig` to one thread of this process.
-int ckvm_thread_kill(unsigned long thread, int sig);
-/// Names a thread (shown by ps/top); names longer than 15 bytes are cut.
-int ckvm_thread_setname(unsigned long thread, const char *name);
-/// The calling thread's kernel id (as QEMU shows in `info cpus`).
-int ckvm_gettid(void);
-
-
 // userfaultfd(2): postcopy migration's missing-page faults (Sources/KVM/UserFault.swift).
 static const unsigned long CKVM_USERFAULTFD_IOC_NEW = USERFAULTFD_IOC_NEW;
 static const unsigned long CKVM_UFFDIO_API = UFFDIO_API;

@@ -1,8 +1,8 @@
-import KVM
+import SystemSupport
 
 /// Why a guest image could not be booted; each case says what to do about it.
-public enum BootError: Error, CustomStringConvertible, Equatable {
-    case cannotRead(path: String, reason: String)
+public enum BootError: Error, CustomStringConvertible, Equatable, WrappingError {
+    case cannotRead(path: String, cause: HostFile.ReadError)
     case notKernel(path: String)
     case truncatedKernel(path: String, size: Int, needed: Int)
     case bootProtocolTooOld(path: String, version: UInt16, minimum: UInt16)
@@ -22,8 +22,8 @@ public enum BootError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .cannotRead(let path, let reason):
-            return "cannot read '\(path)': \(reason)"
+        case .cannotRead(let path, let cause):
+            return "cannot read '\(path)': \(cause)"
         case .notKernel(let path):
             return "'\(path)' is neither a Linux bzImage nor an ELF file; -kernel takes a bzImage (/boot/vmlinuz-*) or an ELF with a PVH entry note (a boot sector goes in -drive file=IMG,format=raw)"
         case .truncatedKernel(let path, let size, let needed):
@@ -73,11 +73,11 @@ public enum BootError: Error, CustomStringConvertible, Equatable {
     }
 
     static func readError(_ e: HostFile.ReadError, path: String) -> BootError {
-        switch e {
-        case .cannotOpen(let err), .readFailed(let err):
-            return .cannotRead(path: path, reason: HostFile.errorText(err))
-        case .tooLarge(let size, let limit):
-            return .cannotRead(path: path, reason: "\(size) bytes is larger than the \(limit >> 20) MiB limit")
-        }
+        .cannotRead(path: path, cause: e)
+    }
+
+    public var underlying: (any Error)? {
+        if case .cannotRead(_, let cause) = self { return cause }
+        return nil
     }
 }

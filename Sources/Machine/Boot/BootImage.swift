@@ -1,4 +1,5 @@
 import KVM
+import SystemSupport
 
 /// What a machine boots, and how the image is put into fresh RAM.
 public enum BootSource: Equatable, Sendable {

@@ -2,6 +2,7 @@ import Glibc
 import Machine
 import Sockets
 import TLS
+import SystemSupport
 
 /// The process's migration state, one per process: parameters, capabilities, and the current
 /// (or last) outgoing migration with its statistics. Safe to use from any thread.
@@ -9,7 +10,7 @@ public final class MigrationController: @unchecked Sendable {
     private let lock = Mutex()
     /// Serialises starting migrations; never held while `lock` is wanted by an observer.
     private let startLock = Mutex()
-    private let observers = MigrationObservers()
+    private let observers = ObserverList<MigrationNotification>()
     private var currentParameters = MigrationParameters()
     private var currentCapabilities = MigrationCapabilities()
     private var job: OutgoingMigration?
@@ -88,11 +89,11 @@ public final class MigrationController: @unchecked Sendable {
     /// and events, in order, on the migration's (or a cancelling caller's) thread. Keep
     /// `observer` short and do not start or cancel migrations from it.
     @discardableResult
-    public func addObserver(_ observer: @escaping @Sendable (MigrationNotification) -> Void) -> MigrationObserverToken {
+    public func addObserver(_ observer: @escaping @Sendable (MigrationNotification) -> Void) -> ObserverToken {
         observers.add(observer)
     }
 
-    public func removeObserver(_ token: MigrationObserverToken) {
+    public func removeObserver(_ token: ObserverToken) {
         observers.remove(token)
     }
 

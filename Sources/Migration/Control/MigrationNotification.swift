@@ -4,8 +4,3 @@ public enum MigrationNotification: Equatable, Sendable {
     case statusChanged(MigrationStatus)
     case event(MigrationEvent)
 }
-
-/// Identifies one observer, for `MigrationController.removeObserver(_:)`.
-public struct MigrationObserverToken: Hashable, Sendable {
-    let id: Int
-}

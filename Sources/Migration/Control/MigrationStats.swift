@@ -1,4 +1,5 @@
 import Machine
+import SystemSupport
 
 /// A consistent snapshot of one outgoing migration's progress (QEMU's `query-migrate`).
 public struct MigrationStats: Equatable, Sendable {
@@ -44,14 +45,14 @@ public struct MigrationStats: Equatable, Sendable {
 /// change is published to `observers`, in order.
 final class MigrationStatistics: @unchecked Sendable {
     private let lock = Mutex()
-    private let observers: MigrationObservers
+    private let observers: ObserverList<MigrationNotification>
     private var stats = MigrationStats()
     private var startedAt: UInt64 = 0
     private var finished = false
     /// Where the running pass started: counters then, and when (0: no pass running).
     private var passBaseline = (pages: UInt64(0), bytes: UInt64(0), startedNs: UInt64(0))
 
-    init(observers: MigrationObservers = MigrationObservers()) {
+    init(observers: ObserverList<MigrationNotification> = ObserverList()) {
         self.observers = observers
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Machine
+import SystemSupport
 
 /// The destination side: `listen` binds (so the caller can report and show `paused
 /// (inmigrate)`), `receive` takes one connection and loads the machine from it.

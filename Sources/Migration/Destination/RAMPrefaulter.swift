@@ -1,6 +1,6 @@
-import Foundation
 import Glibc
 import Machine
+import SystemSupport
 
 /// Commits the destination's guest RAM on a background thread while the stream is awaited and
 /// received, so that first-touch page faults stay out of the receive path. Without it the
@@ -41,7 +41,7 @@ final class RAMPrefaulter {
     private var published = 0
     private var receiverChunk = 0
     private var stopRequested = false
-    private let finished = NSCondition()
+    private let finished = Mutex()
     private var running = false
 
     /// Whether the thread drops to SCHED_IDLE once pages flow. Tests that wait for it turn
@@ -79,15 +79,21 @@ final class RAMPrefaulter {
         finished.lock()
         running = true
         finished.unlock()
-        let thread = Thread { [self] in
-            run()
+        let done = { [self] in
             finished.lock()
             running = false
             finished.broadcast()
             finished.unlock()
         }
-        thread.name = "ram-prefault"
-        thread.start()
+        do {
+            try HostThread.detach(name: "ram-prefault") { [self] in
+                run()
+                done()
+            }
+        } catch {
+            // Prefaulting only saves the guest page faults later; the migration goes on without it.
+            done()
+        }
     }
 
     /// Asks the thread to stop after its current chunk, without waiting. Committing and

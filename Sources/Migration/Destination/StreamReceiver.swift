@@ -156,7 +156,7 @@ enum StreamReceiver {
                 do {
                     try machine.loadState(MachineState(sections: sections))
                 } catch {
-                    throw MigrationError.machine(action: "load the received state", reason: "\(error)")
+                    throw MigrationError.machine("load the received state", error)
                 }
                 trace.mark("load-state")
                 return report
@@ -273,7 +273,7 @@ enum StreamReceiver {
         do {
             try machine.resume()
         } catch {
-            throw MigrationError.machine(action: "resume the guest", reason: "\(error)")
+            throw MigrationError.machine("resume the guest", error)
         }
     }
 

@@ -1,4 +1,5 @@
 import Machine
+import SystemSupport
 
 /// Keeps the stream under `max-bandwidth`: a token bucket that refills at the limit and holds
 /// at most one 100 ms window's worth (QEMU allows max-bandwidth/10 per 100 ms window).

@@ -1,5 +1,5 @@
-import Foundation
 import Machine
+import SystemSupport
 
 /// One outgoing migration on its own thread: setup, pre-copy passes, switchover, and the
 /// wait for the destination's acknowledgement (for a snapshot file: until the file is on
@@ -21,7 +21,7 @@ final class OutgoingMigration: @unchecked Sendable {
     /// Set once the end marker is out: the destination may already be running the guest, so
     /// a cancel could leave it running in two places and is ignored from then on.
     private var streamComplete = false
-    private let finished = NSCondition()
+    private let finished = Mutex()
     private var finalStatus: MigrationStatus?
     /// `migrate_start_postcopy` was given: the next pass end switches over to postcopy.
     private var postcopyRequested = false
@@ -38,9 +38,12 @@ final class OutgoingMigration: @unchecked Sendable {
 
     func start() {
         statistics.begin(totalBytes: machine.layout.ramSize)
-        let thread = Thread { [self] in run() }
-        thread.name = "migration"
-        thread.start()
+        do {
+            try HostThread.detach(name: "migration") { [self] in run() }
+        } catch {
+            // Nothing has started: it ends as a failed migration, reported as any other.
+            finish(.failure(error), undo: Undo())
+        }
     }
 
     /// Asks the job to stop; the guest keeps running here. No effect once it has finished.
@@ -92,10 +95,15 @@ final class OutgoingMigration: @unchecked Sendable {
 
     private func run() {
         var undo = Undo()
+        let result = Result { try migrate(&undo) }
+        finish(result, undo: undo)
+    }
+
+    private func finish(_ result: Result<Summary, Error>, undo: Undo) {
         let status: MigrationStatus
         let outcome: MigrationOutcome
         do {
-            let summary = try migrate(&undo)
+            let summary = try result.get()
             statistics.update { $0.downtimeMs = summary.downtimeMs; $0.expectedDowntimeMs = nil }
             status = .completed
             outcome = .completed(totalMs: statistics.elapsedMs, downtimeMs: summary.downtimeMs,
@@ -143,7 +151,7 @@ final class OutgoingMigration: @unchecked Sendable {
         writer.writeLayout(machine.layout)
         try writer.flush()
         do { try machine.startDirtyLogging() } catch {
-            throw MigrationError.machine(action: "start dirty page logging", reason: "\(error)")
+            throw MigrationError.machine("start dirty page logging", error)
         }
         undo.dirtyLogging = true
         statistics.update { stats in
@@ -194,13 +202,13 @@ final class OutgoingMigration: @unchecked Sendable {
         var trace = SwitchoverTrace(side: "source")
         do { try machine.pause(reason: .finishMigrate) } catch {
             undo.beforeSwitchover = nil
-            throw MigrationError.machine(action: "pause the guest for switchover", reason: "\(error)")
+            throw MigrationError.machine("pause the guest for switchover", error)
         }
         trace.mark("pause")
         try sendFinalPass(pending: precopy.pending, pass: precopy.passes + 1, sender: sender, writer: writer, trace: &trace)
         let state: MachineState
         do { state = try machine.saveState() } catch {
-            throw MigrationError.machine(action: "save the machine state", reason: "\(error)")
+            throw MigrationError.machine("save the machine state", error)
         }
         trace.mark("save-state")
         for section in state.sections { try writer.writeState(section) }
@@ -237,11 +245,11 @@ final class OutgoingMigration: @unchecked Sendable {
         let pausedAt = MonotonicClock.nanoseconds()
         do { try machine.pause(reason: .finishMigrate) } catch {
             undo.beforeSwitchover = nil
-            throw MigrationError.machine(action: "pause the guest for switchover", reason: "\(error)")
+            throw MigrationError.machine("pause the guest for switchover", error)
         }
         let last: [[UInt64]]
         do { last = try machine.collectDirtyPages() } catch {
-            throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
+            throw MigrationError.machine("read the dirty page log", error)
         }
         let regions = machine.ramRegions
         let missing = regions.indices.map { index -> [UInt64] in
@@ -252,7 +260,7 @@ final class OutgoingMigration: @unchecked Sendable {
         }
         let state: MachineState
         do { state = try machine.saveState() } catch {
-            throw MigrationError.machine(action: "save the machine state", reason: "\(error)")
+            throw MigrationError.machine("save the machine state", error)
         }
         let id = UInt64.random(in: 1...UInt64.max)
         try writer.writePostcopy(id: id, missing: missing)
@@ -293,7 +301,7 @@ final class OutgoingMigration: @unchecked Sendable {
                                trace: inout SwitchoverTrace) throws {
         let last: [[UInt64]]
         do { last = try machine.collectDirtyPages() } catch {
-            throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
+            throw MigrationError.machine("read the dirty page log", error)
         }
         trace.mark("collect-dirty-pages")
         // The guest is paused: its pages hold still, and nothing is gained by rate-limiting them.

@@ -1,4 +1,5 @@
 import Machine
+import SystemSupport
 
 /// The iterative part of pre-copy: pass 1 sends all of RAM, every later pass the pages the
 /// guest dirtied during the one before, until `policy` says the rest fits in the downtime.
@@ -50,7 +51,7 @@ struct PrecopyLoop {
                 let unsent = selection.remaining(from: sender.position, regions: machine.ramRegions)
                 let dirty: [[UInt64]]
                 do { dirty = try machine.collectDirtyPages() } catch {
-                    throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
+                    throw MigrationError.machine("read the dirty page log", error)
                 }
                 statistics.update { $0.dirtySyncCount += 1 }
                 let pending = unsent.indices.map { index in
@@ -64,7 +65,7 @@ struct PrecopyLoop {
 
             let dirty: [[UInt64]]
             do { dirty = try machine.collectDirtyPages() } catch {
-                throw MigrationError.machine(action: "read the dirty page log", reason: "\(error)")
+                throw MigrationError.machine("read the dirty page log", error)
             }
             let dirtyPages = countPages(dirty)
             if counts.bytes >= Self.minimumBytesForEstimate || (bandwidth == 0 && counts.bytes > 0) {

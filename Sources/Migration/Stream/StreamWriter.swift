@@ -69,8 +69,7 @@ final class StreamWriter {
     func writeState(_ section: StateSection) throws {
         guard section.bytes.count <= StreamFormat.maxSectionBytes,
               (1...StreamFormat.maxNameBytes).contains(section.name.utf8.count) else {
-            throw MigrationError.machine(action: "send state section '\(section.name)'",
-                                         reason: "it is \(section.bytes.count) bytes; the stream allows \(StreamFormat.maxSectionBytes)")
+            throw MigrationError.stateSectionTooLarge(name: section.name, bytes: section.bytes.count)
         }
         put8(StreamFormat.Tag.state.rawValue)
         putName(section.name)

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// `exec:COMMAND`: a `/bin/sh -c COMMAND` child whose stdin and stdout carry the stream (an
 /// outgoing `exec:ssh host swiftkvm -incoming stdio`, or `-incoming exec:cat file`). Its
@@ -41,17 +42,10 @@ struct ExecTransport: MigrationTransport {
     }
 
     private static func reapInBackground(_ pid: pid_t) {
-        var thread = pthread_t()
-        let box = UnsafeMutablePointer<pid_t>.allocate(capacity: 1)
-        box.initialize(to: pid)
-        let started = pthread_create(&thread, nil, { raw in
-            // SAFETY: `raw` is the pid box allocated above, owned and freed by this thread.
-            let box = raw!.assumingMemoryBound(to: pid_t.self)
+        // Without the thread the child stays a zombie until swiftkvm exits; nothing else is lost.
+        try? HostThread.detach(name: "exec-reaper") {
             var status: Int32 = 0
-            while waitpid(box.pointee, &status, 0) < 0 && errno == EINTR {}
-            box.deallocate()
-            return nil
-        }, box)
-        if started == 0 { pthread_detach(thread) } else { box.deallocate() }
+            _ = Errno.retryingInterrupted { waitpid(pid, &status, 0) }
+        }
     }
 }

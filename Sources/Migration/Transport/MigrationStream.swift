@@ -1,6 +1,7 @@
 import Glibc
 import Machine
 import TLS
+import SystemSupport
 
 /// The one byte stream every transport hands out (see MigrationTransport.swift): a socket,
 /// or (for `exec:`, `-incoming stdio` and `file:`) a pair of descriptors that may be pipes or
@@ -250,8 +251,9 @@ final class MigrationStream {
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else { return }
             // SAFETY: reads at most the scratch buffer's own size into it.
-            let n = scratch.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, min($0.count, maxBytes - drained)) }
-            if n < 0 && errno == EINTR { continue }
+            let n = scratch.withUnsafeMutableBytes { raw in
+                Errno.retryingInterrupted { Glibc.read(fd, raw.baseAddress, min(raw.count, maxBytes - drained)) }
+            }
             guard n > 0 else { return }
             drained += n
         }
@@ -272,11 +274,7 @@ final class MigrationStream {
     func hasPendingInput(waitMilliseconds: Int32 = 0) -> Bool {
         if let session = tlsSession, session.pending > 0 { return true }
         var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        while true {
-            let n = poll(&entry, 1, waitMilliseconds)
-            if n < 0 && errno == EINTR { continue }
-            return n > 0
-        }
+        return Errno.retryingInterrupted { poll(&entry, 1, waitMilliseconds) } > 0
     }
 
     func shutdownWrite() {

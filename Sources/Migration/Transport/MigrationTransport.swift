@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// How a migration travels: one conforming type per URI scheme (TCPTransport, UnixTransport,
 /// ExecTransport, StdioTransport, FileTransport), each saying how the source reaches the
 /// stream (`connect`), how the destination waits for it (`listen`, then `accept`), whether

@@ -1,5 +1,6 @@
 import Glibc
 import Machine
+import SystemSupport
 
 /// The source's link for `file:` (FileTransport): a migration stream kept in a file.
 ///

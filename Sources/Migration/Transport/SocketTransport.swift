@@ -1,5 +1,6 @@
 import Glibc
 import Sockets
+import SystemSupport
 
 /// What TCPTransport and UnixTransport share: both are a `SocketEndpoint` with the same
 /// connect, listen-and-accept-one and acknowledgement.

@@ -1,4 +1,5 @@
-import Foundation
+import Glibc
+import SystemSupport
 
 /// `pmemsave` and `memsave` on a thread of their own, so that writing gigabytes of guest
 /// memory (or into a FIFO nobody reads yet) never stalls the poll loop that serves QMP, the
@@ -41,7 +42,7 @@ public enum BackgroundMemorySaves {
     }
 
     private final class Jobs: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Mutex()
         private var running = false
 
         private func claim() throws {
@@ -61,12 +62,15 @@ public enum BackgroundMemorySaves {
 
         func start(_ save: @escaping () throws -> Void, onFailure: @escaping (Error) -> Void) throws {
             try claim()
-            let thread = Thread { [self] in
-                defer { release() }
-                do { try save() } catch { onFailure(error) }
+            do {
+                try HostThread.detach(name: "memory-save") { [self] in
+                    defer { release() }
+                    do { try save() } catch { onFailure(error) }
+                }
+            } catch {
+                release()
+                throw error
             }
-            thread.name = "memory-save"
-            thread.start()
         }
     }
 }

@@ -1,4 +1,5 @@
 import Machine
+import SystemSupport
 
 /// Copies a range of guest memory into a host file for `pmemsave` and `memsave`, a bounded
 /// chunk at a time so a large dump never needs its whole size in this process's memory.
@@ -22,7 +23,7 @@ enum GuestMemorySaver {
         do {
             file = try ReplacementFile.create(path: path, prefix: "swiftkvm-memsave")
         } catch let failure as ReplacementFile.Failure {
-            throw MonitorError.fileWriteFailed(path: path, reason: MonitorError.errnoText(failure.errno))
+            throw MonitorError.fileWriteFailed(path: path, cause: failure)
         }
         defer { file.discard() }
         var done: UInt64 = 0
@@ -32,23 +33,22 @@ enum GuestMemorySaver {
             do {
                 bytes = try read(address + done, count)
             } catch {
-                throw MonitorError.memoryNotReadable(address: address, size: size, reason: "\(error)")
+                throw MonitorError.memoryNotReadable(address: address, size: size, cause: ErrorCause(error))
             }
             guard bytes.count == count else {
-                throw MonitorError.memoryNotReadable(address: address, size: size,
-                                                     reason: "short read at 0x\(String(address + done, radix: 16))")
+                throw MonitorError.shortMemoryRead(address: address, size: size, shortAt: address + done)
             }
             do {
                 try bytes.withUnsafeBytes { try file.write($0) }
             } catch let failure as ReplacementFile.Failure {
-                throw MonitorError.fileWriteFailed(path: path, reason: MonitorError.errnoText(failure.errno))
+                throw MonitorError.fileWriteFailed(path: path, cause: failure)
             }
             done += UInt64(count)
         }
         do {
             try file.commit()
         } catch let failure as ReplacementFile.Failure {
-            throw MonitorError.fileWriteFailed(path: path, reason: MonitorError.errnoText(failure.errno))
+            throw MonitorError.fileWriteFailed(path: path, cause: failure)
         }
     }
 
@@ -57,7 +57,7 @@ enum GuestMemorySaver {
         do {
             _ = try read(address, 1)
         } catch {
-            throw MonitorError.memoryNotReadable(address: reportedAddress ?? address, size: size, reason: "\(error)")
+            throw MonitorError.memoryNotReadable(address: reportedAddress ?? address, size: size, cause: ErrorCause(error))
         }
     }
 }

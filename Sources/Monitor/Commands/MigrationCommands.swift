@@ -1,7 +1,7 @@
-import Foundation
 import Glibc
 import Machine
 import Migration
+import SystemSupport
 
 /// QEMU's migration commands for the human monitor, registered into an interpreter.
 public enum MigrationCommands {
@@ -156,7 +156,7 @@ public enum MigrationCommands {
     /// in `migrate` (the monitor's loop is blocked then, and lines should appear as they come).
     final class EventPrinter: @unchecked Sendable {
         private let output: AsyncOutput
-        private let lock = NSLock()
+        private let lock = Mutex()
         private var isDirect = false
         private var owning = false
         var direct: Bool {

@@ -1,8 +1,9 @@
 import Glibc
+import SystemSupport
 
 /// Everything that can go wrong running a monitor line. Usage errors get QEMU's
 /// `Try "help CMD"` hint from the interpreter; the others describe a failed action.
-public enum MonitorError: Error, Equatable, CustomStringConvertible {
+public enum MonitorError: Error, Equatable, CustomStringConvertible, WrappingError {
     case unknownCommand(String)
     case unterminatedQuote
     case unsupportedEscape(Character)
@@ -20,9 +21,11 @@ public enum MonitorError: Error, Equatable, CustomStringConvertible {
     /// `info registers N` beyond the last vCPU (QEMU's wording).
     case cpuNotAvailable(Int)
     case rangeOverflow(address: UInt64, size: UInt64)
-    case memoryNotReadable(address: UInt64, size: UInt64, reason: String)
-    case fileWriteFailed(path: String, reason: String)
-    case backendFailed(command: String, reason: String)
+    /// Reading guest memory for a dump failed; `cause` is the machine's error.
+    case memoryNotReadable(address: UInt64, size: UInt64, cause: ErrorCause)
+    /// The machine returned fewer bytes than asked, from `shortAt` on.
+    case shortMemoryRead(address: UInt64, size: UInt64, shortAt: UInt64)
+    case fileWriteFailed(path: String, cause: ReplacementFile.Failure)
 
     /// Whether the user typed the command wrongly, so the `help` hint applies.
     public var isUsageError: Bool {
@@ -68,16 +71,20 @@ public enum MonitorError: Error, Equatable, CustomStringConvertible {
             return "CPU#\(index) not available"
         case .rangeOverflow(let address, let size):
             return "range 0x\(String(address, radix: 16)) + \(size) bytes runs past the end of the address space"
-        case .memoryNotReadable(let address, let size, let reason):
-            return "cannot read guest memory 0x\(String(address, radix: 16))..+\(size) bytes: \(reason)"
-        case .fileWriteFailed(let path, let reason):
-            return "cannot write '\(path)': \(reason)"
-        case .backendFailed(let command, let reason):
-            return "\(command): \(reason)"
+        case .memoryNotReadable(let address, let size, let cause):
+            return "cannot read guest memory 0x\(String(address, radix: 16))..+\(size) bytes: \(cause)"
+        case .shortMemoryRead(let address, let size, let shortAt):
+            return "cannot read guest memory 0x\(String(address, radix: 16))..+\(size) bytes: short read at 0x\(String(shortAt, radix: 16))"
+        case .fileWriteFailed(let path, let cause):
+            return "cannot write '\(path)': \(Errno.text(cause.errno))"
         }
     }
 
-    static func errnoText(_ code: Int32) -> String {
-        String(cString: strerror(code))
+    public var underlying: (any Error)? {
+        switch self {
+        case .memoryNotReadable(_, _, let cause): return cause.error
+        case .fileWriteFailed(_, let cause): return cause
+        default: return nil
+        }
     }
 }

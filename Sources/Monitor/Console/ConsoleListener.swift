@@ -1,5 +1,6 @@
 import Glibc
 import Sockets
+import SystemSupport
 
 /// The console back ends' use of the one listener (Sockets.SocketListener): non-blocking,
 /// for the poll loop, with the front end's error wording.
@@ -35,7 +36,7 @@ extension SocketListener {
         case .failed(let failed): code = failed
         }
         if (code == EMFILE || code == ENFILE) && refusalsInARow == 1 {
-            FileIO.writeAll(2, "swiftkvm: \(role) \(label): refused a client: \(String(cString: strerror(code)))\n")
+            FileIO.writeAll(2, "swiftkvm: \(role) \(label): refused a client: \(Errno.text(code))\n")
         }
         return nil
     }

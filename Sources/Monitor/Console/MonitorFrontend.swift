@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Machine
+import SystemSupport
 
 /// The monitor and the guest console's host side, wired to the terminal, files and sockets.
 ///
@@ -47,7 +48,7 @@ public final class MonitorFrontend {
     /// Stdout when it is not a terminal and the guest console or the monitor uses it.
     private var stdout: StdoutQueue?
 
-    private let exitLock = NSLock()
+    private let exitLock = Mutex()
     private var requestedExit: Int32?
 
     /// Opens files and listening sockets now, so their errors surface before the guest starts.

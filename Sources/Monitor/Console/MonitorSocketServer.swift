@@ -1,5 +1,6 @@
 import Glibc
 import Sockets
+import SystemSupport
 
 /// `-monitor unix:PATH,server[,nowait]`: up to `maxClients` clients at once (further ones
 /// wait in the listen backlog until one leaves), each with a plain line

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// `-serial pty`: a new pseudo-terminal whose slave (`/dev/pts/N`) a user opens with
 /// `screen`, `minicom` or `cat`. This process keeps a descriptor of the slave open itself, so

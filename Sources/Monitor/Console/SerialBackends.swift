@@ -1,5 +1,6 @@
 import Glibc
 import Sockets
+import SystemSupport
 
 /// Where the guest's serial output goes and where its input comes from, for every `-serial`
 /// kind but `stdio` (the terminal handles that one).
@@ -129,8 +130,7 @@ final class SocketSerialBackend: SerialBackend {
         guard let client else { return }
         while client.wantsWrite {
             var ready = pollfd(fd: client.fd, events: Int16(POLLOUT), revents: 0)
-            let n = poll(&ready, 1, ExitFlush.noProgressMilliseconds)
-            if n < 0 && errno == EINTR { continue }
+            let n = Errno.retryingInterrupted { poll(&ready, 1, ExitFlush.noProgressMilliseconds) }
             guard n > 0, ready.revents & Int16(POLLOUT) != 0 else { break }
             client.flush()
         }

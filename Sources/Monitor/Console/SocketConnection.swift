@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// One connected socket client with a bounded output queue, so a slow client never blocks
 /// the poll loop and never grows this process's memory. What happens at the bound depends
 /// on the channel (README, "When things go wrong"):

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// Standard output when it is not a terminal (a pipe, a file, a socket): non-blocking, with a
 /// bounded queue that the poll loop writes as the reader takes it, so a reader that stalls
@@ -74,8 +75,7 @@ final class StdoutQueue {
     func finish(noProgressMilliseconds: Int32) {
         while wantsWrite {
             var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let n = poll(&ready, 1, noProgressMilliseconds)
-            if n < 0 && errno == EINTR { continue }
+            let n = Errno.retryingInterrupted { poll(&ready, 1, noProgressMilliseconds) }
             guard n > 0 else { break }
             let before = pendingBytes
             flush()

@@ -1,5 +1,6 @@
-import Foundation
+import Glibc
 import Machine
+import SystemSupport
 
 /// Collects QMP events from any thread (vCPU, migration, monitor) and wakes the poll loop,
 /// which hands them to every negotiated client. Also turns run-state changes into QEMU's
@@ -10,12 +11,12 @@ public final class QMPEventHub: @unchecked Sendable {
 
     let wakeReadFD: Int32
     private let wakeWriteFD: Int32
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var queued: [JSONValue] = []
     private var lastState: RunState
 
     public init(initialState: RunState) throws {
-        (wakeReadFD, wakeWriteFD) = try FileIO.makePipe()
+        (wakeReadFD, wakeWriteFD) = try FrontendError.wakeupPipe()
         lastState = initialState
     }
 
@@ -34,7 +35,7 @@ public final class QMPEventHub: @unchecked Sendable {
         _ = write(wakeWriteFD, &byte, 1)
     }
 
-    /// Wire this to `Machine.onStateChange`.
+    /// Add this to `Machine.runStateObservers`.
     public func machineStateChanged(_ state: RunState) {
         let previous: RunState = lock.withLock {
             defer { lastState = state }

@@ -1,5 +1,6 @@
 import Glibc
 import Sockets
+import SystemSupport
 
 /// The QMP servers of one process (`-qmp`, repeatable), each with up to `maxClients`
 /// clients; further clients wait in the listen backlog until one leaves (QEMU serves one

@@ -1,5 +1,5 @@
-import Foundation
 import Glibc
+import SystemSupport
 
 /// Collects text from any thread and wakes the front end's poll loop through a self-pipe;
 /// the loop takes the text and prints it above the line being edited.
@@ -10,11 +10,11 @@ final class AsyncOutputQueue: AsyncOutput {
 
     let wakeReadFD: Int32
     private let wakeWriteFD: Int32
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var queued: [UInt8] = []
 
     init() throws {
-        (wakeReadFD, wakeWriteFD) = try FileIO.makePipe()
+        (wakeReadFD, wakeWriteFD) = try FrontendError.wakeupPipe()
     }
 
     func printAsync(_ text: String) {

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// Where an interactive terminal's bytes go, and how wide it is.
 public protocol TerminalOutput: AnyObject {

@@ -1,6 +1,7 @@
 import CReadline
 import Glibc
 import Machine
+import SystemSupport
 
 /// The process's terminal when stdin is one: the monitor with line editing, the guest
 /// console, or both sharing it the way QEMU's `-nographic` does (Ctrl-a c switches, Ctrl-a x

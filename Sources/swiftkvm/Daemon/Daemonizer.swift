@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// `-daemonize` and `-pidfile`, as QEMU offers them for service managers.
 ///
@@ -21,7 +22,7 @@ final class Daemonizer {
             case .pidFile(let path, let reason):
                 return "cannot create PID file '\(path)': \(reason)"
             case .forkFailed(let errno):
-                return "-daemonize: fork failed: \(String(cString: strerror(errno)))"
+                return "-daemonize: fork failed: \(Errno.text(errno))"
             }
         }
     }
@@ -66,12 +67,11 @@ final class Daemonizer {
         }
         close(fds[1])
         var byte: UInt8 = 0
-        var n: Int
-        repeat { n = read(fds[0], &byte, 1) } while n < 0 && errno == EINTR
+        let n = Errno.retryingInterrupted { read(fds[0], &byte, 1) }
         if n == 1 { exit(0) }
         // The child ended before it was ready: its error is on the terminal already.
         var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        _ = Errno.retryingInterrupted { waitpid(child, &status, 0) }
         let exited = status & 0x7f == 0
         exit(exited ? (status >> 8) & 0xff : 1)
     }
@@ -79,14 +79,14 @@ final class Daemonizer {
     /// Locks the file, as QEMU does, so a second instance with the same file is refused.
     private static func writePIDFile(_ path: String) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DaemonError.pidFile(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw DaemonError.pidFile(path: path, reason: Errno.text(errno)) }
         guard lockf(fd, F_TLOCK, 0) == 0 else {
             close(fd)
             throw DaemonError.pidFile(path: path, reason: "another process holds it (is another swiftkvm using it?)")
         }
         let text = "\(getpid())\n"
         guard ftruncate(fd, 0) == 0, write(fd, text, text.utf8.count) == text.utf8.count else {
-            let reason = String(cString: strerror(errno))
+            let reason = Errno.text(errno)
             close(fd)
             throw DaemonError.pidFile(path: path, reason: reason)
         }

@@ -49,11 +49,8 @@ public final class ReplacementFile {
         var offset = 0
         while offset < bytes.count {
             // SAFETY: base + offset stays within the buffer, for the bytes that remain.
-            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw Failure(step: .write, errno: errno)
-            }
+            let written = Errno.retryingInterrupted { Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 { throw Failure(step: .write, errno: errno) }
             offset += written
         }
     }
@@ -99,4 +96,8 @@ public final class ReplacementFile {
         let directory = String(path[..<slash])
         return directory.isEmpty ? "/" : directory
     }
+}
+
+extension ReplacementFile.Failure: ErrnoCarrying {
+    public var errnoCode: Int32? { errno }
 }

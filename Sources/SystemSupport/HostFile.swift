@@ -2,10 +2,17 @@ import Glibc
 
 /// Reading whole host files (guest images) without Foundation.
 public enum HostFile {
-    public enum ReadError: Error, Equatable {
+    public enum ReadError: Error, Equatable, CustomStringConvertible {
         case cannotOpen(errno: Int32)
         case tooLarge(size: Int, limit: Int)
         case readFailed(errno: Int32)
+
+        public var description: String {
+            switch self {
+            case .cannotOpen(let code), .readFailed(let code): return Errno.text(code)
+            case .tooLarge(let size, let limit): return "\(size) bytes is larger than the \(limit >> 20) MiB limit"
+            }
+        }
     }
 
     /// The file's bytes, refusing files over `limit` bytes before reading them.
@@ -21,13 +28,22 @@ public enum HostFile {
         var done = 0
         while done < bytes.count {
             // SAFETY: reads into the array's own storage, within its count.
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 { if errno == EINTR { continue }; throw ReadError.readFailed(errno: errno) }
+            let n = bytes.withUnsafeMutableBytes { raw in
+                Errno.retryingInterrupted { read(fd, raw.baseAddress! + done, raw.count - done) }
+            }
+            if n < 0 { throw ReadError.readFailed(errno: errno) }
             if n == 0 { bytes.removeLast(bytes.count - done); break }
             done += n
         }
         return bytes
     }
+}
 
-    public static func errorText(_ err: Int32) -> String { String(cString: strerror(err)) }
+extension HostFile.ReadError: ErrnoCarrying {
+    public var errnoCode: Int32? {
+        switch self {
+        case .cannotOpen(let code), .readFailed(let code): return code
+        case .tooLarge: return nil
+        }
+    }
 }
