@@ -1,0 +1,76 @@
+import Glibc
+import Machine
+import Migration
+@testable import Monitor
+
+/// libFuzzer entry point for QMP: the JSON parser (every input, whole), and a session as a
+/// client sees it (framing by QMPStreamSplitter, capabilities negotiation, the real command
+/// table with its argument decoding, human-monitor-command into the monitor of FuzzMonitor).
+/// The first byte chooses whether the session starts negotiated and how the rest is cut into
+/// reads, so messages split across reads are covered. Error replies are expected; traps,
+/// sanitizer reports and the invariants below are findings.
+
+private let verbose = getenv("SWIFTKVM_FUZZ_VERBOSE") != nil
+private let events: QMPEventHub = {
+    guard let hub = try? QMPEventHub(initialState: .running) else { abort() }
+    return hub
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    checkRoundTrip(bytes)
+    guard let control = bytes.first else { return 0 }
+    let session = QMPSession(table: table())
+    if control & 1 != 0 { check(session.receive(Array(#"{"execute":"qmp_capabilities"}"#.utf8))) }
+    let chunk = Int(control >> 1) + 1
+    var offset = 1
+    while offset < bytes.count && !session.mustClose {
+        let end = min(bytes.count, offset + chunk)
+        check(session.receive(bytes[offset..<end]))
+        offset = end
+    }
+    _ = events.takeQueued()  // the server's loop would hand these to clients
+    return 0
+}
+
+/// Whatever the parser accepts, its own serialization must parse back to the same value.
+private func checkRoundTrip(_ bytes: [UInt8]) {
+    guard let value = try? JSONParser.parse(bytes) else { return }
+    guard let again = try? JSONParser.parse(value.serialized), again == value else { abort() }
+}
+
+/// Every reply is one line of JSON ending in CR LF, an object holding `return` or `error`.
+private func check(_ replies: [String]) {
+    for reply in replies {
+        if verbose { fputs(reply, stderr) }
+        // Bytes, not Characters: Swift counts "\r\n" as one.
+        let line = Array(reply.utf8)
+        guard line.count >= 2, line.suffix(2) == [0x0d, 0x0a] else { abort() }
+        let body = line.dropLast(2)
+        if body.contains(0x0a) || body.contains(0x0d) { abort() }
+        guard let value = try? JSONParser.parse(Array(body)), case .object = value else { abort() }
+        if (value["return"] == nil) == (value["error"] == nil) { abort() }
+    }
+}
+
+/// The process's QMP table (QMPMachineCommands, QMPMigrationCommands) over fresh state;
+/// `migrate` only decodes its arguments and parses the URI, like FuzzMonitor's.
+private func table() -> QMPCommandTable {
+    let backend = FuzzBackend()
+    let machine = FuzzMachine(running: true)
+    let controller = MigrationController()
+    let interpreter = FuzzMonitor.interpreter(backend: backend, machine: machine, controller: controller)
+    let table = QMPCommandTable()
+    table.rules = interpreter.rules
+    QMPMachineCommands.register(in: table, backend: backend, events: events,
+                                humanMonitor: { interpreter.execute($0, mayWait: false) }, requestQuit: {})
+    QMPMigrationCommands.register(in: table, controller: controller, machine: machine, events: events,
+                                  startIncoming: { _ = try MigrationURI.parse($0) })
+    table.register(QMPCommand("migrate", arguments: ["uri", "blk", "inc", "detach", "resume"]) { arguments in
+        _ = try MigrationURI.parse(try arguments.string("uri"))
+        for flag in ["blk", "inc", "detach", "resume"] { _ = try arguments.optionalBool(flag) }
+        return .emptyObject
+    })
+    return table
+}
