@@ -49,6 +49,8 @@ export SWIFT_BACKTRACE=enable=no
 # Each input builds a fresh MigrationController, whose QMP event observer refers back to it:
 # a cycle the process (one controller, for its lifetime) never frees either, not a finding.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+# dict: words a mutator would hardly guess (command names, JSON members).
+dict() { [ -f "$root/fuzz/dict/$1.dict" ] && echo "-dict=$root/fuzz/dict/$1.dict"; true; }
 common=(-max_len=262144 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -detect_leaks=0 -print_final_stats=1)
 corpus() {
     local folder=$root/fuzz/corpus/$1
@@ -67,7 +69,7 @@ if [ "$mode" = check ]; then
         work=$(mktemp -d "/tmp/swiftkvm-fuzz-$target.XXXXXX")
         mkdir "$work/grown" "$work/findings"
         if ! (cd "$work" && "$root/$build/$target-fuzzer" grown "$(corpus "$target")" -max_total_time="$seconds" \
-                -artifact_prefix="$work/findings/" "${common[@]}" > "$work/log" 2>&1); then
+                -artifact_prefix="$work/findings/" $(dict "$target") "${common[@]}" > "$work/log" 2>&1); then
             tail -n 60 "$work/log" >&2
             echo "fuzz $target: finding kept in $work/findings (once fixed, copy it into fuzz/corpus/$target)" >&2
             exit 1
@@ -86,4 +88,4 @@ mkdir -p "$work" "$findings"
 cd "$build"
 # -fork=1: one worker process (one core) that restarts after a finding and keeps going.
 exec "$root/$build/$mode-fuzzer" "$work" "$(corpus "$mode")" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-    -max_total_time="$seconds" -artifact_prefix="$findings/" "${common[@]}"
+    -max_total_time="$seconds" -artifact_prefix="$findings/" $(dict "$mode") "${common[@]}"

@@ -98,6 +98,8 @@ final class SSHHostPair {
         let hostKey = try String(contentsOfFile: "\(directory)/host_key.pub", encoding: .utf8)
         try "\(Self.destinationAddress) \(hostKey)".write(toFile: "\(directory)/known_hosts", atomically: true, encoding: .utf8)
         try FileManager.default.copyItem(atPath: "\(directory)/client_key.pub", toPath: "\(directory)/authorized_keys")
+        // StrictModes off: the keys live under world-writable /tmp for the test, where a real
+        // host keeps them in the user's own ~/.ssh (root's is not the test's to touch).
         try """
         ListenAddress \(Self.destinationAddress)
         HostKey \(directory)/host_key
@@ -106,6 +108,7 @@ final class SSHHostPair {
         PasswordAuthentication no
         KbdInteractiveAuthentication no
         UsePAM no
+        StrictModes no
         PidFile none
         LogLevel VERBOSE
 
