@@ -10,8 +10,7 @@ final class SSHMigrationTests: XCTestCase {
         let hosts = try SSHHostPair(test: self)
         let console = Paths.temporary(self, "dst-console.txt")
         let pidFile = Paths.temporary(self, "dst.pid")
-        let guest = ["-m", "150M", "-kernel", Paths.guest("dirty.elf"), "-append", "base=4M size=96M every=64",
-                     "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+        let guest = LiveMigrationTests.dirtyArgs()
         let source = try SwiftKVMProcess(guest, launcher: hosts.runInSource)
         defer { source.kill() }
         XCTAssertTrue(source.waitForOutput("sweep 64"), source.stdout + source.stderr)
@@ -21,8 +20,7 @@ final class SSHMigrationTests: XCTestCase {
         // quote for the remote shell, inside the single quotes the local shell leaves alone.
         let words = guest.map { $0.contains(" ") ? "\\\"\($0)\\\"" : $0 }.joined(separator: " ")
         let remote = "echo $$ > \(pidFile); exec \(Paths.binary) \(words) -incoming stdio -serial file:\(console)"
-        source.send("migrate_set_parameter max-bandwidth 10G\nmigrate_set_parameter downtime-limit 2000\n")
-        source.send("migrate_set_capability auto-converge on\n")
+        source.send(MigrationSettings.converging)
         source.send("migrate -d \"exec:\(hosts.sshCommand) '\(remote)'\"\n")
         let report = migrationReport(source, until: ["completed", "failed"], seconds: 120)
         XCTAssertTrue(report.hasPrefix("completed"), report + source.stderr + hosts.serverLog)
