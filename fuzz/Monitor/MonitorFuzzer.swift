@@ -6,7 +6,7 @@ import Migration
 /// libFuzzer entry point for the human monitor's command line: the tokenizer, the argument
 /// parser over every registered command's specs, the handlers that decode their own
 /// arguments (x/xp formats, cpu, migrate_set_parameter values, capabilities, help), and tab
-/// completion at several word positions. Each input is a script of lines, run against a
+/// completion at several word positions. Each input is a client's bytes, run against a
 /// fresh interpreter (FuzzMonitor) so a finding replays alone. Errors are expected; traps,
 /// sanitizer reports and the invariants below are findings.
 
@@ -18,8 +18,11 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let controller = MigrationController()
     let interpreter = FuzzMonitor.interpreter(backend: FuzzBackend(), machine: FuzzMachine(running: true),
                                               controller: controller)
-    for rawLine in bytes.split(separator: 0x0a, omittingEmptySubsequences: false) {
-        let line = String(decoding: rawLine, as: UTF8.self)
+    // Lines as a `-monitor unix:`/`tcp:` client's bytes are cut (CR LF, overlong lines), with
+    // a small bound so that overlong lines occur in small inputs.
+    var splitter = LineSplitter(maxLineBytes: 512)
+    for piece in splitter.feed(bytes) + splitter.finish() {
+        guard case .line(let line) = piece else { continue }
         let outcome = interpreter.execute(line, mayWait: true)
         if verbose { fputs("\(line.debugDescription) -> \(outcome)\n", stderr) }
         // An error is one message the frontend prints as a line: never empty, no newline after.
