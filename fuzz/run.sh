@@ -51,7 +51,10 @@ export SWIFT_BACKTRACE=enable=no
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 # dict: words a mutator would hardly guess (command names, JSON members).
 dict() { [ -f "$root/fuzz/dict/$1.dict" ] && echo "-dict=$root/fuzz/dict/$1.dict"; true; }
-common=(-max_len=262144 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -detect_leaks=0 -print_final_stats=1)
+# Timeouts: an input takes milliseconds, so 10 s (long runs) or 60 s (check, which must not
+# fail a test run on a loaded machine) catches real hangs. A long run at low priority on a
+# busy machine can still report timeouts that do not reproduce: replay them alone.
+common=(-max_len=262144 -rss_limit_mb=2048 -malloc_limit_mb=512 -detect_leaks=0 -print_final_stats=1)
 corpus() {
     local folder=$root/fuzz/corpus/$1
     mkdir -p "$folder"
@@ -69,7 +72,7 @@ if [ "$mode" = check ]; then
         work=$(mktemp -d "/tmp/swiftkvm-fuzz-$target.XXXXXX")
         mkdir "$work/grown" "$work/findings"
         if ! (cd "$work" && "$root/$build/$target-fuzzer" grown "$(corpus "$target")" -max_total_time="$seconds" \
-                -artifact_prefix="$work/findings/" $(dict "$target") "${common[@]}" > "$work/log" 2>&1); then
+                -artifact_prefix="$work/findings/" -timeout=60 $(dict "$target") "${common[@]}" > "$work/log" 2>&1); then
             tail -n 60 "$work/log" >&2
             echo "fuzz $target: finding kept in $work/findings (once fixed, copy it into fuzz/corpus/$target)" >&2
             exit 1
@@ -88,4 +91,4 @@ mkdir -p "$work" "$findings"
 cd "$build"
 # -fork=1: one worker process (one core) that restarts after a finding and keeps going.
 exec "$root/$build/$mode-fuzzer" "$work" "$(corpus "$mode")" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-    -max_total_time="$seconds" -artifact_prefix="$findings/" $(dict "$mode") "${common[@]}"
+    -max_total_time="$seconds" -artifact_prefix="$findings/" -timeout=10 $(dict "$mode") "${common[@]}"
