@@ -4,11 +4,15 @@ import XCTest
 
 /// Live migration between two real swiftkvm processes over loopback.
 final class LiveMigrationTests: XCTestCase {
-    let debugExit = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    static let debugExit = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    var debugExit: [String] { Self.debugExit }
 
-    func dirtyArgs(ram: String = "150M") -> [String] {
+    /// The `dirty` guest sweeping 96 MiB, as every migration test here (and SSHMigrationTests) runs it.
+    static func dirtyArgs(ram: String = "150M") -> [String] {
         ["-m", ram, "-kernel", Paths.guest("dirty.elf"), "-append", "base=4M size=96M every=64"] + debugExit
     }
+
+    func dirtyArgs(ram: String = "150M") -> [String] { Self.dirtyArgs(ram: ram) }
 
     func field(_ report: String, _ name: String) -> Int? {
         guard let line = report.split(separator: "\n").first(where: { $0.hasPrefix(name + ": ") }) else { return nil }

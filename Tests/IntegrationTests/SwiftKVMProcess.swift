@@ -46,12 +46,14 @@ final class SwiftKVMProcess {
     private var err = Data()
     private var openStreams = 2
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// - Parameter launcher: a command that runs swiftkvm in its place and keeps the pid, such
+    ///   as `ip netns exec NAME` (empty: swiftkvm itself).
+    init(_ arguments: [String], environment: [String: String] = [:], launcher: [String] = []) throws {
         // A process that already exited (a port another test took first) must fail its own
         // test when written to, not kill the whole test run with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
-        process.executableURL = URL(fileURLWithPath: Paths.binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? Paths.binary)
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [Paths.binary] + arguments
         var env = ProcessInfo.processInfo.environment
         env["SWIFTKVM_HISTORY"] = ""
         for (k, v) in environment { env[k] = v }

@@ -3,9 +3,9 @@ import Machine
 import XCTest
 @testable import Migration
 
-/// Replays the fuzz campaign's seed corpus (fuzz/corpus, real captured streams) and every
+/// Replays the fuzz campaign's seed corpus (fuzz/corpus/stream, real captured streams) and every
 /// finding kept under Fixtures/FuzzCorpus through the destination's reader, with the same
-/// digest rule the fuzz target uses (fuzz/StreamFuzzer.swift). Seeds must load; every other
+/// digest rule the fuzz target uses (fuzz/Stream/StreamFuzzer.swift). Seeds must load; every other
 /// input must end in a refusal that reads well or a clean load, never a trap.
 final class FuzzCorpusReplayTests: XCTestCase {
     private static let packageRoot = URL(fileURLWithPath: #filePath)
@@ -24,7 +24,7 @@ final class FuzzCorpusReplayTests: XCTestCase {
     }
 
     func testSeedStreamsLoad() throws {
-        let seeds = try files(in: "fuzz/corpus")
+        let seeds = try files(in: "fuzz/corpus/stream")
         XCTAssertGreaterThanOrEqual(seeds.count, 4)
         for seed in seeds {
             let machine = destination()

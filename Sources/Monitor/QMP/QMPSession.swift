@@ -13,7 +13,7 @@ public final class QMPSession {
     ]))])
 
     private let table: QMPCommandTable
-    private var splitter = QMPStreamSplitter()
+    private var splitter: QMPStreamSplitter
     /// Framed messages not yet run, from `nextPiece` on.
     private var pending: [QMPStreamSplitter.Piece] = []
     private var nextPiece = 0
@@ -21,8 +21,10 @@ public final class QMPSession {
     /// Set after a message too long to frame: the owner sends what is queued and hangs up.
     public private(set) var mustClose = false
 
-    public init(table: QMPCommandTable) {
+    /// - Parameter maxMessageBytes: the framing bound; smaller only in tests and fuzzing.
+    public init(table: QMPCommandTable, maxMessageBytes: Int = QMPStreamSplitter.defaultMaxMessageBytes) {
         self.table = table
+        splitter = QMPStreamSplitter(maxMessageBytes: maxMessageBytes)
     }
 
     /// Lines to send, each a whole JSON message ending in CR LF, as QEMU writes them.

@@ -53,7 +53,7 @@ enum SeedStreams {
         _ = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
         var size: Int32 = 16 << 20
         _ = setsockopt(fds[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size))
-        let socket = MigrationSocket(fd: fds[0])
+        let socket = MigrationStream(fd: fds[0])
         let writer = StreamWriter(socket: socket)
         writer.writeHeader()
         writer.writeLayout(machine.layout)

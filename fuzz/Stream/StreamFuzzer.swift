@@ -25,7 +25,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     sealDigest(&bytes)
     destination.reset()
     guard let (receiveFD, sendFD) = bytes.withUnsafeBytes({ loadedSocketPair($0) }) else { return -1 }
-    let connection = MigrationSocket(fd: receiveFD)
+    let connection = MigrationStream(fd: receiveFD)
     let result = Result { try StreamReceiver.receive(from: connection, into: destination, resume: true) }
     connection.close()
     close(sendFD)
