@@ -35,11 +35,13 @@ link() {
     done
     swiftc -sanitize=fuzzer,address -parse-as-library -g \
         -I "$debug/Modules" -I "$debug" -Xcc -fmodule-map-file="$debug/CKVM.build/module.modulemap" \
-        -I Sources/CKVM/include -Xcc -fmodule-map-file=Sources/CReadline/module.modulemap \
-        $sources "${objects[@]}" -lreadline -o "$build/$target-fuzzer" \
+        -Xcc -fmodule-map-file="$debug/CSystemSupport.build/module.modulemap" \
+        -I Sources/CKVM/include -I Sources/CSystemSupport/include \
+        -Xcc -fmodule-map-file=Sources/CReadline/module.modulemap -Xcc -fmodule-map-file=Sources/COpenSSL/module.modulemap \
+        $sources "${objects[@]}" -lreadline -lssl -lcrypto -o "$build/$target-fuzzer" \
         2> >(grep -v "Cannot export local symbol" >&2)
 }
-below_monitor=(CKVM KVM Devices Machine Units Sockets Migration)
+below_monitor=(CKVM CSystemSupport SystemSupport KVM Devices Machine Units Sockets TLS Migration)
 link stream "fuzz/Stream/*.swift fuzz/Common/FuzzMachine.swift" "${below_monitor[@]}"
 link qmp "fuzz/QMP/*.swift fuzz/Common/*.swift" "${below_monitor[@]}" Monitor
 link monitor "fuzz/Monitor/*.swift fuzz/Common/*.swift" "${below_monitor[@]}" Monitor
