@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <sys/mman.h>
+#include <fcntl.h>
 
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
 int ckvm_ioctl_val(int fd, unsigned long request, unsigned long arg) { return ioctl(fd, request, arg); }
@@ -72,4 +74,10 @@ int ckvm_thread_setname(unsigned long thread, const char *name) {
     strncpy(buf, name, 15);
     buf[15] = 0;
     return pthread_setname_np((pthread_t)thread, buf);
+}
+
+int ckvm_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+int ckvm_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
 }

@@ -9,7 +9,34 @@ extension Machine: MigratableMachine {
     }
 
     public var ramRegions: [GuestRAMRegion] {
-        memory.regions.map { GuestRAMRegion(guestAddress: $0.guestAddress, size: $0.size, host: $0.host) }
+        memory.regions.enumerated().map { index, region in
+            GuestRAMRegion(guestAddress: region.guestAddress, size: region.size, host: region.host,
+                           untouchedPagesReadAsZero: memory.backing(ofRegion: index).untouchedPagesReadAsZero)
+        }
+    }
+
+    public var preallocatesRAM: Bool { configuration.preallocateRAM }
+
+    public func mapRAM(privatelyFrom file: Int32, offsets: [Int]) throws {
+        do { try memory.mapPrivately(file: file, offsets: offsets) } catch let e as KVMError {
+            throw MachineError.kvm(e.description)
+        }
+    }
+
+    public var sharedRAM: SharedRAM? {
+        memory.sharedMemory.map { SharedRAM(fd: $0.fd, offsets: $0.offsets) }
+    }
+
+    public func adoptSharedRAM(fd: Int32, offsets: [Int]) throws {
+        do { try memory.adoptShared(fd: fd, offsets: offsets) } catch let e as KVMError {
+            throw MachineError.kvm(e.description)
+        }
+    }
+
+    public func releaseSharedRAM() throws {
+        do { try memory.detach() } catch let e as KVMError {
+            throw MachineError.kvm(e.description)
+        }
     }
 
     public func startDirtyLogging() throws {

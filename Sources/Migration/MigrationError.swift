@@ -31,6 +31,10 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     /// A snapshot file ends before the stream does (a save that never finished, a copy cut short).
     case snapshotTruncated(path: String, during: String)
     case notASnapshot(path: String)
+    /// A mapped-ram snapshot whose header, metadata or pages do not check out.
+    case snapshotCorrupt(path: String, what: String)
+    /// Capabilities and a URI that do not go together (mapped-ram without file:, ...).
+    case unsupportedCombination(String)
 
     public var description: String {
         switch self {
@@ -77,6 +81,10 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
             return "snapshot \(path) is incomplete: the file ends while \(during)"
         case .notASnapshot(let path):
             return "\(path) is not a swiftkvm snapshot (it does not start with a migration stream header)"
+        case .snapshotCorrupt(let path, let what):
+            return "snapshot \(path) is corrupt: \(what); the guest was not started"
+        case .unsupportedCombination(let what):
+            return what
         }
     }
 }

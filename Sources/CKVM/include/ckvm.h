@@ -119,4 +119,10 @@ int ckvm_thread_setname(unsigned long thread, const char *name);
 /// The calling thread's kernel id (as QEMU shows in `info cpus`).
 int ckvm_gettid(void);
 
+// Guest RAM backings (GuestMemory): glibc declares these only under _GNU_SOURCE.
+/// memfd_create(name, MFD_CLOEXEC): anonymous shared memory that can be passed to another process.
+int ckvm_memfd_create(const char *name);
+/// fallocate(PUNCH_HOLE | KEEP_SIZE): frees a range of a file or memfd, which then reads as zero.
+int ckvm_punch_hole(int fd, int64_t offset, int64_t length);
+
 #endif

@@ -19,7 +19,15 @@ public struct MigrationCapability: Hashable, Sendable {
         "return-path", supported: true,
         "The destination answers on the migration connection; swiftkvm's always does, so this only records the choice")
 
-    /// Every capability QEMU 7.2 lists, in its order.
+    public static let ignoreShared = MigrationCapability(
+        "x-ignore-shared", supported: true,
+        "Do not send shared memory: over unix:, memfd-backed RAM is handed over as its file descriptor")
+    /// QEMU 9.0's mapped-ram: with file:, every page has its own place in the file.
+    public static let mappedRAM = MigrationCapability(
+        "mapped-ram", supported: true,
+        "Write file: snapshots with each page at a fixed offset (zero pages as holes), restorable by mapping the file")
+
+    /// Every capability QEMU 7.2 lists, in its order, then QEMU 9.0's mapped-ram.
     public static let all: [MigrationCapability] = [
         MigrationCapability("xbzrle", "Send pages as XOR-encoded differences from a cache"),
         MigrationCapability("rdma-pin-all", "Pin all guest memory for RDMA"),
@@ -37,11 +45,12 @@ public struct MigrationCapability: Hashable, Sendable {
         MigrationCapability("dirty-bitmaps", "Migrate block dirty bitmaps"),
         MigrationCapability("postcopy-blocktime", "Measure vCPU block time during post-copy"),
         MigrationCapability("late-block-activate", "Activate block devices only when the guest starts"),
-        MigrationCapability("x-ignore-shared", "Do not send shared memory"),
+        ignoreShared,
         MigrationCapability("validate-uuid", "Check that the destination's UUID matches"),
         MigrationCapability("background-snapshot", "Snapshot with write-protection instead of dirty logging"),
         MigrationCapability("zero-copy-send", "Send pages without copying them"),
         MigrationCapability("postcopy-preempt", "Send urgent post-copy pages on their own channel"),
+        mappedRAM,
     ]
 
     /// The capability a user named, or QEMU's error for a name it does not know.
@@ -78,4 +87,6 @@ public struct MigrationCapabilities: Equatable, Sendable {
     public var autoConverge: Bool { isOn(.autoConverge) }
     public var events: Bool { isOn(.events) }
     public var returnPath: Bool { isOn(.returnPath) }
+    public var mappedRAM: Bool { isOn(.mappedRAM) }
+    public var ignoreShared: Bool { isOn(.ignoreShared) }
 }

@@ -50,6 +50,7 @@ public final class MigrationController: @unchecked Sendable {
     public func migrate(uri: String, machine: MigratableMachine,
                         events: @escaping (MigrationEvent) -> Void = { _ in }) throws {
         let target = try MigrationURI.parse(uri)
+        try Self.check(capabilities, with: target)
         // Observers may read `parameters` or `capabilities` while a notification is delivered,
         // so `lock` is not held while the job starts (and publishes `setup`).
         try startLock.withLock {
@@ -63,6 +64,13 @@ public final class MigrationController: @unchecked Sendable {
                 })
             lock.withLock { job = created }
             created.start()
+        }
+    }
+
+    /// Refuses capabilities that cannot work over `target`, before anything starts.
+    static func check(_ capabilities: MigrationCapabilities, with target: MigrationURI) throws {
+        if case .file = target {} else if capabilities.mappedRAM {
+            throw MigrationError.unsupportedCombination("mapped-ram migration needs a file: URI")
         }
     }
 

@@ -37,6 +37,9 @@ public final class IncomingMigration {
     @discardableResult
     public func receive(into machine: MigratableMachine, resume: Bool = true) throws -> IncomingReport {
         if lock.withLock({ cancelled }) { throw MigrationError.cancelled }
+        if let snapshot = endpoint as? MappedRAMEndpoint {
+            return try MappedRAMRestore.restore(fd: snapshot.fd, path: snapshot.path, into: machine, resume: resume)
+        }
         let prefaulter = RAMPrefaulter(regions: machine.ramRegions)
         prefaulter.start()
         defer { prefaulter.stop() }

@@ -126,7 +126,7 @@ enum StreamReceiver {
         }
     }
 
-    private static func readHeader(_ reader: StreamReader) throws {
+    static func readHeader(_ reader: StreamReader) throws {
         reader.context = "reading the stream header"
         var magic: [UInt8] = []
         for _ in StreamFormat.magic { magic.append(try reader.readU8()) }
@@ -177,7 +177,7 @@ enum StreamReceiver {
                         // Entries for the whole batch; a page appears once per batch, so a zero
                         // page's entry cannot reflect this batch's own writes.
                         // SAFETY: pages firstPage..<firstPage+count lie in the region (checked above).
-                        residencyKnown = residency.load(host: region.host + Int(firstPage) * pageSize, count: count)
+                        residencyKnown = region.untouchedPagesReadAsZero && residency.load(host: region.host + Int(firstPage) * pageSize, count: count)
                     }
                     known = residencyKnown == true && residency.isUntouched(index)
                 }
@@ -200,7 +200,7 @@ enum StreamReceiver {
         }
     }
 
-    private static func readSection(_ reader: StreamReader, totalSoFar: Int, count: Int) throws -> StateSection {
+    static func readSection(_ reader: StreamReader, totalSoFar: Int, count: Int) throws -> StateSection {
         guard count < StreamFormat.maxSections else {
             throw MigrationError.malformedStream("more than \(StreamFormat.maxSections) state sections")
         }
@@ -220,7 +220,7 @@ enum StreamReceiver {
 
     /// Runs the guest if it ran on the source and `resume` allows it; otherwise it stays
     /// paused as it was there (`-S`: plain `paused`, waiting for `cont`).
-    private static func start(_ machine: MigratableMachine, sourceState: RunState, resume: Bool) throws {
+    static func start(_ machine: MigratableMachine, sourceState: RunState, resume: Bool) throws {
         if case .paused(let reason) = sourceState {
             machine.setPausedReason(reason.flatMap(carriedOver))
             return

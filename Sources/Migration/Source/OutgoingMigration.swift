@@ -110,22 +110,33 @@ final class OutgoingMigration: @unchecked Sendable {
             if cancelRequested { throw MigrationError.cancelled }
         }
         socket.configureForBulkTransfer(timeoutSeconds: TransportLimits.stallTimeoutSeconds)
+        // mapped-ram: pages go to their own places in the file, the rest at the end.
+        var mapped: MappedRAMWriter?
+        if capabilities.mappedRAM {
+            guard let snapshot = link as? SnapshotFile else {
+                throw MigrationError.unsupportedCombination("mapped-ram migration needs a file: URI")
+            }
+            mapped = try MappedRAMWriter(file: snapshot.file, regions: machine.ramRegions)
+        }
         let writer = StreamWriter(socket: socket)
-        writer.writeHeader()
-        writer.writeLayout(machine.layout)
-        try writer.flush()
+        if mapped == nil {
+            writer.writeHeader()
+            writer.writeLayout(machine.layout)
+            try writer.flush()
+        }
+        let sink: PageSink = mapped ?? writer
         do { try machine.startDirtyLogging() } catch {
             throw MigrationError.machine(action: "start dirty page logging", reason: "\(error)")
         }
         undo.dirtyLogging = true
         statistics.update { stats in
             stats.status = .active
-            stats.transferredBytes = writer.bytesWritten
+            stats.transferredBytes = sink.bytesWritten
         }
         statistics.update { [elapsed = statistics.elapsedMs] in $0.setupTimeMs = elapsed }
 
         let sender = PageSender(
-            writer: writer, regions: machine.ramRegions,
+            writer: sink, regions: machine.ramRegions,
             limiter: BandwidthLimiter(bytesPerSecond: parameters().maxBandwidth),
             checkpoint: { [self] in try checkpoint(socket) },
             shouldStop: { [self] in isCancelled },
@@ -140,11 +151,11 @@ final class OutgoingMigration: @unchecked Sendable {
         // dirtying: a snapshot stops early rather than grow the file.
         let precopyPolicy = transport.hasReturnPath ? policy
             : ConvergencePolicies.snapshot(policy, limit: 2 * machine.layout.ramSize)
-        let loop = PrecopyLoop(machine: machine, sender: sender, writer: writer, policy: precopyPolicy,
+        let loop = PrecopyLoop(machine: machine, sender: sender, writer: sink, policy: precopyPolicy,
                                parameters: parameters, autoConvergeEnabled: capabilities.autoConverge,
                                statistics: statistics, onPass: { [events] in events(.passCompleted($0)) })
         let precopy = try loop.run()
-        let precopyBytes = writer.bytesWritten
+        let precopyBytes = sink.bytesWritten
         statistics.update { $0.precopyBytes = precopyBytes }
 
         // Switchover: from here the guest is paused until the destination resumes it.
@@ -159,21 +170,27 @@ final class OutgoingMigration: @unchecked Sendable {
             throw MigrationError.machine(action: "pause the guest for switchover", reason: "\(error)")
         }
         trace.mark("pause")
-        try sendFinalPass(pending: precopy.pending, pass: precopy.passes + 1, sender: sender, writer: writer, trace: &trace)
+        try sendFinalPass(pending: precopy.pending, pass: precopy.passes + 1, sender: sender, writer: sink, trace: &trace)
         let state: MachineState
         do { state = try machine.saveState() } catch {
             throw MigrationError.machine(action: "save the machine state", reason: "\(error)")
         }
         trace.mark("save-state")
-        for section in state.sections { try writer.writeState(section) }
-        try writer.writeState(RunStateSection.section(for: undo.beforeSwitchover ?? .running))
-        try lock.withLock {
-            if cancelRequested { throw MigrationError.cancelled }
-            streamComplete = true
+        let runState = RunStateSection.section(for: undo.beforeSwitchover ?? .running)
+        if let mapped {
+            try lock.withLock { if cancelRequested { throw MigrationError.cancelled } }
+            try mapped.finish(layout: machine.layout, sections: state.sections + [runState])
+        } else {
+            for section in state.sections { try writer.writeState(section) }
+            try writer.writeState(runState)
+            try lock.withLock {
+                if cancelRequested { throw MigrationError.cancelled }
+                streamComplete = true
+            }
+            try writer.writeEnd()
         }
-        try writer.writeEnd()
         trace.mark("write-state-end-digest")
-        statistics.update { $0.transferredBytes = writer.bytesWritten; $0.downtimeBytes = writer.bytesWritten - precopyBytes }
+        statistics.update { $0.transferredBytes = sink.bytesWritten; $0.downtimeBytes = sink.bytesWritten - precopyBytes }
 
         // The destination's acknowledgement, or (a file) the data safely on disk.
         try link.commit()
@@ -184,10 +201,10 @@ final class OutgoingMigration: @unchecked Sendable {
         machine.markMigrated(guestRunsElsewhere: transport.hasReturnPath)
         machine.stopDirtyLogging()
         if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
-        return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: writer.bytesWritten)
+        return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: sink.bytesWritten)
     }
 
-    private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: StreamWriter,
+    private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: PageSink,
                                trace: inout SwitchoverTrace) throws {
         let last: [[UInt64]]
         do { last = try machine.collectDirtyPages() } catch {

@@ -80,6 +80,18 @@ final class StreamWriter {
         if buffer.count >= 256 * 1024 { try flush() }
     }
 
+    /// A record of `tag`, region index u32, count u32 and `words` (mapped-ram's page maps and
+    /// page digests, MappedRAMFormat.swift).
+    func writeWords(tag: UInt8, region: Int, _ words: [UInt64]) throws {
+        put8(tag)
+        put32(UInt32(truncatingIfNeeded: region))
+        put32(UInt32(truncatingIfNeeded: words.count))
+        for word in words {
+            put64(word)
+            if buffer.count >= 256 * 1024 { try flush() }
+        }
+    }
+
     /// Writes the end marker and the digest of everything before it, then flushes.
     func writeEnd() throws {
         put8(StreamFormat.Tag.end.rawValue)

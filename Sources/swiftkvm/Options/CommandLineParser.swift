@@ -17,6 +17,16 @@ enum CommandLineParser {
     static let options: [Option] = [
         Option(names: ["m"], argument: "[size=]SIZE", help: "guest RAM; a bare number is MiB, sizes as below (default 128M; 2 MiB to 64 GiB)") { config, text in
             config.memorySize = try MachineOptionParsing.memorySize(text)
+            config.memorySizeGiven = true
+        },
+        Option(names: ["object"], argument: "memory-backend-memfd,id=ID,size=SIZE[,share=on]", help: "guest RAM in a memfd, shared, for -machine memory-backend=ID; a unix: migration with x-ignore-shared on hands it over instead of copying it (see \"Same-host handoff\" in the README)") { config, text in
+            config.memoryBackends.append(try MachineOptionParsing.memoryBackend(text))
+        },
+        Option(names: ["machine", "M"], argument: "memory-backend=ID", help: "take guest RAM from the -object with that id (its size is the RAM size; -m, if given, must match)") { config, text in
+            config.machineMemoryBackend = try MachineOptionParsing.machine(text)
+        },
+        Option(names: ["mem-prealloc"], argument: nil, help: "commit all guest RAM before the guest runs; a mapped-ram snapshot is then read in whole (and checked page by page) instead of mapped") { config, _ in
+            config.preallocateMemory = true
         },
         Option(names: ["kernel"], argument: "FILE", help: "boot a Linux bzImage through the 64-bit boot protocol, or an ELF with a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) in 32-bit protected mode; the format is recognised from the file (see \"Linux guests\" in the README)") { config, text in
             guard !text.isEmpty else {
