@@ -53,7 +53,9 @@ final class IncomingRunner {
             do {
                 let report = try incoming.receive(into: machine, resume: resumeWhenDone)
                 let stopped = report.sourceState.isRunning ? "" : "; the guest stays \(report.sourceState), as on the source"
-                log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)\(stopped)")
+                let what = report.sharedRAM ? "guest RAM handed over as shared memory"
+                    : "\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero"
+                log("swiftkvm: incoming migration completed (\(what))\(stopped)")
             } catch {
                 log("swiftkvm: incoming migration failed: \(error); the guest was not started")
                 fail(1)

@@ -40,8 +40,9 @@ public final class IncomingMigration {
         if let snapshot = endpoint as? MappedRAMEndpoint {
             return try MappedRAMRestore.restore(fd: snapshot.fd, path: snapshot.path, into: machine, resume: resume)
         }
+        // Committing a memfd's pages ahead would allocate memory that a handoff replaces.
         let prefaulter = RAMPrefaulter(regions: machine.ramRegions)
-        prefaulter.start()
+        if machine.ramRegions.allSatisfy(\.untouchedPagesReadAsZero) { prefaulter.start() }
         defer { prefaulter.stop() }
         let connection = try endpoint.accept()
         lock.withLock { self.connection = connection }
@@ -78,4 +79,6 @@ public struct IncomingReport: Equatable, Sendable {
     public var acknowledged: Bool
     /// The guest's state on the source when switchover began.
     public var sourceState: RunState = .running
+    /// RAM came as the source's memfd (x-ignore-shared), not as pages.
+    public var sharedRAM = false
 }

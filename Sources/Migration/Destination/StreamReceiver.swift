@@ -71,6 +71,15 @@ enum StreamReceiver {
             switch tag {
             case .layout:
                 throw MigrationError.malformedStream("a second layout section")
+            case .sharedRAM:
+                guard report.passes == 0, sections.isEmpty, !received.any else {
+                    throw MigrationError.malformedStream("shared RAM after RAM pages or state")
+                }
+                prefaulter?.stop()
+                try adoptSharedRAM(reader, socket: socket, machine: machine, regions: regions)
+                for index in regions.indices { received.mark(region: index, pages: 0..<regions[index].pageCount) }
+                report.sharedRAM = true
+                trace.mark("adopt-shared-ram")
             case .ramBatch:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("RAM after device state") }
                 try receiveBatch(reader, regions: regions, kinds: kinds, prefaulter: prefaulter,
@@ -123,6 +132,30 @@ enum StreamReceiver {
                 trace.mark("load-state")
                 return report
             }
+        }
+    }
+
+    /// x-ignore-shared: maps the memfd that came with the record over this machine's RAM.
+    private static func adoptSharedRAM(_ reader: StreamReader, socket: MigrationStream, machine: MigratableMachine,
+                                       regions: [GuestRAMRegion]) throws {
+        reader.context = "receiving shared RAM"
+        let count = Int(try reader.readU32())
+        guard count == regions.count else {
+            throw MigrationError.malformedStream("shared RAM for \(count) regions; the machine has \(regions.count)")
+        }
+        var offsets: [Int] = []
+        for _ in 0..<count { offsets.append(Int(clamping: try reader.readU64())) }
+        guard let fd = socket.takeDescriptor() else {
+            throw MigrationError.malformedStream("shared RAM arrived without its memory's descriptor (x-ignore-shared needs a unix: migration)")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+              zip(offsets, regions).allSatisfy({ $0 % GuestRAMRegion.pageSize == 0 && $0 <= Int(info.st_size) - $1.size }) else {
+            close(fd)
+            throw MigrationError.malformedStream("the shared memory (\(info.st_size) bytes) does not hold the guest's RAM at the offsets given")
+        }
+        do { try machine.adoptSharedRAM(fd: fd, offsets: offsets) } catch {
+            throw MigrationError.machine(action: "map the handed-over RAM", reason: "\(error)")
         }
     }
 

@@ -61,6 +61,9 @@ final class OutgoingMigration: @unchecked Sendable {
         var dirtyLogging = false
         /// The run state just before switchover paused the guest.
         var beforeSwitchover: RunState?
+        /// A handoff's stream is complete: the destination may run the guest on this very
+        /// memory, so this copy must not resume on its own.
+        var memoryHandedOver = false
     }
 
     private func run() {
@@ -80,7 +83,10 @@ final class OutgoingMigration: @unchecked Sendable {
                 status = .cancelled
                 outcome = .cancelled(guestRunning: guestRunning)
             } else {
-                let reason = "\(error)"
+                var reason = "\(error)"
+                if undo.memoryHandedOver {
+                    reason += "; the guest stays paused here, since the destination may already run it on the same memory: check it before cont -f"
+                }
                 status = .failed(reason: reason)
                 outcome = .failed(reason: reason, afterMs: statistics.elapsedMs, guestRunning: guestRunning)
             }
@@ -125,6 +131,9 @@ final class OutgoingMigration: @unchecked Sendable {
             try writer.flush()
         }
         let sink: PageSink = mapped ?? writer
+        if capabilities.ignoreShared, let shared = machine.sharedRAM {
+            return try handOff(shared, link: link, writer: writer, undo: &undo)
+        }
         do { try machine.startDirtyLogging() } catch {
             throw MigrationError.machine(action: "start dirty page logging", reason: "\(error)")
         }
@@ -204,6 +213,61 @@ final class OutgoingMigration: @unchecked Sendable {
         return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: sink.bytesWritten)
     }
 
+    /// x-ignore-shared with memfd-backed RAM: the memfd goes over the unix socket instead of
+    /// the pages (no dirty logging, no passes), and the guest pauses only while its state is
+    /// saved and sent and the destination maps the memory and loads the state. After the
+    /// acknowledgement this process lets go of the memory, so nothing done here (a reset, a
+    /// forced cont) can touch the guest that runs on the destination.
+    private func handOff(_ shared: SharedRAM, link: OutgoingLink, writer: StreamWriter, undo: inout Undo) throws -> Summary {
+        guard link.stream.canPassDescriptors else {
+            throw MigrationError.unsupportedCombination(
+                "x-ignore-shared hands shared memory over as a file descriptor, which needs a unix: migration")
+        }
+        try writer.writeSharedRAM(offsets: shared.offsets, descriptor: shared.fd)
+        statistics.update { stats in
+            stats.status = .active
+            stats.transferredBytes = writer.bytesWritten
+        }
+        statistics.update { [elapsed = statistics.elapsedMs] in $0.setupTimeMs = elapsed }
+        try checkpoint(link.stream)
+        undo.beforeSwitchover = machine.runState
+        let pausedAt = MonotonicClock.nanoseconds()
+        var trace = SwitchoverTrace(side: "source")
+        do { try machine.pause(reason: .finishMigrate) } catch {
+            undo.beforeSwitchover = nil
+            throw MigrationError.machine(action: "pause the guest for switchover", reason: "\(error)")
+        }
+        trace.mark("pause")
+        writer.writePassEnd(1)
+        let state: MachineState
+        do { state = try machine.saveState() } catch {
+            throw MigrationError.machine(action: "save the machine state", reason: "\(error)")
+        }
+        trace.mark("save-state")
+        for section in state.sections { try writer.writeState(section) }
+        try writer.writeState(RunStateSection.section(for: undo.beforeSwitchover ?? .running))
+        try lock.withLock {
+            if cancelRequested { throw MigrationError.cancelled }
+            streamComplete = true
+        }
+        undo.memoryHandedOver = true
+        try writer.writeEnd()
+        trace.mark("write-state-end")
+        try link.commit()
+        trace.mark("wait-ack")
+        let downtimeMs = (MonotonicClock.nanoseconds() - pausedAt) / 1_000_000
+        statistics.update { stats in
+            stats.passes = 1
+            stats.transferredBytes = writer.bytesWritten
+            stats.downtimeBytes = writer.bytesWritten
+            stats.remainingBytes = 0
+        }
+        machine.markMigrated(guestRunsElsewhere: true)
+        // If even this fails, cont stays refused without -f, as after any migration.
+        try? machine.releaseSharedRAM()
+        return Summary(downtimeMs: downtimeMs, passes: 1, bytes: writer.bytesWritten)
+    }
+
     private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: PageSink,
                                trace: inout SwitchoverTrace) throws {
         let last: [[UInt64]]
@@ -267,6 +331,10 @@ final class OutgoingMigration: @unchecked Sendable {
     private func rollBack(_ undo: Undo) -> Bool {
         if undo.dirtyLogging { machine.stopDirtyLogging() }
         if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
+        if undo.memoryHandedOver {
+            machine.setPausedReason(nil)
+            return false
+        }
         switch undo.beforeSwitchover {
         case .running?:
             // If even this fails the guest stays paused; the status line says so.

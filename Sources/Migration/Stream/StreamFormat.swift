@@ -1,6 +1,6 @@
 import Machine
 
-/// The swiftkvm migration stream, version 1.1. Every integer is little-endian.
+/// The swiftkvm migration stream, version 1.2. Every integer is little-endian.
 ///
 /// Source to destination:
 ///
@@ -8,6 +8,10 @@ import Machine
 ///     layout     tag 0x01, region count u32 (1...64), per region: guest address u64, size u64
 ///                (a multiple of 4 KiB); vCPU count u32 (<= 1024); device count u32 (<= 256), per
 ///                device: name length u16 (<= 256), UTF-8 name
+///     shared RAM (only with x-ignore-shared over unix:, once, right after the layout)
+///                tag 0x06, region count u32 (= the layout's), per region: offset u64 in the memfd
+///                that travels with this record's first byte (SCM_RIGHTS); the destination maps it
+///                in place of its own RAM, and no RAM batches follow
 ///     then, any number of times:
 ///     RAM batch  tag 0x02, region index u32, first page u64, page count u32 (1...1024),
 ///                one kind byte per page (0 = not in this batch, 1 = zero page, 2 = normal page),
@@ -35,9 +39,12 @@ import Machine
 ///
 /// History: 1.1 added the `run-state` section; a 1.1 reader takes 1.0 streams (their guest
 /// counts as running). 1.0 readers predate any release and refuse the section by name.
+/// 1.2 added the shared RAM record, sent only when the user turns x-ignore-shared on; a 1.1
+/// reader refuses it by its tag, which is right: it cannot map memory it was not given.
+/// A snapshot file can also be in the mapped-ram layout (MappedRAMFormat.swift).
 enum StreamFormat {
     static let magic: [UInt8] = Array("SKVM".utf8)
-    static let version = StreamVersion(major: 1, minor: 1)
+    static let version = StreamVersion(major: 1, minor: 2)
 
     static let maxRegions = 64
     static let maxVCPUs = MachineConfiguration.maxVCPUCount
@@ -55,6 +62,7 @@ enum StreamFormat {
         case passEnd = 0x03
         case state = 0x04
         case end = 0x05
+        case sharedRAM = 0x06
     }
 
     enum PageKind: UInt8 {
