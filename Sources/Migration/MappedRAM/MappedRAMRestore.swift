@@ -43,6 +43,8 @@ enum MappedRAMRestore {
     }
 
     private static func load(fd: Int32, into machine: MigratableMachine, resume: Bool) throws -> IncomingReport {
+        // SWIFTKVM_TRACE_SWITCHOVER: where a restore's time goes, as for a switchover.
+        var trace = SwitchoverTrace(side: "restore")
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw MigrationError.io(operation: "reading the snapshot", errno: errno) }
         let fileSize = UInt64(info.st_size)
@@ -58,7 +60,9 @@ enum MappedRAMRestore {
         guard fileSize == end else { throw MappedRAMError("it has \(fileSize - end) bytes after its end") }
 
         let regions = machine.ramRegions
+        trace.mark("header")
         let trailer = try readTrailer(fd: fd, header: header, machine: machine)
+        trace.mark("metadata")
         let offsets = MappedRAMFormat.regionOffsets(regions.map(\.size))
         var report = IncomingReport(passes: 1, normalPages: 0, zeroPages: 0, stateSections: trailer.sections.count,
                                     acknowledged: true, sourceState: trailer.sourceState ?? .running)
@@ -74,10 +78,13 @@ enum MappedRAMRestore {
                 throw MigrationError.machine(action: "map the snapshot's RAM", reason: "\(error)")
             }
         }
+        trace.mark(machine.preallocatesRAM ? "read-ram" : "map-ram")
         do { try machine.loadState(MachineState(sections: trailer.sections)) } catch {
             throw MigrationError.machine(action: "load the snapshot's state", reason: "\(error)")
         }
+        trace.mark("load-state")
         try StreamReceiver.start(machine, sourceState: report.sourceState, resume: resume)
+        trace.mark("resume")
         return report
     }
 
