@@ -365,3 +365,31 @@ def ratio(a_values, b_values, digits=2):
 
 def today():
     return time.strftime("%Y-%m-%d")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+VCPU_THREAD = re.compile(r"^(vcpu\d+|CPU \d+/KVM)$")  # swiftkvm's and QEMU's vCPU thread names
+
+
+def _stat_cpu_seconds(path):
+    """utime + stime of /proc/.../stat in seconds (fields 14 and 15, after the parenthesised name)."""
+    with open(path) as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cpu_seconds(pid):
+    """(whole process, its vCPU threads) CPU seconds so far. The process figure includes threads
+    that have already exited (a migration's sender ends with it); vCPU threads live as long as
+    the VM, so the difference is what the VMM itself spent: migration, I/O, monitor."""
+    total = _stat_cpu_seconds(f"/proc/{pid}/stat")
+    vcpus = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            if VCPU_THREAD.match(name):
+                vcpus += _stat_cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:
+            continue  # the thread ended between listing and reading
+    return total, vcpus

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Live-migration benchmark: swiftkvm versus QEMU on loopback, same guests, same run.
+"""Live-migration benchmark: swiftkvm versus QEMU, same guests, same link, same run.
 
-For each scenario and VMM a source and a destination (-incoming tcp:127.0.0.1:PORT) are started,
+For each scenario and VMM a source and a destination (-incoming tcp:HOST:PORT) are started,
 the guest is let reach steady state, the source is told `migrate -d`, and `info migrate` is
 polled until the migration ends. Reps alternate between the VMMs.
 
@@ -11,8 +11,15 @@ Scenarios:
   c    150 MiB guest dirtying 96 MiB forever (dirty.elf every=64); sweeps/s before and during
   d    a and b at 4 GiB and 8 GiB (b keeps 900 MiB of data); names a4g b4g a8g b8g
   e    start-up to the first serial byte (bench/startup.py's measurement)
+  f    1 GiB guest, 896 MiB of random data, then an 8 MiB hot set swept forever (dirty.elf hot=8M)
+  g    1 GiB guest holding 512 MiB of compressible data (files from /usr loaded as its -initrd)
 
-Usage: python3 bench/migration.py [--scenarios a,b,c,d,e] [--reps 3] [--quick] [--vmms swiftkvm,qemu]
+Links (--link): loopback (default), or veth1g: one network namespace per VMM joined by a veth
+pair shaped to 1 Gbit/s (bench/link.py). Every migration also reports the CPU seconds each
+VMM spent outside its vCPU threads while it ran, and the bytes moved per such CPU-second.
+
+Usage: python3 bench/migration.py [--scenarios a,b,c,d,e,f,g] [--reps 3] [--quick] [--vmms swiftkvm,qemu]
+                                  [--link loopback|veth1g]
 Writes bench/results/<date>/results.md (+ results.json, + chart.png when matplotlib is present)."""
 
 import argparse
@@ -26,6 +33,7 @@ import tempfile
 import time
 
 import benchlib as b
+import link as links
 import startup
 
 DEBUG_EXIT = "isa-debug-exit,iobase=0xf4,iosize=0x04"
@@ -34,11 +42,39 @@ BOOT_TIMEOUT_S = 180
 
 
 class Scenario:
-    def __init__(self, name, title, ram, kernel, append, ready, ready_count=1, sweeps=False):
+    def __init__(self, name, title, ram, kernel, append, ready, ready_count=1, sweeps=False, initrd=None):
         self.name, self.title, self.ram, self.kernel, self.append = name, title, ram, kernel, append
         self.ready = ready              # console pattern that says the guest is in steady state
         self.ready_count = ready_count  # how many times it must have been seen
         self.sweeps = sweeps            # measure dirty.elf's sweep rate around the migration
+        self.initrd = initrd            # a function returning the path of a file to load as -initrd
+
+
+COMPRESSIBLE_BYTES = 512 << 20
+
+
+def compressible_data():
+    """512 MiB of real files (programs, libraries, documentation from /usr) in one file, made
+    once and kept in /tmp: what a guest's page cache holds, which zstd shrinks about 3-4x."""
+    path = f"/tmp/swiftkvm-bench-compressible-{COMPRESSIBLE_BYTES >> 20}M.img"
+    if os.path.exists(path) and os.path.getsize(path) == COMPRESSIBLE_BYTES:
+        return path
+    with open(path + ".part", "wb") as out:
+        tar = subprocess.Popen(["tar", "cf", "-", "--ignore-failed-read", "/usr/lib", "/usr/share", "/usr/bin"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        left = COMPRESSIBLE_BYTES
+        while left:
+            chunk = tar.stdout.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            out.write(chunk)
+            left -= len(chunk)
+        tar.kill()
+        tar.wait()
+    if left:
+        raise SystemExit(f"could not gather {COMPRESSIBLE_BYTES >> 20} MiB of files from /usr for scenario g")
+    os.rename(path + ".part", path)
+    return path
 
 
 def idle(name, ram):
@@ -55,6 +91,11 @@ SCENARIOS = {
     "b": filled("b", "1G"),
     "c": Scenario("c", "150M guest dirtying 96 MiB forever (dirty.elf every=64)", "150M", "dirty.elf",
                   "base=4M size=96M every=64", r"^sweep \d+", ready_count=4, sweeps=True),
+    "f": Scenario("f", "1G guest, 896 MiB random data, then an 8 MiB hot set swept forever (dirty.elf hot=8M)",
+                  "1G", "dirty.elf", "base=4M size=896M sweeps=1 fill=1 hot=8M every=64", r"^sweep \d+",
+                  ready_count=4, sweeps=True),
+    "g": Scenario("g", "1G guest holding 512 MiB of compressible data (files from /usr as its -initrd), idle",
+                  "1G", "hello.elf", "", r"swiftkvm hello guest:", initrd=compressible_data),
     "a4g": idle("a4g", "4G"),
     "b4g": filled("b4g", "4G"),
     "a8g": idle("a8g", "8G"),
@@ -71,13 +112,16 @@ FIELDS = [  # (info migrate key, label, unit)
 ]
 
 
-def vmm_argv(vmm, swiftkvm_path, scenario, monitor_path, incoming_port=None):
+def vmm_argv(vmm, swiftkvm_path, scenario, monitor_path, incoming=None):
+    """incoming: (host, port) for the destination."""
     common = ["-m", scenario.ram, "-kernel", b.guest(scenario.kernel), "-device", DEBUG_EXIT,
               "-monitor", f"unix:{monitor_path},server,nowait", "-serial", "stdio"]
     if scenario.append:
         common += ["-append", scenario.append]
-    if incoming_port is not None:
-        common += ["-incoming", f"tcp:127.0.0.1:{incoming_port}"]
+    if scenario.initrd is not None:
+        common += ["-initrd", scenario.initrd()]
+    if incoming is not None:
+        common += ["-incoming", f"tcp:{incoming[0]}:{incoming[1]}"]
     if vmm == "swiftkvm":
         return [swiftkvm_path] + common
     return [b.QEMU, "-enable-kvm", "-display", "none", "-no-reboot"] + common
@@ -150,7 +194,7 @@ class Unsupported(Exception):
     """This VMM cannot migrate (yet): skip its remaining migration runs."""
 
 
-def migrate_once(vmm, swiftkvm_path, scenario, log):
+def migrate_once(vmm, swiftkvm_path, scenario, link, log):
     """One migration; a dict of figures, or {'error': why}."""
     tmp = tempfile.mkdtemp(prefix=f"bench-{vmm}-", dir="/tmp")
     src_sock, dst_sock = os.path.join(tmp, "src.sock"), os.path.join(tmp, "dst.sock")
@@ -158,9 +202,10 @@ def migrate_once(vmm, swiftkvm_path, scenario, log):
     src_mon = dst_mon = None
     try:
         with b.Processes() as procs:
-            dst = procs.start(vmm_argv(vmm, swiftkvm_path, scenario, dst_sock, port),
+            host = link.destination_host
+            dst = procs.start(link.destination_argv(vmm_argv(vmm, swiftkvm_path, scenario, dst_sock, (host, port))),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            src = procs.start(vmm_argv(vmm, swiftkvm_path, scenario, src_sock),
+            src = procs.start(link.source_argv(vmm_argv(vmm, swiftkvm_path, scenario, src_sock)),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             src_console, dst_console = b.Console(src.stdout), b.Console(dst.stdout)
             src_err, dst_err = b.Console(src.stderr), b.Console(dst.stderr)
@@ -188,8 +233,9 @@ def migrate_once(vmm, swiftkvm_path, scenario, log):
             else:
                 time.sleep(1.0)
 
+            cpu_before = {"source": b.cpu_seconds(src.pid), "destination": b.cpu_seconds(dst.pid)}
             t_start = time.monotonic()
-            out = src_mon.command(f"migrate -d tcp:127.0.0.1:{port}")
+            out = src_mon.command(f"migrate -d tcp:{host}:{port}")
             if out:
                 message = " / ".join(out)
                 if re.search(r"unknown command|not supported|not implemented", message, re.I):
@@ -211,6 +257,7 @@ def migrate_once(vmm, swiftkvm_path, scenario, log):
                     return {"error": f"still '{status}' after {MIGRATION_TIMEOUT_S} s"}
                 time.sleep(0.05)
             t_seen = time.monotonic()
+            cpu_after = {"source": b.cpu_seconds(src.pid), "destination": b.cpu_seconds(dst.pid)}
             if not status.startswith("completed"):
                 return {"error": f"migration ended '{status}'", "info": info}
             result = {key: number(info.get(key)) for key, _, _ in FIELDS}
@@ -222,11 +269,27 @@ def migrate_once(vmm, swiftkvm_path, scenario, log):
             result["passes_seen"] = passes_seen
             result["wall_s"] = t_seen - t_start
             result["info"] = info
+            for side in ("source", "destination"):
+                total = cpu_after[side][0] - cpu_before[side][0]
+                vcpus = cpu_after[side][1] - cpu_before[side][1]
+                result[f"{side}_vmm_cpu_s"] = total - vcpus
+                result[f"{side}_vcpu_cpu_s"] = vcpus
+            vmm_cpu = result["source_vmm_cpu_s"] + result["destination_vmm_cpu_s"]
+            if result.get("transferred ram") and vmm_cpu > 0:
+                result["mib_per_vmm_cpu_s"] = result["transferred ram"] / 1024 / vmm_cpu
 
-            dst_status = " ".join(dst_mon.command("info status"))
+            # The source reports completion once its last bytes are in the socket; over a slow
+            # link the destination may still be reading them, so give it a few seconds.
+            deadline = time.monotonic() + 10.0
+            while True:
+                dst_status = " ".join(dst_mon.command("info status"))
+                if "running" in dst_status or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            result["destination_running_after_s"] = time.monotonic() - t_seen
             result["destination_status"] = dst_status
             if "running" not in dst_status:
-                result["error"] = f"destination not running after migration: {dst_status!r}"
+                result["error"] = f"destination not running 10 s after the migration completed: {dst_status!r}"
             if scenario.sweeps:
                 # Sweep markers from the destination show that the guest goes on, and give the rate after.
                 first = dst_console.wait_for(r"^sweep \d+", 30.0)
@@ -250,18 +313,19 @@ def migrate_once(vmm, swiftkvm_path, scenario, log):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def iperf_reference(log):
-    """One loopback TCP stream for 3 s: the transport's limit on this host, measured now."""
+def iperf_reference(link, log):
+    """One TCP stream for 3 s over the benchmark's link: the transport's limit, measured now."""
     if shutil.which("iperf3") is None:
         log("iperf3 reference: SKIPPED (iperf3 not found; install it with: apt-get install iperf3)")
         return None
     port = b.free_port()
     with b.Processes() as procs:
-        server = procs.start(["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+        server = procs.start(link.iperf_server_argv(["iperf3", "-s", "-1", "-p", str(port)]),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         data, problem = None, ""
         for _ in range(100):
-            client = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "3", "-J"],
+            client = subprocess.run(link.iperf_client_argv(["iperf3", "-c", link.destination_host, "-p", str(port),
+                                                            "-t", "3", "-J"]),
                                     capture_output=True, text=True, timeout=60)
             try:
                 data = json.loads(client.stdout)
@@ -278,11 +342,11 @@ def iperf_reference(log):
         log(f"iperf3 reference: failed: {problem}")
         return None
     bps = data["end"]["sum_received"]["bits_per_second"]
-    log(f"iperf3 loopback, one stream: {bps / 1e9:.1f} Gbit/s ({bps / 8e9:.2f} GB/s)")
+    log(f"iperf3 over {link.name}, one stream: {bps / 1e9:.2f} Gbit/s ({bps / 8e6:.0f} MB/s)")
     return bps
 
 
-def run(args, swiftkvm_path, log=print):
+def run(args, swiftkvm_path, link, log=print):
     results = {vmm: {} for vmm in args.vmms}
     unsupported = {}
     for name in args.scenarios:
@@ -300,7 +364,7 @@ def run(args, swiftkvm_path, log=print):
                     continue
                 log(f"[{name} rep {rep + 1}] {vmm:8}: {SCENARIOS[name].title}")
                 try:
-                    r = migrate_once(vmm, swiftkvm_path, SCENARIOS[name], log)
+                    r = migrate_once(vmm, swiftkvm_path, SCENARIOS[name], link, log)
                 except Unsupported as why:
                     unsupported[vmm] = f"{vmm} cannot migrate: {why}"
                     r = {"error": unsupported[vmm]}
@@ -314,19 +378,21 @@ def run(args, swiftkvm_path, log=print):
                                  f"{fmt(r.get('sweeps_per_s_during'))} after {fmt(r.get('sweeps_per_s_after'))}")
                     log(f"    total {r['total time']:.0f} ms, downtime {fmt(r.get('downtime'))} ms, "
                         f"{fmt(r.get('transferred ram'))} kbytes, {fmt(r.get('throughput'))} mbps, "
-                        f"passes {fmt(r.get('dirty sync count'))}{extra}")
+                        f"passes {fmt(r.get('dirty sync count'))}, VMM CPU source {fmt(r.get('source_vmm_cpu_s'), 2)} s "
+                        f"destination {fmt(r.get('destination_vmm_cpu_s'), 2)} s, "
+                        f"{fmt(r.get('mib_per_vmm_cpu_s'))} MiB per VMM CPU-second{extra}")
     return results
 
 
-def fmt(value):
-    return "n/a" if value is None else f"{value:.1f}"
+def fmt(value, digits=1):
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def ok_values(runs, key):
     return [r.get(key) for r in runs if "error" not in r]
 
 
-def markdown(args, results, iperf_bps, swiftkvm_path):
+def markdown(args, results, iperf_bps, swiftkvm_path, link):
     lines = [
         f"# Live migration: swiftkvm vs QEMU ({b.today()})",
         "",
@@ -334,10 +400,10 @@ def markdown(args, results, iperf_bps, swiftkvm_path):
         f"- Host: {b.host_description()}",
         f"- Reps per scenario per VMM: {args.reps}, alternated. Median (min-max) over successful reps;",
         "  the ratio is of the medians, swiftkvm/QEMU.",
-        "- Source and destination on loopback (`-incoming tcp:127.0.0.1:PORT`), "
+        f"- Link: {link.description}; "
         "`migrate_set_parameter max-bandwidth 100G`, `downtime-limit 300`, `migrate -d`, `info migrate` polled every 50 ms.",
-        "- Loopback reference (iperf3, one stream, 3 s): " +
-        (f"{iperf_bps / 1e9:.1f} Gbit/s = {iperf_bps / 8e6:.0f} MB/s" if iperf_bps else "skipped (iperf3 missing)"),
+        "- Link reference (iperf3, one stream, 3 s): " +
+        (f"{iperf_bps / 1e9:.2f} Gbit/s = {iperf_bps / 8e6:.0f} MB/s" if iperf_bps else "skipped (iperf3 missing)"),
         "",
     ]
     for name in args.scenarios:
@@ -348,6 +414,9 @@ def markdown(args, results, iperf_bps, swiftkvm_path):
             fields = [("first_byte_ms", "first serial byte", " ms", 1), ("overhead", "VmRSS beyond guest RAM", " KiB", 0)]
         else:
             fields = [(key, label, f" {unit}" if unit else "", 1 if unit == "mbps" else 0) for key, label, unit in FIELDS]
+            fields += [("source_vmm_cpu_s", "source CPU outside vCPUs", " s", 2),
+                       ("destination_vmm_cpu_s", "destination CPU outside vCPUs", " s", 2),
+                       ("mib_per_vmm_cpu_s", "MiB moved per VMM CPU-second", "", 0)]
             if name in SCENARIOS and SCENARIOS[name].sweeps:
                 fields += [("sweeps_per_s_before", "sweeps/s before", "", 1),
                            ("sweeps_per_s_during", "sweeps/s during", "", 1),
@@ -371,6 +440,9 @@ def markdown(args, results, iperf_bps, swiftkvm_path):
         "  switchover (either side), so the window spans the whole migration plus at most one marker",
         "  interval; after = the destination's first 3 s. Under the PVM backend each first write to a",
         "  page after a dirty-log clear is a write-protect fault, so the guest slows while logging is on.",
+        "- CPU outside vCPUs: the VMM process's utime+stime (/proc/PID/stat, which keeps the time of",
+        "  threads that have ended) minus its vCPU threads' (`vcpuN`, QEMU's `CPU N/KVM`), from `migrate`",
+        "  to the end; MiB per VMM CPU-second = transferred ram / (source + destination) of those.",
         "",
     ]
     return "\n".join(lines)
@@ -400,7 +472,7 @@ def chart(args, results, path, log):
         ax.set_xticklabels(names)
         ax.set_ylabel(label)
         ax.legend(loc="best")
-    fig.suptitle(f"Live migration on loopback, median of {args.reps} rep(s)")
+    fig.suptitle(f"Live migration over {args.link}, median of {args.reps} rep(s)")
     fig.tight_layout()
     fig.savefig(path)
     return True
@@ -408,7 +480,9 @@ def chart(args, results, path, log):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="a,b,c,d,e", help="comma-separated: a,b,c,d,e (d = a4g,b4g,a8g,b8g)")
+    parser.add_argument("--scenarios", default="a,b,c,d,e", help="comma-separated: a,b,c,d,e,f,g (d = a4g,b4g,a8g,b8g)")
+    parser.add_argument("--link", default="loopback", choices=("loopback", "veth1g"),
+                        help="loopback (default) or veth1g: two network namespaces joined by a 1 Gbit/s veth pair")
     parser.add_argument("--reps", type=int, default=3, help="reps per scenario per VMM (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: scenarios a and c, 1 rep")
     parser.add_argument("--vmms", default="swiftkvm,qemu", help="which VMMs to run (default swiftkvm,qemu)")
@@ -425,7 +499,7 @@ def main():
         elif token in SCENARIOS or token == "e":
             names.append(token)
         elif token:
-            parser.error(f"unknown scenario {token!r}; use a, b, c, d (a4g, b4g, a8g, b8g) or e")
+            parser.error(f"unknown scenario {token!r}; use a, b, c, d (a4g, b4g, a8g, b8g), e, f or g")
     args.scenarios = names
     args.vmms = [v.strip() for v in args.vmms.split(",") if v.strip()]
     if any(v not in VMMS for v in args.vmms) or not args.vmms:
@@ -433,19 +507,22 @@ def main():
 
     b.require(tools=(b.QEMU,) if "qemu" in args.vmms else (), guests=("hello.elf", "dirty.elf"))
     swiftkvm_path = b.ensure_swiftkvm() if "swiftkvm" in args.vmms else None
-    iperf_bps = iperf_reference(print)
-    results = run(args, swiftkvm_path)
-    text = markdown(args, results, iperf_bps, swiftkvm_path)
+    with links.named(args.link) as link:
+        iperf_bps = iperf_reference(link, print)
+        results = run(args, swiftkvm_path, link)
+    text = markdown(args, results, iperf_bps, swiftkvm_path, link)
     print()
     print(text)
     if not args.no_write:
         # A smoke run must not overwrite the day's full run.
-        folder = os.path.join(b.RESULTS, b.today() + ("-quick" if args.quick else ""))
+        folder = os.path.join(b.RESULTS, b.today() + ("" if args.link == "loopback" else "-" + args.link)
+                              + ("-quick" if args.quick else ""))
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "results.md"), "w") as f:
             f.write(text)
         with open(os.path.join(folder, "results.json"), "w") as f:
-            json.dump({"scenarios": args.scenarios, "reps": args.reps, "iperf_bps": iperf_bps, "results": results},
+            json.dump({"scenarios": args.scenarios, "reps": args.reps, "link": args.link, "iperf_bps": iperf_bps,
+                       "results": results},
                       f, indent=1, default=str)
         if chart(args, results, os.path.join(folder, "chart.png"), print):
             print(f"wrote {os.path.relpath(os.path.join(folder, 'chart.png'), b.REPO)}")

@@ -33,13 +33,23 @@ guest_main:
     xor %esi, %esi
     call number_argument
     mov %rax, fill(%rip)
+    lea key_hot(%rip), %rdi
+    xor %esi, %esi
+    call number_argument
+    mov %rax, hot(%rip)
 
     lea why_fill(%rip), %rdi
-    cmp $1, %rax
+    cmpq $1, fill(%rip)
     ja bad_arguments
     lea why_every(%rip), %rdi
     test %r14, %r14
     jz bad_arguments
+    lea why_hot(%rip), %rdi
+    mov hot(%rip), %rax
+    cmp %r13, %rax
+    ja bad_arguments
+    test $PAGE_SIZE - 1, %eax
+    jnz bad_arguments
     mov %r12, %rdi
     mov %r13, %rsi
     call check_page_range
@@ -142,6 +152,19 @@ done:
     mov %rbp, %rdi
     call put_dec
     PRINT " sweeps\r\n"
+    # With hot=SIZE the first SIZE bytes go on being swept (and checked) forever: a guest with
+    # a big cold data set and a small working set, as a busy server is.
+    mov hot(%rip), %rax
+    test %rax, %rax
+    jz 3f
+    lea (%r12,%rax), %rbx
+    xor %r15d, %r15d
+    PRINT "dirty: hot set 0x"
+    mov hot(%rip), %rdi
+    call put_hex
+    PRINT "\r\n"
+    inc %rbp
+    jmp .Lsweep
     # Idle without touching memory or ports (hlt would need ring 0 and interrupts).
 3:  pause
     jmp 3b
@@ -153,9 +176,12 @@ key_size:       .asciz "size"
 key_every:      .asciz "every"
 key_sweeps:     .asciz "sweeps"
 key_fill:       .asciz "fill"
+key_hot:        .asciz "hot"
 why_fill:       .asciz "fill must be 0 or 1"
 why_every:      .asciz "every must be at least 1"
+why_hot:        .asciz "hot must be whole pages, at most size"
 
     .data
     .balign 8
 fill:   .quad 0
+hot:    .quad 0

@@ -32,7 +32,7 @@ final class HostileConnectionTests: XCTestCase {
                 close(fd)
             }
         }
-        source.send("migrate_set_parameter max-bandwidth 10G\nmigrate_set_parameter downtime-limit 2000\n")
+        source.send(MigrationSettings.converging)
         source.send("migrate -d tcp:127.0.0.1:\(proxy.port)\n")
         let report = migrationReport(source, until: ["completed", "failed"])
         XCTAssertTrue(report.hasPrefix("completed"), report + source.stderr)

@@ -22,7 +22,7 @@ final class LiveMigrationTests: XCTestCase {
         XCTAssertTrue(dst.waitForOutput("VM status: paused (inmigrate)"), dst.stdout)
         let src = try SwiftKVMProcess(dirtyArgs())
         XCTAssertTrue(src.waitForOutput("sweep 128"), src.stdout)
-        src.send("migrate_set_parameter max-bandwidth 10G\nmigrate_set_parameter downtime-limit 2000\n")
+        src.send(MigrationSettings.converging)
         src.send("migrate -d tcp:127.0.0.1:\(port)\n")
         let report = migrationReport(src, until: ["completed", "failed"])
         XCTAssertTrue(report.hasPrefix("completed"), report + src.stderr)
@@ -158,7 +158,7 @@ final class LiveMigrationTests: XCTestCase {
         let dst2 = try SwiftKVMProcess(dirtyArgs() + ["-incoming", "tcp:127.0.0.1:\(port2)"])
         dst2.send("info status\n")
         XCTAssertTrue(dst2.waitForOutput("VM status: paused (inmigrate)"), dst2.stdout)
-        src.send("migrate_set_parameter max-bandwidth 10G\nmigrate_set_parameter downtime-limit 2000\nmigrate -d tcp:127.0.0.1:\(port2)\n")
+        src.send(MigrationSettings.converging + "migrate -d tcp:127.0.0.1:\(port2)\n")
         XCTAssertTrue(src.waitForOutput("migration: completed"), src.stdout + src.stderr)
         let after = dst2.stdout.components(separatedBy: "sweep ").count
         XCTAssertTrue(dst2.waitFor { $0.components(separatedBy: "sweep ").count > after + 5 }, dst2.stdout)

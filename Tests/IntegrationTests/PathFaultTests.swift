@@ -9,9 +9,9 @@ import XCTest
 final class PathFaultTests: XCTestCase {
     let dirtyArgs = ["-m", "150M", "-kernel", Paths.guest("dirty.elf"), "-append", "base=4M size=96M every=64",
                      "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
-    /// Fast enough to converge; the default 128 MiB/s never does against this guest, so
+    /// Converges; the default 128 MiB/s never does against this guest, so with `endless`
     /// passes go on until the fault.
-    let converging = "migrate_set_parameter max-bandwidth 10G\nmigrate_set_parameter downtime-limit 2000\n"
+    let converging = MigrationSettings.converging
     let endless = "migrate_set_parameter max-bandwidth 128M\nmigrate_set_parameter downtime-limit 300\n"
 
     static let laterPass: (StreamRecord.Kind) -> Bool = { if case .ramBatch(let pass) = $0 { return pass >= 2 } else { return false } }

@@ -105,7 +105,7 @@ final class SMPGuestTests: XCTestCase {
 
     func testFourCPUsMigrateLiveAndKeepCheckingTheirMemory() throws {
         let (src, dst, port) = try sourceAndDestination(source: 4, destination: 4)
-        src.send("migrate_set_parameter max-bandwidth 10G\nmigrate_set_parameter downtime-limit 2000\n")
+        src.send(MigrationSettings.converging)
         src.send("migrate -d tcp:127.0.0.1:\(port)\n")
         let report = migrationReport(src, until: ["completed", "failed"])
         XCTAssertTrue(report.hasPrefix("completed"), report + src.stderr)

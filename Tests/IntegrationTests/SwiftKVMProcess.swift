@@ -27,6 +27,14 @@ enum Paths {
     }
 }
 
+/// Monitor lines that make a migration of the `dirty` guest converge on any machine: the link
+/// unlimited and a 2 s downtime budget converge it on a quiet one; auto-converge throttles the
+/// guest where a loaded machine sends too slowly for that (it never engages otherwise), so the
+/// tests that need a completed migration don't depend on the machine keeping up with the guest.
+enum MigrationSettings {
+    static let converging = "migrate_set_parameter max-bandwidth 10G\nmigrate_set_parameter downtime-limit 2000\nmigrate_set_capability auto-converge on\n"
+}
+
 /// A running `swiftkvm` with its stdin, stdout and stderr on pipes.
 final class SwiftKVMProcess {
     let process = Process()
