@@ -56,6 +56,9 @@ def save(procs, vmm, path, mapped_ram, tmp):
         raise RuntimeError(f"{vmm} guest did not reach sweep 3: {console.tail()}")
     mon = b.Monitor(mon_path, alive=lambda: proc.poll() is None)
     mon.command("migrate_set_parameter max-bandwidth 100G")
+    # The guest rewrites its 900 MiB faster than a file takes it: QEMU would iterate forever
+    # within its 300 ms default, so both may stop the guest for as long as the last pass takes.
+    mon.command("migrate_set_parameter downtime-limit 60000")
     if mapped_ram:
         mon.command("migrate_set_capability mapped-ram on")
     uri = f"file:{path}" if vmm == "swiftkvm" else f"exec:cat > {path}"
@@ -158,6 +161,8 @@ def main():
             for vmm in vmms:
                 for rep in range(args.reps):
                     print(f"handoff {vmm} rep {rep + 1}: {handoff(procs, vmm, tmp)}", flush=True)
+    for name in os.listdir(tmp):
+        os.unlink(os.path.join(tmp, name))
     os.rmdir(tmp)
 
 
