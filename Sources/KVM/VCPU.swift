@@ -242,8 +242,12 @@ public final class VCPU {
             // SAFETY: the buffer is a complete XSAVE image captured by KVM_GET_XSAVE(2).
             _ = try fd.ioctl("KVM_SET_XSAVE", CKVM_SET_XSAVE, pointer: buf.baseAddress!)
         }
-        var xcrs = s.xcrs
-        try fd.ioctl("KVM_SET_XCRS", CKVM_SET_XCRS, &xcrs)
+        // A KVM on a CPU without XSAVE reports no XCRs and refuses KVM_SET_XCRS (EINVAL), as it
+        // would refuse any: with none captured there is nothing to set.
+        if s.xcrs.nr_xcrs > 0 {
+            var xcrs = s.xcrs
+            try fd.ioctl("KVM_SET_XCRS", CKVM_SET_XCRS, &xcrs)
+        }
         var dr = s.debugRegs
         try fd.ioctl("KVM_SET_DEBUGREGS", CKVM_SET_DEBUGREGS, &dr)
         var lapic = s.lapic
@@ -259,6 +263,19 @@ public final class VCPU {
     public func setTSCKHz(_ khz: UInt32) throws {
         try fd.ioctl("KVM_SET_TSC_KHZ", CKVM_SET_TSC_KHZ, UInt(khz))
     }
+    /// Tells the guest's kvmclock that the VM was stopped (PVCLOCK_GUEST_STOPPED), so Linux's
+    /// soft-lockup watchdog does not count the pause as a hang. False when the guest has not
+    /// enabled kvmclock (KVM answers EINVAL): there is nothing to tell it.
+    @discardableResult
+    public func markClockPaused() throws -> Bool {
+        do {
+            try fd.ioctl("KVM_KVMCLOCK_CTRL", CKVM_KVMCLOCK_CTRL)
+            return true
+        } catch KVMError.ioctl(_, let err) where err == EINVAL {
+            return false
+        }
+    }
+
     public func tscKHz() throws -> UInt32 {
         UInt32(try fd.ioctl("KVM_GET_TSC_KHZ", CKVM_GET_TSC_KHZ))
     }

@@ -70,26 +70,38 @@ public final class VirtualMachine {
     public func captureState() throws -> VMState {
         var state = VMState()
         try fd.ioctl("KVM_GET_PIT2", CKVM_GET_PIT2, &state.pit)
-        try fd.ioctl("KVM_GET_CLOCK", CKVM_GET_CLOCK, &state.clock)
+        state.clock = try clock()
         for chip in 0..<3 { state.irqchips.append(try irqchip(UInt32(chip))) }
         return state
     }
 
-    public func restore(_ state: VMState) throws {
-        var pit = state.pit
-        try fd.ioctl("KVM_SET_PIT2", CKVM_SET_PIT2, &pit)
+    /// KVM_GET_CLOCK: the guest's kvmclock now.
+    public func clock() throws -> kvm_clock_data {
         var clock = kvm_clock_data()
-        clock.clock = state.clock.clock
-        // Carry wall-clock time across a live migration when the source offered it, so
-        // guest time accounts for the downtime.
-        clock.flags = state.clock.flags & UInt32(KVM_CLOCK_REALTIME)
-        clock.realtime = state.clock.realtime
+        try fd.ioctl("KVM_GET_CLOCK", CKVM_GET_CLOCK, &clock)
+        return clock
+    }
+
+    /// KVM_SET_CLOCK to a value `clock()` returned, here or on another host. Wall-clock time
+    /// is carried when the reading offered it (KVM_CLOCK_REALTIME, only with KVM's master
+    /// clock), so after a migration guest time accounts for the downtime.
+    public func setClock(_ reading: kvm_clock_data) throws {
+        var clock = kvm_clock_data()
+        clock.clock = reading.clock
+        clock.flags = reading.flags & UInt32(KVM_CLOCK_REALTIME)
+        clock.realtime = reading.realtime
         do {
             try fd.ioctl("KVM_SET_CLOCK", CKVM_SET_CLOCK, &clock)
         } catch KVMError.ioctl(_, let err) where err == EINVAL && clock.flags != 0 {
             clock.flags = 0
             try fd.ioctl("KVM_SET_CLOCK", CKVM_SET_CLOCK, &clock)
         }
+    }
+
+    public func restore(_ state: VMState) throws {
+        var pit = state.pit
+        try fd.ioctl("KVM_SET_PIT2", CKVM_SET_PIT2, &pit)
+        try setClock(state.clock)
         for var chip in state.irqchips {
             try fd.ioctl("KVM_SET_IRQCHIP", CKVM_SET_IRQCHIP, &chip)
         }

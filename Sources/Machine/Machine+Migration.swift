@@ -157,6 +157,7 @@ extension Machine: MigratableMachine {
                 }
                 trace.mark("load-state-vcpus")
                 try vm.restore(vmState)
+                forgetClockAtStop()
                 trace.mark("load-state-vm")
             } catch let e as KVMError {
                 throw MachineError.kvm(e.description)

@@ -28,6 +28,11 @@ public final class Machine {
     /// Set by a completed live migration: the guest runs on the destination now.
     private let handOff = ConditionLock()
     private var guestRunsElsewhere = false
+    /// kvmclock as it read when `pause` stopped the running guest, for `resume` (guarded by
+    /// `handOff`). As in QEMU, a stopped guest's clock stands still and KVM_KVMCLOCK_CTRL tells
+    /// it that it was stopped, so a long `stop` neither jumps its clock nor reads as a soft
+    /// lockup. Cleared where the clock is set anew (loading state, reset).
+    private var clockAtStop: kvm_clock_data?
 
     /// The guest wrote to isa-debug-exit: the process should end with this status.
     public var onGuestExit: (Int32) -> Void = { exit($0) }
@@ -145,9 +150,40 @@ public final class Machine {
     /// Lets the guest run (after boot, unless started paused).
     public func start() { run.setState(.running) }
 
-    public func pause(reason: PauseReason?) throws { run.pause(reason: reason) }
+    public func pause(reason: PauseReason?) throws {
+        let wasRunning = runState == .running
+        run.pause(reason: reason)
+        guard wasRunning, let reading = try? vm.clock() else { return }
+        handOff.withLock { if clockAtStop == nil { clockAtStop = reading } }
+    }
 
-    public func resume() throws { run.setState(.running) }
+    public func resume() throws {
+        if let reading = handOff.withLock({ () -> kvm_clock_data? in
+            defer { clockAtStop = nil }
+            return clockAtStop
+        }) {
+            try restartClock(from: reading)
+        }
+        run.setState(.running)
+    }
+
+    /// The clock continues from where it stood at `pause` (no wall-clock catch-up: the guest
+    /// was stopped, not migrated), and every vCPU's kvmclock says so.
+    private func restartClock(from reading: kvm_clock_data) throws {
+        var stopped = reading
+        stopped.flags = 0
+        do {
+            try run.withParked {
+                try vm.setClock(stopped)
+                for vcpu in vcpus { _ = try vcpu.perform { try $0.markClockPaused() } }
+            }
+        } catch let e as KVMError {
+            throw MachineError.kvm(e.description)
+        }
+    }
+
+    /// Loading state or resetting sets the clock itself; a clock saved at `pause` is stale then.
+    func forgetClockAtStop() { handOff.withLock { clockAtStop = nil } }
 
     public func setPausedReason(_ reason: PauseReason?) { run.setPausedReason(reason) }
 
@@ -190,6 +226,7 @@ public final class Machine {
                 try vcpu.perform { try $0.restore(state, settingCPUID: false) }
             }
             try vm.restore(bootVMState)
+            forgetClockAtStop()
             devices.reset()
         } catch let e as KVMError {
             throw MachineError.kvm(e.description)
@@ -252,7 +289,7 @@ public final class Machine {
 
     // MARK: Console
 
-    public var console: GuestConsole { devices }
+    public var console: GuestConsole { MachineConsole(devices: devices, runState: { [run] in run.runState }) }
 }
 
 extension Machine: VCPUThreadDelegate {

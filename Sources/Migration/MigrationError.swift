@@ -35,6 +35,16 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     case snapshotCorrupt(path: String, what: String)
     /// Capabilities and a URI that do not go together (mapped-ram without file:, ...).
     case unsupportedCombination(String)
+    /// The TLS layer failed (a certificate, a key, a peer that does not speak TLS).
+    case tls(during: String, reason: String)
+    /// `tls-creds` and friends do not fit this migration (a missing object, the wrong endpoint).
+    case tlsSetup(String)
+    /// The destination's tls-authz does not let this source's identity in.
+    case tlsRefused(String)
+    /// The destination has tls-creds, the source sent a plain stream.
+    case tlsRequired(credentials: String)
+    /// The source started TLS, the destination has no tls-creds.
+    case tlsNotExpected
 
     public var description: String {
         switch self {
@@ -85,6 +95,16 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
             return "snapshot \(path) is corrupt: \(what); the guest was not started"
         case .unsupportedCombination(let what):
             return what
+        case .tls(let during, let reason):
+            return "migration stream: \(during) failed: \(reason)"
+        case .tlsSetup(let reason):
+            return "migrate: \(reason)"
+        case .tlsRefused(let reason):
+            return "migration refused: \(reason)"
+        case .tlsRequired(let credentials):
+            return "migration refused: this destination requires TLS (tls-creds '\(credentials)'), but the source sent a plain stream; set tls-creds on the source too"
+        case .tlsNotExpected:
+            return "migration refused: the source started TLS, but this destination has no tls-creds; set tls-creds on both sides (or on neither)"
         }
     }
 }

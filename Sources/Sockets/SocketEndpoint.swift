@@ -55,6 +55,15 @@ public enum HostPort {
     }
 
     /// `HOST:PORT`, the host in brackets when it is an IPv6 address.
+    /// True when `host` names this machine only (`localhost`, 127.0.0.0/8, `::1`): nobody
+    /// else can reach a socket there. An empty host, `0` and `0.0.0.0` are every address.
+    public static func isLoopback(_ host: String) -> Bool {
+        let name = host.lowercased()
+        if name == "localhost" || name.hasSuffix(".localhost") || name == "::1" { return true }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
     public static func text(host: String, port: String) -> String {
         (host.contains(":") ? "[\(host)]" : host) + ":" + port
     }

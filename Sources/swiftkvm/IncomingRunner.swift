@@ -13,14 +13,17 @@ final class IncomingRunner {
     }
 
     private let machine: Machine
+    /// Its parameters say whether a source that connects must use TLS.
+    private let controller: MigrationController
     private let resumeWhenDone: Bool
     private let log: (String) -> Void
     private let fail: (Int32) -> Void
     private let lock = NSLock()
     private var started = false
 
-    init(machine: Machine, resumeWhenDone: Bool, log: @escaping (String) -> Void, fail: @escaping (Int32) -> Void) {
+    init(machine: Machine, controller: MigrationController, resumeWhenDone: Bool, log: @escaping (String) -> Void, fail: @escaping (Int32) -> Void) {
         self.machine = machine
+        self.controller = controller
         self.resumeWhenDone = resumeWhenDone
         self.log = log
         self.fail = fail
@@ -44,7 +47,7 @@ final class IncomingRunner {
         }
         let incoming: IncomingMigration
         do {
-            incoming = try IncomingMigration.listen(uri: uri)
+            incoming = try IncomingMigration.listen(uri: uri, controller: controller)
         } catch {
             lock.withLock { started = false }
             throw error

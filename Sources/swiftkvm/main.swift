@@ -2,6 +2,7 @@ import Glibc
 import Machine
 import Migration
 import Monitor
+import Sockets
 
 /// Prints a one-line error, and for option errors the usage, then exits with status 1.
 func fail(_ message: String, showUsage: Bool = false) -> Never {
@@ -76,9 +77,12 @@ machine.onGuestExit = { status in frontend.requestExit(status: status) }
 machine.onGuestPowerOff = { frontend.requestExit(status: 0) }
 
 let log = machine.log
-let incoming = IncomingRunner(machine: machine, resumeWhenDone: !options.startPaused, log: log,
-                              fail: { status in frontend.requestExit(status: status) })
 let migration = MigrationController()
+for object in options.objects {
+    do { try migration.tlsObjects.add(object) } catch { fail("-object \(object.id): \(error)") }
+}
+let incoming = IncomingRunner(machine: machine, controller: migration, resumeWhenDone: !options.startPaused, log: log,
+                              fail: { status in frontend.requestExit(status: status) })
 let runStateRules = RunStateRules { [machine, migration] in
     RunStateRules.Situation(runState: machine.runState, outgoingMigration: migration.stats.status.isInProgress)
 }
@@ -87,6 +91,12 @@ frontend.liveStatus = MigrationCommands.register(
     in: interpreter, controller: migration, machine: machine, output: asyncOutput,
     waitWithoutDetach: !stdinIsTerminal,
     startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil)
+
+// Anyone who can connect to a QMP socket controls this process (`migrate exec:` runs a shell
+// command), and TLS for QMP is not implemented: say so when it listens beyond this machine.
+for case .tcp(let host, let port, _, _) in options.qmp where !HostPort.isLoopback(host) {
+    fputs("swiftkvm: warning: -qmp tcp:\(HostPort.text(host: host, port: String(port))) listens beyond this machine without TLS: anyone who can reach it controls swiftkvm and can run commands as this user (migrate exec:); bind it to 127.0.0.1 or use a unix: socket\n", stderr)
+}
 
 // QMP runs on the monitor's poll loop, so QMP and human-monitor commands never overlap.
 if !options.qmp.isEmpty {

@@ -58,7 +58,7 @@ final class SharedMemoryHandoffTests: XCTestCase {
         XCTAssertTrue(src.waitForOutput("sweep 64"), src.stdout)
         src.send("migrate_set_capability x-ignore-shared on\nmigrate tcp:127.0.0.1:\(port)\ninfo status\n")
         XCTAssertTrue(src.waitForOutput("VM status: running"), src.stdout + src.stderr)
-        XCTAssertTrue((src.stdout + src.stderr).contains("x-ignore-shared hands shared memory over as a file descriptor, which needs a unix: migration"),
+        XCTAssertTrue((src.stdout + src.stderr).contains("x-ignore-shared hands shared memory over as a file descriptor, which needs a unix: migration (without TLS)"),
                       src.stdout + src.stderr)
         let before = sweepNumbers(src.stdout).count
         XCTAssertTrue(src.waitFor { self.sweepNumbers($0).count >= before + 5 }, src.stdout)
@@ -69,7 +69,7 @@ final class SharedMemoryHandoffTests: XCTestCase {
             (["-machine", "memory-backend=nope"], "-machine memory-backend=nope: no -object memory-backend-memfd with id=nope"),
             (memfd + ["-m", "128M"], "-m 128M differs from the size of memory-backend mem0 (256M)"),
             (["-object", "memory-backend-memfd,id=m,size=64M,share=off", "-machine", "memory-backend=m"], "a memfd backend is always shared"),
-            (["-object", "memory-backend-file,id=m,size=64M"], "only memory-backend-memfd is available"),
+            (["-object", "memory-backend-file,id=m,size=64M"], "of the memory backends only memory-backend-memfd is available"),
         ]
         for item in cases {
             let run = try runSwiftKVM(item.arguments + ["-kernel", Paths.guest("hello.elf")], seconds: 30)

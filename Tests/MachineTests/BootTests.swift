@@ -96,6 +96,24 @@ final class BootTests: XCTestCase {
         XCTAssertTrue(console.waitFor("tick 2"))
     }
 
+    /// `stop`, a pause, `cont`: as in QEMU the guest's kvmclock stands still while it is
+    /// stopped, so the clock across the pause moves by what the resume takes, far less than the
+    /// pause (without that it moves by the whole pause), and the guest runs on.
+    func testStoppedGuestsClockStandsStillUntilCont() throws {
+        let m = try makeMachine(.kernel(path: GuestImages.path("hello.elf"), commandLine: ""))
+        defer { m.shutdownThreads() }
+        m.start()
+        let console = ConsoleCollector(m)
+        XCTAssertTrue(console.waitFor("tick 1"), console.text)
+        try m.pause(reason: nil)
+        let stopped = try m.vm.clock().clock
+        usleep(2_000_000)
+        try m.resume()
+        let resumed = try m.vm.clock().clock
+        XCTAssertLessThan(Int64(bitPattern: resumed &- stopped), 1_000_000_000, "the clock moved while the guest was stopped")
+        XCTAssertTrue(console.waitFor("tick 2"), console.text)
+    }
+
     func testVirtualReadMatchesPhysicalUnderIdentityMapping() throws {
         let m = try makeMachine(.kernel(path: GuestImages.path("hello.elf"), commandLine: ""))
         defer { m.shutdownThreads() }
@@ -124,6 +142,9 @@ final class BootTests: XCTestCase {
         let b = try Machine(configuration: incoming)
         defer { b.shutdownThreads() }
         XCTAssertEqual(b.runState, .paused(.inmigrate))
+        // Typed before the state arrives: loadState would overwrite it in the UART, so the
+        // back end must keep it and offer it again once the guest runs.
+        XCTAssertEqual(b.console.sendToGuest(Array("early".utf8)[...]), 0)
         XCTAssertEqual(a.layout, b.layout)
         for (ra, rb) in zip(a.ramRegions, b.ramRegions) { rb.host.copyMemory(from: ra.host, byteCount: ra.size) }
         try b.loadState(state)
@@ -132,6 +153,8 @@ final class BootTests: XCTestCase {
         let console = ConsoleCollector(b)
         XCTAssertTrue(console.waitFor("moved"), console.text)
         XCTAssertTrue(console.waitFor("tick"), console.text)
+        XCTAssertEqual(b.console.sendToGuest(Array("later".utf8)[...]), 5)
+        XCTAssertTrue(console.waitFor("later"), console.text)
     }
 
     func testLoadStateRefusesMissingAndMalformedSections() throws {

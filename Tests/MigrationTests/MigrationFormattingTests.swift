@@ -31,10 +31,12 @@ final class MigrationFormattingTests: XCTestCase {
         let parameters = MigrationParameters()
         XCTAssertEqual(MigrationParameter.all.map(\.name), [
             "throttle-trigger-threshold", "cpu-throttle-initial", "cpu-throttle-increment", "max-cpu-throttle",
-            "max-bandwidth", "downtime-limit",
+            "tls-creds", "tls-hostname", "max-bandwidth", "downtime-limit", "tls-authz",
         ])
         XCTAssertEqual(MigrationParameter.all.map { parameters[$0] },
-                       [.unsigned(50), .unsigned(20), .unsigned(10), .unsigned(99), .unsigned(134_217_728), .unsigned(300)])
+                       [.unsigned(50), .unsigned(20), .unsigned(10), .unsigned(99), .string(""), .string(""),
+                        .unsigned(134_217_728), .unsigned(300), .string("")])
+        XCTAssertEqual([parameters.tlsCreds, parameters.tlsHostname, parameters.tlsAuthz], ["", "", ""])
         XCTAssertEqual([parameters.throttleTriggerThreshold, parameters.cpuThrottleInitial, parameters.cpuThrottleIncrement,
                         parameters.maxCPUThrottle], [50, 20, 10, 99])
         XCTAssertEqual(parameters.maxBandwidth, 128 << 20)

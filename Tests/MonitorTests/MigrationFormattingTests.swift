@@ -75,12 +75,16 @@ final class MigrationFormattingTests: XCTestCase {
             cpu-throttle-initial: 20
             cpu-throttle-increment: 10
             max-cpu-throttle: 99
+            tls-creds: ''
+            tls-hostname: ''
             max-bandwidth: 134217728 bytes/second
             downtime-limit: 300 ms
+            tls-authz: ''
 
             """)
-        try parameters.set([(.maxBandwidth, .unsigned(0)), (.downtimeLimit, .unsigned(20))])
-        XCTAssertTrue(MigrationInfoFormatter.parameters(parameters).hasSuffix("max-bandwidth: 0 bytes/second\ndowntime-limit: 20 ms\n"))
+        try parameters.set([(.maxBandwidth, .unsigned(0)), (.downtimeLimit, .unsigned(20)), (.tlsCreds, .string("tls0"))])
+        XCTAssertTrue(MigrationInfoFormatter.parameters(parameters).hasSuffix("max-bandwidth: 0 bytes/second\ndowntime-limit: 20 ms\ntls-authz: ''\n"))
+        XCTAssertTrue(MigrationInfoFormatter.parameters(parameters).contains("tls-creds: 'tls0'\n"))
     }
 
     func testParameterValuesOfEveryKindReadAsQEMUPrintsThem() {

@@ -54,7 +54,9 @@ final class MigrationParameterCommandTests: XCTestCase {
             XCTAssertEqual(run("migrate_set_parameter \(arguments)"), "")
             XCTAssertEqual(controller.parameters[parameter], .unsigned(expected), arguments)
         }
-        XCTAssertTrue(run("info migrate_parameters").hasSuffix("max-cpu-throttle: 80\nmax-bandwidth: 0 bytes/second\ndowntime-limit: 1024 ms\n"))
+        XCTAssertTrue(run("info migrate_parameters").hasSuffix("max-cpu-throttle: 80\ntls-creds: ''\ntls-hostname: ''\nmax-bandwidth: 0 bytes/second\ndowntime-limit: 1024 ms\ntls-authz: ''\n"))
+        XCTAssertEqual(run("migrate_set_parameter tls-hostname dst.example.com"), "")
+        XCTAssertEqual(controller.parameters.tlsHostname, "dst.example.com")
     }
 
     func testRefusalsUseQEMUsWordsAndChangeNothing() {

@@ -55,8 +55,28 @@ final class QMPMigrationCommandTests: XCTestCase {
         XCTAssertEqual(try run(#"{"execute": "query-migrate-parameters"}"#)["return"], .object([
             ("throttle-trigger-threshold", .integer(50)), ("cpu-throttle-initial", .integer(20)),
             ("cpu-throttle-increment", .integer(10)), ("max-cpu-throttle", .integer(80)),
-            ("max-bandwidth", .integer(1_000_000)), ("downtime-limit", .integer(1500)),
+            ("tls-creds", .string("")), ("tls-hostname", .string("")),
+            ("max-bandwidth", .integer(1_000_000)), ("downtime-limit", .integer(1500)), ("tls-authz", .string("")),
         ]))
+        // QAPI StrOrNull: a string sets TLS credentials, null clears them.
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"tls-creds": "tls0", "tls-authz": "auth0"}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(controller.parameters.tlsCreds, "tls0")
+        XCTAssertEqual(controller.parameters.tlsAuthz, "auth0")
+        XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"tls-creds": null}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(controller.parameters.tlsCreds, "")
+    }
+
+    func testObjectAddAndDelManageTLSObjects() throws {
+        XCTAssertEqual(try run(#"{"execute": "object-add", "arguments": {"qom-type": "authz-simple", "id": "auth0", "identity": "CN=src"}}"#),
+                       .object([("return", .emptyObject)]))
+        XCTAssertEqual(try controller.tlsObjects.authorization(id: "auth0").identity, "CN=src")
+        XCTAssertEqual(try run(#"{"execute": "object-add", "arguments": {"qom-type": "authz-simple", "id": "auth0", "identity": "CN=x"}}"#)["error"]?["desc"],
+                       .string("Duplicate ID 'auth0' for object"))
+        let missing = try run(#"{"execute": "object-add", "arguments": {"qom-type": "tls-creds-x509", "id": "tls0", "dir": "/nonexistent", "endpoint": "server", "verify-peer": true}}"#)
+        XCTAssertEqual(missing["error"]?["desc"], .string("Unable to use credentials /nonexistent/ca-cert.pem: No such file or directory"))
+        XCTAssertEqual(try run(#"{"execute": "object-del", "arguments": {"id": "auth0"}}"#), .object([("return", .emptyObject)]))
+        XCTAssertEqual(try run(#"{"execute": "object-del", "arguments": {"id": "auth0"}}"#)["error"]?["desc"],
+                       .string("No TLS credentials or authz object with id 'auth0'"))
     }
 
     func testCapabilities() throws {

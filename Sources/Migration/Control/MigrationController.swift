@@ -1,4 +1,7 @@
+import Glibc
 import Machine
+import Sockets
+import TLS
 
 /// The process's migration state, one per process: parameters, capabilities, and the current
 /// (or last) outgoing migration with its statistics. Safe to use from any thread.
@@ -13,9 +16,20 @@ public final class MigrationController: @unchecked Sendable {
     private let statistics: MigrationStatistics
     /// Decides when to switch over; replaceable for tests and experiments.
     public var convergencePolicy: ConvergencePolicy = ConvergencePolicies.shrinkingDirtySet
+    /// Where warnings go (a plain stream to another machine); stderr, as QEMU's warn_report.
+    public var warn: @Sendable (String) -> Void = { fputs("swiftkvm: warning: \($0)\n", stderr) }
+    /// The `-object`s that `tls-creds` and `tls-authz` name.
+    public let tlsObjects: TLSObjectRegistry
 
-    public init() {
+    public init(tlsObjects: TLSObjectRegistry = TLSObjectRegistry()) {
+        self.tlsObjects = tlsObjects
         statistics = MigrationStatistics(observers: observers)
+    }
+
+    /// The destination's TLS for a source that connects to `uri` now (nil: plain), from the
+    /// current parameters, as QEMU reads them when the connection arrives.
+    func incomingTLS(for uri: MigrationURI) throws -> MigrationTLS? {
+        try MigrationTLS.resolve(parameters, objects: tlsObjects, endpoint: .server, uri: uri)
     }
 
     public var parameters: MigrationParameters { lock.withLock { currentParameters } }
@@ -51,12 +65,16 @@ public final class MigrationController: @unchecked Sendable {
                         events: @escaping (MigrationEvent) -> Void = { _ in }) throws {
         let target = try MigrationURI.parse(uri)
         try Self.check(capabilities, with: target)
+        let tls = try MigrationTLS.resolve(parameters, objects: tlsObjects, endpoint: .client, uri: target)
+        if tls == nil, case .tcp(let host, _) = target, !HostPort.isLoopback(host) {
+            warn("migrating to \(target) without TLS: the guest's memory and state cross the network unencrypted and unauthenticated; set tls-creds (see \"Security\" in the README)")
+        }
         // Observers may read `parameters` or `capabilities` while a notification is delivered,
         // so `lock` is not held while the job starts (and publishes `setup`).
         try startLock.withLock {
             guard !statistics.snapshot.status.isInProgress else { throw MigrationError.alreadyInProgress }
             let created = OutgoingMigration(
-                uri: target, machine: machine, parameters: { [weak self] in self?.parameters ?? MigrationParameters() },
+                uri: target, tls: tls, machine: machine, parameters: { [weak self] in self?.parameters ?? MigrationParameters() },
                 capabilities: capabilities, policy: convergencePolicy,
                 statistics: statistics, events: { [observers] event in
                     events(event)

@@ -37,17 +37,29 @@ public struct MigrationParameter: Hashable, Sendable {
         "downtime-limit", .uint64(0...2_000_000), default: .unsigned(300), unit: .milliseconds,
         "Longest acceptable pause of the guest at switchover")
 
+    /// The id of a `tls-creds-x509` or `tls-creds-psk` object: when set, the migration is TLS
+    /// (both sides set it, each with its own endpoint). Empty: plain.
+    public static let tlsCreds = MigrationParameter(
+        "tls-creds", .string, default: .string(""),
+        "Id of the TLS credentials object (-object tls-creds-x509 or tls-creds-psk) that encrypts the migration; empty for none")
+    public static let tlsHostname = MigrationParameter(
+        "tls-hostname", .string, default: .string(""),
+        "Name the destination's certificate must carry; empty means the host of the tcp: URI")
+    public static let tlsAuthz = MigrationParameter(
+        "tls-authz", .string, default: .string(""),
+        "Id of the authz-simple object whose identity the destination lets in; empty lets in any peer the credentials accept")
+
     /// Every parameter swiftkvm implements, in QEMU's `info migrate_parameters` order.
     public static let all: [MigrationParameter] = [
-        throttleTriggerThreshold, cpuThrottleInitial, cpuThrottleIncrement, maxCPUThrottle, maxBandwidth,
-        downtimeLimit,
+        throttleTriggerThreshold, cpuThrottleInitial, cpuThrottleIncrement, maxCPUThrottle, tlsCreds, tlsHostname,
+        maxBandwidth, downtimeLimit, tlsAuthz,
     ]
 
     /// QEMU parameters this project knows of but does not implement: refused by name.
     public static let unsupportedNames: Set<String> = [
         "announce-initial", "announce-max", "announce-rounds", "announce-step", "compress-level",
         "compress-threads", "compress-wait-thread", "decompress-threads", "cpu-throttle-tailslow",
-        "tls-creds", "tls-hostname", "tls-authz", "x-checkpoint-delay", "block-incremental",
+        "x-checkpoint-delay", "block-incremental",
         "multifd-channels", "multifd-compression", "multifd-zlib-level", "multifd-zstd-level",
         "xbzrle-cache-size", "max-postcopy-bandwidth",
     ]

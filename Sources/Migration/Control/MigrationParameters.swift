@@ -32,6 +32,15 @@ public struct MigrationParameters: Equatable, Sendable {
     public var cpuThrottleIncrement: Int { Int(unsigned(.cpuThrottleIncrement)) }
     public var maxCPUThrottle: Int { Int(unsigned(.maxCPUThrottle)) }
 
+    public var tlsCreds: String { string(.tlsCreds) }
+    public var tlsHostname: String { string(.tlsHostname) }
+    public var tlsAuthz: String { string(.tlsAuthz) }
+
+    private func string(_ parameter: MigrationParameter) -> String {
+        guard case .string(let text) = self[parameter] else { return "" }
+        return text
+    }
+
     private func unsigned(_ parameter: MigrationParameter) -> UInt64 {
         guard case .unsigned(let number) = self[parameter] else { return 0 }
         return number

@@ -7,6 +7,8 @@ public final class IncomingMigration {
     public let uri: MigrationURI
     private let transport: MigrationTransport
     private let endpoint: IncomingEndpoint
+    /// Resolves the TLS for the connection when it arrives; nil for none.
+    private let tls: () throws -> MigrationTLS?
     private let lock = Mutex()
     private var connection: MigrationStream?
     private var cancelled = false
@@ -14,21 +16,27 @@ public final class IncomingMigration {
     /// The TCP port actually bound (differs from the URI's when it asked for port 0).
     public var boundPort: Int? { endpoint.boundPort }
 
-    private init(uri: MigrationURI, transport: MigrationTransport, endpoint: IncomingEndpoint) {
-        self.uri = uri; self.transport = transport; self.endpoint = endpoint
+    private init(uri: MigrationURI, transport: MigrationTransport, endpoint: IncomingEndpoint,
+                 tls: @escaping () throws -> MigrationTLS?) {
+        self.uri = uri; self.transport = transport; self.endpoint = endpoint; self.tls = tls
     }
 
     /// Prepares to receive on `uri` and returns at once: binds and listens (`tcp:`, `unix:`),
     /// opens the snapshot (`file:`, so a missing file is reported at once), starts the
     /// command (`exec:`: the stream is its stdout, replies go to its stdin) or takes our
     /// stdin and stdout (`stdio`).
-    public static func listen(uri: MigrationURI) throws -> IncomingMigration {
+    /// With `controller`, a source is received over TLS when its `tls-creds` is set as the
+    /// source connects.
+    public static func listen(uri: MigrationURI, controller: MigrationController? = nil) throws -> IncomingMigration {
         let transport = uri.transport
-        return IncomingMigration(uri: uri, transport: transport, endpoint: try transport.listen())
+        // A tls-creds that cannot apply to this URI is refused now, not when a source comes.
+        _ = try controller?.incomingTLS(for: uri)
+        return IncomingMigration(uri: uri, transport: transport, endpoint: try transport.listen(),
+                                 tls: { try controller?.incomingTLS(for: uri) })
     }
 
-    public static func listen(uri text: String) throws -> IncomingMigration {
-        try listen(uri: try MigrationURI.parse(text))
+    public static func listen(uri text: String, controller: MigrationController? = nil) throws -> IncomingMigration {
+        try listen(uri: try MigrationURI.parse(text), controller: controller)
     }
 
     /// Accepts one connection and receives the machine into `machine`, which must be paused.
@@ -48,6 +56,7 @@ public final class IncomingMigration {
         lock.withLock { self.connection = connection }
         defer { connection.close() }
         if lock.withLock({ cancelled }) { throw MigrationError.cancelled }
+        try tls()?.secureIncoming(connection)
         connection.configureForBulkTransfer(timeoutSeconds: Int(TransportLimits.incomingIdleTimeoutSeconds.rounded(.up)))
         // The per-read timeout alone would let a source that trickles a byte a minute hold
         // this machine forever.

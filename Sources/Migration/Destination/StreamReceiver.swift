@@ -163,6 +163,8 @@ enum StreamReceiver {
         reader.context = "reading the stream header"
         var magic: [UInt8] = []
         for _ in StreamFormat.magic { magic.append(try reader.readU8()) }
+        // A TLS record header (handshake, TLS 1.x): a source with tls-creds meets one without.
+        if magic.starts(with: [0x16, 0x03]) { throw MigrationError.tlsNotExpected }
         guard magic == StreamFormat.magic else { throw MigrationError.notAMigrationStream }
         let version = StreamVersion(major: try reader.readU16(), minor: try reader.readU16())
         guard version.major <= StreamFormat.version.major else {

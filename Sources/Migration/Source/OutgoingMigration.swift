@@ -6,6 +6,8 @@ import Machine
 /// disk). Until then every failure puts the guest back as it was here.
 final class OutgoingMigration: @unchecked Sendable {
     private let transport: MigrationTransport
+    /// Nil for a plain stream.
+    private let tls: MigrationTLS?
     private let machine: MigratableMachine
     private let parameters: () -> MigrationParameters
     private let capabilities: MigrationCapabilities
@@ -22,10 +24,10 @@ final class OutgoingMigration: @unchecked Sendable {
     private let finished = NSCondition()
     private var finalStatus: MigrationStatus?
 
-    init(uri: MigrationURI, machine: MigratableMachine, parameters: @escaping () -> MigrationParameters,
+    init(uri: MigrationURI, tls: MigrationTLS?, machine: MigratableMachine, parameters: @escaping () -> MigrationParameters,
          capabilities: MigrationCapabilities, policy: @escaping ConvergencePolicy,
          statistics: MigrationStatistics, events: @escaping (MigrationEvent) -> Void) {
-        transport = uri.transport; self.machine = machine; self.parameters = parameters
+        transport = uri.transport; self.tls = tls; self.machine = machine; self.parameters = parameters
         self.capabilities = capabilities; self.policy = policy
         self.statistics = statistics; self.events = events
     }
@@ -123,6 +125,7 @@ final class OutgoingMigration: @unchecked Sendable {
             self.socket = socket
             if cancelRequested { throw MigrationError.cancelled }
         }
+        try tls?.secureOutgoing(socket)
         socket.configureForBulkTransfer(timeoutSeconds: TransportLimits.stallTimeoutSeconds)
         // mapped-ram: pages go to their own places in the file, the rest at the end.
         var mapped: MappedRAMWriter?
@@ -230,7 +233,7 @@ final class OutgoingMigration: @unchecked Sendable {
     private func handOff(_ shared: SharedRAM, link: OutgoingLink, writer: StreamWriter, undo: inout Undo) throws -> Summary {
         guard link.stream.canPassDescriptors else {
             throw MigrationError.unsupportedCombination(
-                "x-ignore-shared hands shared memory over as a file descriptor, which needs a unix: migration")
+                "x-ignore-shared hands shared memory over as a file descriptor, which needs a unix: migration (without TLS)")
         }
         var trace = SwitchoverTrace(side: "source")
         try writer.writeSharedRAM(offsets: shared.offsets, descriptor: shared.fd)

@@ -1,6 +1,7 @@
 import Glibc
 import Machine
 import Sockets
+import TLS
 
 /// The one byte stream every transport hands out (see MigrationTransport.swift): a socket,
 /// or (for `exec:`, `-incoming stdio` and `file:`) a pair of descriptors that may be pipes or
@@ -11,18 +12,21 @@ import Sockets
 /// SO_SNDTIMEO, or poll slices for pipes), and for a reader that `requireProgress`, a bound on
 /// the total time without progress, which a peer trickling a byte just before each per-call
 /// timeout cannot stretch.
+///
+/// After `startTLS` (MigrationStream+TLS.swift) the same calls go through a TLS session on the
+/// socket, which is then non-blocking: waits poll with the same bounds.
 final class MigrationStream {
     private let lock = Mutex()
-    private var fd: Int32
+    private(set) var fd: Int32
     /// Where writes go: `fd` itself for a socket, another descriptor for a pipe pair.
-    private var writeFD: Int32
+    private(set) var writeFD: Int32
     /// Pipes have no SO_RCVTIMEO/SO_SNDTIMEO and no shutdown: waits on them poll in slices
     /// instead, checking for shutdown and the stall timeout between slices.
     private let readIsSocket: Bool
     private let writeIsSocket: Bool
     private var isShutDown = false
     /// `requireProgress`: zero when off. Used only by the reading thread.
-    private var progressLimitNanoseconds: UInt64 = 0
+    private(set) var progressLimitNanoseconds: UInt64 = 0
     private var lastProgress: UInt64 = 0
     private var bytesSinceProgress = 0
 
@@ -52,7 +56,15 @@ final class MigrationStream {
         return fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
     }
 
-    deinit { close() }
+    /// Set once by `startTLS`, before the stream is shared; only the owning thread uses it.
+    var tlsSession: TLSSession?
+    /// Where vectors are gathered for a TLS session the kernel does not encrypt for us.
+    var tlsStaging: UnsafeMutableRawBufferPointer?
+
+    deinit {
+        close()
+        tlsStaging?.deallocate()
+    }
 
     func close() {
         lock.withLock {
@@ -69,8 +81,8 @@ final class MigrationStream {
         lock.withLock { descriptors.isEmpty ? nil : descriptors.removeFirst() }
     }
 
-    /// Whether this stream can carry descriptors (a unix socket).
-    var canPassDescriptors: Bool { carriesDescriptors }
+    /// Whether this stream can carry descriptors (a unix socket, without TLS in between).
+    var canPassDescriptors: Bool { carriesDescriptors && tlsSession == nil }
 
     /// As writeAll, with `descriptor` attached to the first byte (SCM_RIGHTS); unix sockets only.
     func writeAll(_ bytes: UnsafeRawBufferPointer, passing descriptor: Int32, operation: String) throws {
@@ -137,10 +149,11 @@ final class MigrationStream {
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, size)
         timeoutSeconds = seconds
     }
-    private var timeoutSeconds = TransportLimits.stallTimeoutSeconds
+    private(set) var timeoutSeconds = TransportLimits.stallTimeoutSeconds
 
     func writeAll(_ bytes: UnsafeRawBufferPointer, operation: String) throws {
         guard var base = bytes.baseAddress else { return }
+        if let session = tlsSession { return try tlsWriteAll(session, base, count: bytes.count, operation: operation) }
         var left = bytes.count
         while left > 0 {
             let began = MonotonicClock.nanoseconds()
@@ -161,6 +174,7 @@ final class MigrationStream {
     /// `vectors` is consumed: entries are advanced past what was written.
     func writeAll(vectors: UnsafeMutableBufferPointer<iovec>, operation: String) throws {
         guard let first = vectors.baseAddress else { return }
+        if let session = tlsSession, !session.kernelSends { return try tlsWriteAll(session, gathering: vectors, operation: operation) }
         var start = 0
         let count = vectors.count
         while start < count {
@@ -173,6 +187,11 @@ final class MigrationStream {
             var written = writeIsSocket ? Glibc.sendmsg(writeFD, &header, Int32(MSG_NOSIGNAL))
                                         : Glibc.writev(writeFD, header.msg_iov, Int32(header.msg_iovlen))
             if written < 0 {
+                // With kernel TLS the socket is non-blocking: wait for room, bounded as pipes are.
+                if tlsSession != nil && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    try waitUntilReady(writeFD, events: POLLOUT, operation: operation)
+                    continue
+                }
                 try throwForFailedTransfer(operation: operation)
                 continue
             }
@@ -207,6 +226,7 @@ final class MigrationStream {
 
     /// Reads at most `count` bytes; returns 0 at end of stream.
     func readSome(into buffer: UnsafeMutableRawPointer, count: Int, operation: String) throws -> Int {
+        if let session = tlsSession { return try tlsReadSome(session, into: buffer, count: count, operation: operation) }
         while true {
             if progressLimitNanoseconds > 0 {
                 // Data is usually already there while RAM streams in: try the read first, so the
@@ -233,7 +253,7 @@ final class MigrationStream {
     }
 
     /// Counts `n` bytes read towards the progress bound and returns them.
-    private func counted(_ n: Int) -> Int {
+    func counted(_ n: Int) -> Int {
         bytesSinceProgress += n
         if bytesSinceProgress >= TransportLimits.progressBytes { noteProgress() }
         return n
@@ -241,7 +261,7 @@ final class MigrationStream {
 
     /// Polls in slices (so a shutdown is seen on pipes too) until input is there, or fails
     /// once the time without progress is spent.
-    private func waitForInputBeforeProgressDeadline(operation: String) throws {
+    func waitForInputBeforeProgressDeadline(operation: String) throws {
         let deadline = lastProgress + progressLimitNanoseconds
         while true {
             if wasShutDown { throw MigrationError.cancelled }
@@ -261,6 +281,7 @@ final class MigrationStream {
     /// that closing does not reset the connection before the peer has read our last words.
     func discardInput(maxBytes: Int, seconds: Double) {
         let deadline = MonotonicClock.nanoseconds() + UInt64(seconds * 1_000_000_000)
+        if let session = tlsSession { return tlsDiscardInput(session, maxBytes: maxBytes, until: deadline) }
         var scratch = [UInt8](repeating: 0, count: 64 * 1024)
         var drained = 0
         while drained < maxBytes {
@@ -291,6 +312,7 @@ final class MigrationStream {
 
     /// True when the peer has sent something (or closed) and a read would not block.
     func hasPendingInput(waitMilliseconds: Int32 = 0) -> Bool {
+        if let session = tlsSession, session.pending > 0 { return true }
         var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         while true {
             let n = poll(&entry, 1, waitMilliseconds)
@@ -300,6 +322,7 @@ final class MigrationStream {
     }
 
     func shutdownWrite() {
+        tlsSession?.closeNotify()
         lock.withLock {
             if writeIsSocket {
                 _ = Glibc.shutdown(writeFD, Int32(SHUT_WR))
@@ -313,7 +336,7 @@ final class MigrationStream {
 
     /// For pipes: polls in short slices until `fd` is ready, the socket is shut down
     /// (`.cancelled`) or nothing happened for the stall timeout (`.timedOut`).
-    private func waitUntilReady(_ fd: Int32, events: Int32, operation: String) throws {
+    func waitUntilReady(_ fd: Int32, events: Int32, operation: String) throws {
         let slice: Int32 = 200
         var waited = 0
         while true {
@@ -338,7 +361,7 @@ final class MigrationStream {
         }
     }
 
-    private func throwForFailedTransfer(operation: String) throws {
+    func throwForFailedTransfer(operation: String) throws {
         let err = errno
         if err == EINTR { return }
         if wasShutDown { throw MigrationError.cancelled }

@@ -63,6 +63,17 @@ public enum MigrationURI: Equatable, Sendable, CustomStringConvertible {
         return false
     }
 
+    /// `tcp:`, `exec:`..., for messages about the kind of stream.
+    var schemeName: String {
+        switch self {
+        case .tcp: return "tcp:"
+        case .unix: return "unix:"
+        case .exec: return "exec:"
+        case .stdio: return "stdio"
+        case .file: return "file:"
+        }
+    }
+
     public var description: String {
         switch self {
         case .tcp(let host, let port): return "tcp:" + HostPort.text(host: host, port: port)

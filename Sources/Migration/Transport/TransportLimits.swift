@@ -17,6 +17,8 @@ enum TransportLimits {
     /// so its error reaches the source before the connection is reset; this long in all.
     static let drainSeconds = 2.0
     static let drainMaxBytes = 64 << 20
+    /// The whole TLS handshake, and the destination's verdict on the source's identity after it.
+    static let tlsHandshakeSeconds = 10
     /// Outgoing connection setup.
     static let connectTimeoutSeconds = 10
     /// Socket buffers: large enough to keep a 4 MiB batch moving without many wake-ups.

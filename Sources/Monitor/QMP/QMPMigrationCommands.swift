@@ -8,6 +8,7 @@ public enum QMPMigrationCommands {
                                 machine: MigratableMachine, events: QMPEventHub,
                                 startIncoming: ((String) throws -> Void)?) {
         reportEvents(of: controller, to: events)
+        QMPObjectCommands.register(in: table, objects: controller.tlsObjects)
         table.register(QMPCommand("migrate", arguments: ["uri", "blk", "inc", "detach", "resume"]) { args in
             let uri = try args.string("uri")
             for flag in ["blk", "inc", "resume"] where try args.optionalBool(flag) == true {
@@ -71,6 +72,9 @@ public enum QMPMigrationCommands {
             return .bool(flag)
         case (.string, .string(let text)), (.choice, .string(let text)):
             return .string(text)
+        case (.string, .null) where parameter.name.hasPrefix("tls-"):
+            // QAPI StrOrNull: null turns TLS off, as the empty string does.
+            return .string("")
         default:
             break
         }

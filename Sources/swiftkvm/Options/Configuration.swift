@@ -1,3 +1,4 @@
+import TLS
 import Migration
 
 /// Everything the command line asks for, as plain values. Parsing does no I/O; `main` acts on it.
@@ -106,6 +107,8 @@ struct Configuration: Equatable {
         case nil: return nil
         }
     }
+    /// `-object`s in command-line order (TLS credentials and authz, for migration).
+    var objects: [TLSObject] = []
     /// Things worth telling the user that do not stop the run (QEMU prints these as warnings).
     var warnings: [String] = []
 }

@@ -1,3 +1,4 @@
+import TLS
 import Units
 
 /// Parsers for the options that shape the machine: memory, CPUs, drives, devices, name.
@@ -25,15 +26,19 @@ enum MachineOptionParsing {
         return (bytes + page - 1) / page * page
     }
 
-    /// `-object memory-backend-memfd,id=ID,size=SIZE[,share=on]`: the only object there is.
+    /// Whether an `-object` is a memory backend (QEMU's `memory-backend-*` types); the others
+    /// are TLS objects (`object`).
+    static func isMemoryBackend(_ text: String) -> Bool {
+        guard let first = PropertyList(text).items.first, first.key == nil || first.key == "qom-type" else { return false }
+        return first.value.hasPrefix("memory-backend-")
+    }
+
+    /// `-object memory-backend-memfd,id=ID,size=SIZE[,share=on]`, the one memory backend there is.
     static func memoryBackend(_ text: String) throws -> Configuration.MemoryBackend {
         let items = PropertyList(text).items
         let option = "-object memory-backend-memfd"
-        guard let first = items.first, first.key == nil || first.key == "qom-type" else {
-            throw OptionError.unsupported(option: "-object \(text)", reason: "only memory-backend-memfd is available")
-        }
-        guard first.value == "memory-backend-memfd" else {
-            throw OptionError.unsupported(option: "-object \(first.value)", reason: "only memory-backend-memfd is available")
+        guard let first = items.first, first.value == "memory-backend-memfd" else {
+            throw OptionError.unsupported(option: "-object \(items.first?.value ?? text)", reason: "of the memory backends only memory-backend-memfd is available")
         }
         var id: String?
         var size: UInt64?
@@ -143,5 +148,30 @@ enum MachineOptionParsing {
                                            expected: "use a number from \(range.lowerBound) to 0x\(String(range.upperBound, radix: 16))")
         }
         return UInt16(value)
+    }
+
+    /// `-object TYPE,id=ID,...` (the type may also be written `qom-type=TYPE`). Credentials
+    /// files are read when the object is added, in `main`, so that the error names the file.
+    static func object(_ text: String) throws -> TLSObject {
+        var items = PropertyList(text).items
+        let type: String
+        if let first = items.first, first.key == nil || first.key == "qom-type" {
+            type = first.value
+            items.removeFirst()
+        } else {
+            throw OptionError.missingProperty(option: "-object", property: "qom-type")
+        }
+        var properties: [(key: String, value: String)] = []
+        for item in items {
+            guard let key = item.key else {
+                throw OptionError.invalidValue(option: "-object", value: text, expected: "write each property as KEY=VALUE ('\(item.value)' has no '=')")
+            }
+            properties.append((key, item.value))
+        }
+        do {
+            return try TLSObject.make(type: type, properties: properties)
+        } catch {
+            throw OptionError.invalidValue(option: "-object", value: text, expected: "\(error)")
+        }
     }
 }
