@@ -9,7 +9,7 @@ import Machine
 ///                (a multiple of 4 KiB); vCPU count u32 (<= 1024); device count u32 (<= 256), per
 ///                device: name length u16 (<= 256), UTF-8 name
 ///     shared RAM (only with x-ignore-shared over unix:, once, right after the layout)
-///                tag 0x06, region count u32 (= the layout's), per region: offset u64 in the memfd
+///                tag 0x0A, region count u32 (= the layout's), per region: offset u64 in the memfd
 ///                that travels with this record's first byte (SCM_RIGHTS); the destination maps it
 ///                in place of its own RAM, and no RAM batches follow
 ///     then, any number of times:
@@ -39,8 +39,8 @@ import Machine
 ///
 /// History: 1.1 added the `run-state` section; a 1.1 reader takes 1.0 streams (their guest
 /// counts as running). 1.0 readers predate any release and refuse the section by name.
-/// 1.2 added the shared RAM record, sent only when the user turns x-ignore-shared on; a 1.1
-/// reader refuses it by its tag, which is right: it cannot map memory it was not given.
+/// The shared RAM record (tag 0x0A, clear of postcopy's 0x06-0x09 on main) is sent only when
+/// the user turns x-ignore-shared on; an older reader refuses it by its tag, which is right: it cannot map memory it was not given.
 /// A snapshot file can also be in the mapped-ram layout (MappedRAMFormat.swift).
 enum StreamFormat {
     static let magic: [UInt8] = Array("SKVM".utf8)
@@ -62,7 +62,7 @@ enum StreamFormat {
         case passEnd = 0x03
         case state = 0x04
         case end = 0x05
-        case sharedRAM = 0x06
+        case sharedRAM = 0x0A
     }
 
     enum PageKind: UInt8 {
