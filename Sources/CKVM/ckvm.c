@@ -2,6 +2,11 @@
 #include "ckvm.h"
 #include <sys/ioctl.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/mman.h>
+#include <fcntl.h>
 
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
 int ckvm_ioctl_val(int fd, unsigned long request, unsigned long arg) { return ioctl(fd, request, arg); }
@@ -80,3 +85,4 @@ int ckvm_userfaultfd_read_fault(int fd, uint64_t *address) {
     *address = msg.arg.pagefault.address;
     return 1;
 }
+

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <sys/mman.h>
+#include <fcntl.h>
 
 static void kick_handler(int sig) { (void)sig; }
 
@@ -25,4 +27,10 @@ int csystem_thread_setname(unsigned long thread, const char *name) {
     strncpy(buf, name, 15);
     buf[15] = 0;
     return pthread_setname_np((pthread_t)thread, buf);
+}
+
+int csystem_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+int csystem_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
 }

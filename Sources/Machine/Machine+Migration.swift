@@ -10,7 +10,28 @@ extension Machine: MigratableMachine {
     }
 
     public var ramRegions: [GuestRAMRegion] {
-        memory.regions.map { GuestRAMRegion(guestAddress: $0.guestAddress, size: $0.size, host: $0.host) }
+        memory.regions.enumerated().map { index, region in
+            GuestRAMRegion(guestAddress: region.guestAddress, size: region.size, host: region.host,
+                           untouchedPagesReadAsZero: memory.backing(ofRegion: index).untouchedPagesReadAsZero)
+        }
+    }
+
+    public var preallocatesRAM: Bool { configuration.preallocateRAM }
+
+    public func mapRAM(privatelyFrom file: Int32, offsets: [Int]) throws {
+        try MachineError.during("map the snapshot file as guest RAM") { try memory.mapPrivately(file: file, offsets: offsets) }
+    }
+
+    public var sharedRAM: SharedRAM? {
+        memory.sharedMemory.map { SharedRAM(fd: $0.fd, offsets: $0.offsets) }
+    }
+
+    public func adoptSharedRAM(fd: Int32, offsets: [Int]) throws {
+        try MachineError.during("map the handed-over shared memory as guest RAM") { try memory.adoptShared(fd: fd, offsets: offsets) }
+    }
+
+    public func releaseSharedRAM() throws {
+        try MachineError.during("let go of the handed-over guest RAM") { try memory.detach() }
     }
 
     public func startDirtyLogging() throws {

@@ -80,8 +80,12 @@ public final class Machine {
             vm = try kvm.createVM()
             try vm.setUpX86Platform()
             let layout = RAMLayout.ranges(forSize: configuration.memorySize)
-            memory = try GuestMemory(layout: layout.map { ($0.guestAddress, Int($0.size)) })
+            memory = try GuestMemory(layout: layout.map { ($0.guestAddress, Int($0.size)) }, backing: configuration.memfdRAM ? .memfd : .anonymous)
             for region in memory.regions { try vm.setMemoryRegion(region, logDirtyPages: false) }
+            // An incoming snapshot may bring its own pages (mapped-ram); it preallocates then.
+            if configuration.preallocateRAM && !configuration.incoming && !memory.populate() {
+                throw KVMError.systemCall(name: "madvise(MADV_POPULATE_WRITE) for -mem-prealloc", errno: errno)
+            }
             devices = try PlatformDevices(debugExitPorts: configuration.debugExit)
             let supported = try kvm.supportedCPUID()
             let tscDeadline = kvm.checkExtension(Int32(KVM_CAP_TSC_DEADLINE_TIMER)) > 0
@@ -224,7 +228,7 @@ public final class Machine {
 
     /// Every vCPU parked. Each vCPU gets back its power-on state (the APs wait for SIPI again).
     private func performReset() throws {
-        memory.discardAll()
+        try MachineError.during("return guest RAM to zero for the reset") { try memory.discardAll() }
         try MachineError.during("reload the boot image for the reset") { try image.load(into: memory) }
         dirty.markAll(memory)
         // Real KVM refuses CPUID changes once a vCPU has run, and the CPUID never changed.

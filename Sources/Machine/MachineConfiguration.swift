@@ -8,6 +8,12 @@ public struct MachineConfiguration: Equatable, Sendable {
     public var incoming: Bool
     /// `-smp`: vCPU 0 boots, the others wait for the guest's start-up IPIs.
     public var vcpuCount: Int
+    /// `-object memory-backend-memfd` with `-machine memory-backend=`: guest RAM in a memfd,
+    /// shared, so a same-host migration can hand it over (x-ignore-shared).
+    public var memfdRAM = false
+    /// `-mem-prealloc`: commit all guest RAM before the guest runs (a mapped-ram restore reads
+    /// the whole snapshot into memory instead of mapping it).
+    public var preallocateRAM = false
     /// The most vCPUs a configuration may ask for (x86 KVM's own ceiling, KVM_MAX_VCPUS); the
     /// host may allow fewer (KVM_CAP_MAX_VCPUS), which the machine checks.
     public static let maxVCPUCount = 1024

@@ -5,13 +5,17 @@
 public struct GuestRAMRegion: @unchecked Sendable {
     public let guestAddress: UInt64
     public let size: Int
-    /// Host mapping of the region; valid for the machine's lifetime. It must be a private
-    /// anonymous mapping: migration reads /proc/self/pagemap to skip pages the host never
-    /// backed (they read as zero) without touching them.
+    /// Host mapping of the region; valid for the machine's lifetime (its backing may be
+    /// replaced in place, the address stays).
     public let host: UnsafeMutableRawPointer
+    /// True for private anonymous memory: then migration may read /proc/self/pagemap to skip
+    /// pages the host never backed (they read as zero) without touching them. An untouched
+    /// page of a file or memfd mapping holds whatever the file does.
+    public let untouchedPagesReadAsZero: Bool
 
-    public init(guestAddress: UInt64, size: Int, host: UnsafeMutableRawPointer) {
+    public init(guestAddress: UInt64, size: Int, host: UnsafeMutableRawPointer, untouchedPagesReadAsZero: Bool = true) {
         self.guestAddress = guestAddress; self.size = size; self.host = host
+        self.untouchedPagesReadAsZero = untouchedPagesReadAsZero
     }
 
     public var pageCount: Int { size / GuestRAMRegion.pageSize }
@@ -90,8 +94,41 @@ public protocol MigratableMachine: AnyObject {
 
     /// Auto-converge: keep vCPUs out of the guest for `percent`% of each 10 ms slice (0 = off).
     func setCPUThrottle(percent: Int)
+
+    // RAM backings (RAMBacking): what a mapped-ram restore and a same-host handoff swap in.
+
+    /// Whether the user asked for all of RAM up front (-mem-prealloc): a mapped-ram restore
+    /// then reads every page in instead of mapping the file.
+    var preallocatesRAM: Bool { get }
+    /// Maps region i onto `file` at `offsets[i]`, copy-on-write. The guest must not have run.
+    func mapRAM(privatelyFrom file: Int32, offsets: [Int]) throws
+    /// The memfd behind all of RAM (`memory-backend-memfd`), or nil.
+    var sharedRAM: SharedRAM? { get }
+    /// Maps region i onto the received memfd at `offsets[i]`; takes `fd` over. Not running.
+    func adoptSharedRAM(fd: Int32, offsets: [Int]) throws
+    /// After a handoff: replaces RAM with fresh zero pages, so this copy can no longer touch
+    /// the guest's memory, which another process now runs.
+    func releaseSharedRAM() throws
+}
+
+/// A memfd holding every RAM region, and where each region lies in it.
+public struct SharedRAM: Equatable, Sendable {
+    public var fd: Int32
+    public var offsets: [Int]
+    public init(fd: Int32, offsets: [Int]) { self.fd = fd; self.offsets = offsets }
+}
+
+/// What a machine without these backings (a test's fake) answers.
+public struct RAMBackingUnsupported: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "this machine cannot change how its RAM is backed" }
 }
 
 extension MigratableMachine {
     public func markMigrated(guestRunsElsewhere: Bool) { setPausedReason(.postmigrate) }
+    public var preallocatesRAM: Bool { false }
+    public func mapRAM(privatelyFrom file: Int32, offsets: [Int]) throws { throw RAMBackingUnsupported() }
+    public var sharedRAM: SharedRAM? { nil }
+    public func adoptSharedRAM(fd: Int32, offsets: [Int]) throws { throw RAMBackingUnsupported() }
+    public func releaseSharedRAM() throws { throw RAMBackingUnsupported() }
 }

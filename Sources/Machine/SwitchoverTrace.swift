@@ -6,7 +6,8 @@ import SystemSupport
 /// measured from the previous mark (both sides share the clock on one host, so lines line up).
 /// Source: pause, collect-dirty-pages, final-pass, final-pass-flush, save-state,
 /// write-state-end-digest, wait-ack. Destination: pass-N (when each pass ended),
-/// stop-prefaulter, state-end-digest, load-state, send-ack, resume. The machine adds side
+/// stop-prefaulter, state-end-digest, load-state, send-ack, resume. A mapped-ram restore prints
+/// side `restore`: header, metadata, map-ram or read-ram, load-state, resume. The machine adds side
 /// `machine`: each KVM_GET_DIRTY_LOG of a sync, and the KVM calls of a state load. Used to find
 /// where downtime goes; when unset, a mark is one branch. It lives here, below the migration
 /// layer, so both layers print through the one type.

@@ -35,6 +35,10 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible, WrappingE
     /// A snapshot file ends before the stream does (a save that never finished, a copy cut short).
     case snapshotTruncated(path: String, during: String)
     case notASnapshot(path: String)
+    /// A mapped-ram snapshot whose header, metadata or pages do not check out.
+    case snapshotCorrupt(path: String, what: String)
+    /// Capabilities and a URI that do not go together (mapped-ram without file:, ...).
+    case unsupportedCombination(String)
     /// The TLS layer failed (a certificate, a key, a peer that does not speak TLS).
     case tls(during: String, reason: String)
     /// `tls-creds` and friends do not fit this migration (a missing object, the wrong endpoint).
@@ -104,6 +108,10 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible, WrappingE
             return "snapshot \(path) is incomplete: the file ends while \(during)"
         case .notASnapshot(let path):
             return "\(path) is not a swiftkvm snapshot (it does not start with a migration stream header)"
+        case .snapshotCorrupt(let path, let what):
+            return "snapshot \(path) is corrupt: \(what); the guest was not started"
+        case .unsupportedCombination(let what):
+            return what
         case .tls(let during, let reason):
             return "migration stream: \(during) failed: \(reason)"
         case .tlsSetup(let reason):

@@ -1,3 +1,4 @@
+import CSystemSupport
 import Glibc
 
 /// Writes a host file that replaces `path` only once it is complete: the bytes go into a
@@ -53,6 +54,36 @@ public final class ReplacementFile {
             if written < 0 { throw Failure(step: .write, errno: errno) }
             offset += written
         }
+    }
+
+    /// Writes all of `bytes` at `offset` (a file with fixed places, as mapped-ram snapshots are).
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < bytes.count {
+            // SAFETY: base + done stays within the buffer, for the bytes that remain.
+            let written = Errno.retryingInterrupted { pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
+            if written < 0 { throw Failure(step: .write, errno: errno) }
+            done += written
+        }
+    }
+
+    /// Makes `length` bytes at `offset` read as zero again, freeing their blocks where the
+    /// file system can punch holes, writing zeros where it cannot.
+    public func zero(at offset: Int, length: Int) throws {
+        if csystem_punch_hole(fd, Int64(offset), Int64(length)) == 0 { return }
+        let zeros = [UInt8](repeating: 0, count: length)
+        try zeros.withUnsafeBytes { try write($0, at: offset) }
+    }
+
+    /// Sets the file's size; growing it leaves a hole that reads as zero and takes no room.
+    public func resize(to size: Int) throws {
+        guard ftruncate(fd, off_t(size)) == 0 else { throw Failure(step: .write, errno: errno) }
+    }
+
+    /// Whether the bytes go into a regular file (not a device or FIFO written in place).
+    public var isRegularFile: Bool {
+        var info = stat()
+        return fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
     }
 
     /// Makes the file durable under its name: fsync, rename over the target, fsync the

@@ -1,3 +1,4 @@
+import SystemSupport
 import Foundation
 
 /// The process's TLS objects by id: what `-object` and QMP's `object-add` create and
@@ -22,7 +23,7 @@ public final class TLSObjectRegistry: @unchecked Sendable {
         }
     }
 
-    private let lock = NSLock()
+    private let lock = Mutex()
     private var credentials: [String: TLSContext] = [:]
     private var authorizations: [String: TLSAuthorization] = [:]
 

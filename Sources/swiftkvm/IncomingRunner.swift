@@ -77,7 +77,9 @@ final class IncomingRunner {
                 return
             }
             let stopped = report.sourceState.isRunning ? "" : "; the guest stays \(report.sourceState), as on the source"
-            log("swiftkvm: incoming migration completed (\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero)\(stopped)")
+            let what = report.sharedRAM ? "guest RAM handed over as shared memory"
+                : "\(report.passes) passes, \(report.normalPages) pages, \(report.zeroPages) zero"
+            log("swiftkvm: incoming migration completed (\(what))\(stopped)")
         } catch where incoming.postcopyStarted {
             log("swiftkvm: incoming postcopy migration failed: \(error); the guest cannot go on without its missing pages")
             fail(1)

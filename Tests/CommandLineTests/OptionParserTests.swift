@@ -182,8 +182,8 @@ final class OptionParserTests: XCTestCase {
         XCTAssertOptionError([""], .unexpectedArgument(""))
         XCTAssertOptionError(["disk.img"], .unexpectedArgument("disk.img"))
         XCTAssertOptionMessage(["disk.img"], contains: "-drive file=disk.img,format=raw")
-        XCTAssertOptionError(["-machine", "pc"], .unknownOption("-machine"))
-        XCTAssertOptionError(["-M"], .unknownOption("-M"))
+        XCTAssertOptionError(["-machine", "pc"], .unknownProperty(option: "-machine", property: "pc", supported: ["memory-backend"]))
+        XCTAssertOptionError(["-M"], .missingArgument(option: "-M"))
     }
 
     func testUsageListsEveryOptionOnItsOwnLine() {

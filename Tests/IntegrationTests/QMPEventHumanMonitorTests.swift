@@ -21,6 +21,8 @@ final class QMPEventHumanMonitorTests: XCTestCase {
         client.send(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": true}]}}"#)
         XCTAssertEqual(client.message(), #"{"return": {}}"# + "\r\n")
 
+        // The default 128 MiB/s and 300 ms may never catch up with the guest on a loaded machine.
+        source.send(MigrationSettings.converging)
         source.send("migrate -d tcp:127.0.0.1:\(port)\n")
         let events = client.read(until: #"{"status": "completed"}"#, seconds: 60) ?? ""
         let statuses = events.components(separatedBy: #""event": "MIGRATION", "data": {"status": ""#).dropFirst()

@@ -99,9 +99,9 @@ final class MigrationFormattingTests: XCTestCase {
 
     func testCapabilities() throws {
         var capabilities = MigrationCapabilities()
-        XCTAssertEqual(MigrationCapability.all.count, 21)
+        XCTAssertEqual(MigrationCapability.all.count, 22)
         XCTAssertEqual(MigrationCapability.all.prefix(3).map(\.name), ["xbzrle", "rdma-pin-all", "auto-converge"])
-        XCTAssertEqual(Set(MigrationCapability.all.filter(\.isSupported)), [.autoConverge, .events, .returnPath, .postcopyRAM, .postcopyBlocktime])
+        XCTAssertEqual(Set(MigrationCapability.all.filter(\.isSupported)), [.autoConverge, .events, .returnPath, .postcopyRAM, .postcopyBlocktime, .ignoreShared, .mappedRAM])
         XCTAssertTrue(MigrationCapability.all.allSatisfy { !capabilities.isOn($0) }, "all off by default, as in QEMU")
         try capabilities.set(.autoConverge, on: true)
         try capabilities.set(.events, on: true)

@@ -107,7 +107,7 @@ final class MigrationFormattingTests: XCTestCase {
         try controller.setCapability(.autoConverge, on: true)
         let info = MigrationInfoFormatter.capabilities(controller.capabilities)
         XCTAssertTrue(info.hasPrefix("xbzrle: off\nrdma-pin-all: off\nauto-converge: on\nzero-blocks: off\n"), info)
-        XCTAssertTrue(info.hasSuffix("zero-copy-send: off\npostcopy-preempt: off\n"), info)
+        XCTAssertTrue(info.hasSuffix("zero-copy-send: off\npostcopy-preempt: off\nmapped-ram: off\n"), info)
         XCTAssertEqual(info.split(separator: "\n").count, MigrationCapability.all.count)
     }
 

@@ -123,7 +123,7 @@ final class MigrationParameterCommandTests: XCTestCase {
         XCTAssertEqual(complete("migrate_set_parameter d"), ["downtime-limit"])
         XCTAssertEqual(complete("migrate_set_parameter cpu-throttle-i"), ["cpu-throttle-increment", "cpu-throttle-initial"])
         XCTAssertEqual(complete("migrate_set_parameter downtime-limit "), [])
-        XCTAssertEqual(complete("migrate_set_capability "), ["auto-converge", "events", "postcopy-blocktime", "postcopy-ram", "return-path"])
+        XCTAssertEqual(complete("migrate_set_capability "), ["auto-converge", "events", "mapped-ram", "postcopy-blocktime", "postcopy-ram", "return-path", "x-ignore-shared"])
         XCTAssertEqual(complete("migrate_set_capability events o"), ["off", "on"])
     }
 

@@ -129,4 +129,5 @@ int ckvm_userfaultfd_open(void);
 /// nothing is pending or the message is another event, -1 with errno on failure.
 int ckvm_userfaultfd_read_fault(int fd, uint64_t *address);
 
+
 #endif

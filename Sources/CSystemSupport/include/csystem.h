@@ -1,6 +1,8 @@
 #ifndef CSYSTEM_H
 #define CSYSTEM_H
 
+#include <stdint.h>
+
 // The thread calls Swift's Glibc module does not import (they need _GNU_SOURCE or are macros).
 
 /// Installs a handler for `sig` that does nothing and does not set SA_RESTART,
@@ -12,5 +14,13 @@ int csystem_thread_kill(unsigned long thread, int sig);
 int csystem_thread_setname(unsigned long thread, const char *name);
 /// The calling thread's kernel id (as QEMU shows in `info cpus`).
 int csystem_gettid(void);
+
+// File calls behind _GNU_SOURCE.
+
+/// A close-on-exec memfd (memfd_create(2)); -1 with errno on failure.
+int csystem_memfd_create(const char *name);
+/// Makes `length` bytes at `offset` of a file read as zero and frees their blocks
+/// (fallocate PUNCH_HOLE | KEEP_SIZE); -1 with errno where the file system cannot.
+int csystem_punch_hole(int fd, int64_t offset, int64_t length);
 
 #endif

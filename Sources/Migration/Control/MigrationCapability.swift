@@ -27,7 +27,15 @@ public struct MigrationCapability: Hashable, Sendable {
         "postcopy-blocktime", supported: true,
         "Show on the destination how long vCPUs waited for missing pages during post-copy")
 
-    /// Every capability QEMU 7.2 lists, in its order.
+    public static let ignoreShared = MigrationCapability(
+        "x-ignore-shared", supported: true,
+        "Do not send shared memory: over unix:, memfd-backed RAM is handed over as its file descriptor")
+    /// QEMU 9.0's mapped-ram: with file:, every page has its own place in the file.
+    public static let mappedRAM = MigrationCapability(
+        "mapped-ram", supported: true,
+        "Write file: snapshots with each page at a fixed offset (zero pages as holes), restorable by mapping the file")
+
+    /// Every capability QEMU 7.2 lists, in its order, then QEMU 9.0's mapped-ram.
     public static let all: [MigrationCapability] = [
         MigrationCapability("xbzrle", "Send pages as XOR-encoded differences from a cache"),
         MigrationCapability("rdma-pin-all", "Pin all guest memory for RDMA"),
@@ -45,11 +53,12 @@ public struct MigrationCapability: Hashable, Sendable {
         MigrationCapability("dirty-bitmaps", "Migrate block dirty bitmaps"),
         postcopyBlocktime,
         MigrationCapability("late-block-activate", "Activate block devices only when the guest starts"),
-        MigrationCapability("x-ignore-shared", "Do not send shared memory"),
+        ignoreShared,
         MigrationCapability("validate-uuid", "Check that the destination's UUID matches"),
         MigrationCapability("background-snapshot", "Snapshot with write-protection instead of dirty logging"),
         MigrationCapability("zero-copy-send", "Send pages without copying them"),
         MigrationCapability("postcopy-preempt", "Send urgent post-copy pages on their own channel"),
+        mappedRAM,
     ]
 
     /// The capability a user named, or QEMU's error for a name it does not know.
@@ -88,4 +97,6 @@ public struct MigrationCapabilities: Equatable, Sendable {
     public var returnPath: Bool { isOn(.returnPath) }
     public var postcopyRAM: Bool { isOn(.postcopyRAM) }
     public var postcopyBlocktime: Bool { isOn(.postcopyBlocktime) }
+    public var mappedRAM: Bool { isOn(.mappedRAM) }
+    public var ignoreShared: Bool { isOn(.ignoreShared) }
 }

@@ -65,6 +65,7 @@ public final class MigrationController: @unchecked Sendable {
     public func migrate(uri: String, machine: MigratableMachine,
                         events: @escaping (MigrationEvent) -> Void = { _ in }) throws {
         let target = try MigrationURI.parse(uri)
+        try Self.check(capabilities, with: target)
         let tls = try MigrationTLS.resolve(parameters, objects: tlsObjects, endpoint: .client, uri: target)
         if tls == nil, case .tcp(let host, _) = target, !HostPort.isLoopback(host) {
             warn("migrating to \(target) without TLS: the guest's memory and state cross the network unencrypted and unauthenticated; set tls-creds (see \"Security\" in the README)")
@@ -82,6 +83,13 @@ public final class MigrationController: @unchecked Sendable {
                 })
             lock.withLock { job = created }
             created.start()
+        }
+    }
+
+    /// Refuses capabilities that cannot work over `target`, before anything starts.
+    static func check(_ capabilities: MigrationCapabilities, with target: MigrationURI) throws {
+        if case .file = target {} else if capabilities.mappedRAM {
+            throw MigrationError.unsupportedCombination("mapped-ram migration needs a file: URI")
         }
     }
 

@@ -50,8 +50,12 @@ public final class IncomingMigration {
     public func receive(into machine: MigratableMachine, resume: Bool = true, controller: MigrationController? = nil,
                         log: @escaping (String) -> Void = { _ in }) throws -> IncomingReport {
         if lock.withLock({ cancelled }) { throw MigrationError.cancelled }
+        if let snapshot = endpoint as? MappedRAMEndpoint {
+            return try MappedRAMRestore.restore(fd: snapshot.fd, path: snapshot.path, into: machine, resume: resume)
+        }
+        // Committing a memfd's pages ahead would allocate memory that a handoff replaces.
         let prefaulter = RAMPrefaulter(regions: machine.ramRegions)
-        prefaulter.start()
+        if machine.ramRegions.allSatisfy(\.untouchedPagesReadAsZero) { prefaulter.start() }
         defer { prefaulter.stop() }
         let connection = try endpoint.accept()
         lock.withLock { self.connection = connection }
@@ -80,13 +84,11 @@ public final class IncomingMigration {
             throw MigrationError.recoverOutsidePostcopyPause
         }
         let endpoint = try uri.transport.listen()
-        let thread = Thread {
+        try HostThread.detach(name: "postcopy-recover") {
             guard let stream = try? endpoint.accept() else { return }
             stream.configureForBulkTransfer(timeoutSeconds: Int(TransportLimits.incomingIdleTimeoutSeconds.rounded(.up)))
             if !receiver.offer(stream) { stream.close() }
         }
-        thread.name = "postcopy-recover"
-        thread.start()
     }
 
     /// True once the guest ran here during a postcopy switchover.
@@ -125,6 +127,8 @@ public struct IncomingReport: Equatable, Sendable {
     var postcopy: (id: UInt64, missing: [[UInt64]])?
     /// The stream switched to postcopy: the guest ran here before all of RAM had arrived.
     public var wasPostcopy: Bool { postcopy != nil }
+    /// RAM came as the source's memfd (x-ignore-shared), not as pages.
+    public var sharedRAM = false
 
     public static func == (a: IncomingReport, b: IncomingReport) -> Bool {
         a.passes == b.passes && a.normalPages == b.normalPages && a.zeroPages == b.zeroPages

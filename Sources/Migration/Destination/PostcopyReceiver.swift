@@ -16,7 +16,7 @@ final class PostcopyReceiver: @unchecked Sendable {
     private let statistics: MigrationStatistics?
     private let log: (String) -> Void
 
-    private let state = NSCondition()
+    private let state = Mutex()
     /// Pages still to arrive, per region.
     private var missing: [[UInt64]]
     private var missingCount: Int
@@ -48,14 +48,17 @@ final class PostcopyReceiver: @unchecked Sendable {
 
     /// Starts answering faults over `connection`; call before the guest resumes, so that its
     /// first fault is asked for at once.
-    func startFaultHandling(over connection: MigrationStream) {
+    func startFaultHandling(over connection: MigrationStream) throws {
         state.withLock { faultThreadRunning = true; stream = connection }
-        let thread = Thread { [self] in
-            handleFaults()
-            state.withLock { faultThreadRunning = false; state.broadcast() }
+        do {
+            try HostThread.detach(name: "postcopy-faults") { [self] in
+                handleFaults()
+                state.withLock { faultThreadRunning = false; state.broadcast() }
+            }
+        } catch {
+            state.withLock { faultThreadRunning = false; stream = nil }
+            throw error
         }
-        thread.name = "postcopy-faults"
-        thread.start()
     }
 
     /// Receives pages until the source's end record and every page is here, through as many

@@ -14,6 +14,9 @@ struct ReceivedPages {
         bitmaps = pageCounts.map { [UInt64](repeating: 0, count: ($0 + 63) / 64) }
     }
 
+    /// Whether any page has arrived.
+    var any: Bool { bitmaps.contains { $0.contains { $0 != 0 } } }
+
     /// Records page `page` of region `region` (both already checked against the layout).
     mutating func mark(region: Int, page: Int) {
         bitmaps[region][page >> 6] |= 1 << UInt64(page & 63)

@@ -23,7 +23,7 @@ enum StreamReceiver {
                 let created = PostcopyReceiver(ram: ram, missing: switchover.missing, id: switchover.id,
                                                statistics: postcopy.statistics, log: postcopy.log)
                 receiver = created
-                created.startFaultHandling(over: socket)
+                try created.startFaultHandling(over: socket)
                 postcopy.statistics?.begin(totalBytes: machine.layout.ramSize)
                 postcopy.statistics?.update { $0.status = .postcopyActive }
                 postcopy.started(created)
@@ -94,6 +94,15 @@ enum StreamReceiver {
             switch tag {
             case .layout:
                 throw MigrationError.malformedStream("a second layout section")
+            case .sharedRAM:
+                guard report.passes == 0, sections.isEmpty, !received.any else {
+                    throw MigrationError.malformedStream("shared RAM after RAM pages or state")
+                }
+                prefaulter?.stop()
+                try adoptSharedRAM(reader, socket: socket, machine: machine, regions: regions)
+                for index in regions.indices { received.mark(region: index, pages: 0..<regions[index].pageCount) }
+                report.sharedRAM = true
+                trace.mark("adopt-shared-ram")
             case .ramBatch:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("RAM after device state") }
                 try receiveBatch(reader, regions: regions, kinds: kinds, prefaulter: prefaulter,
@@ -164,6 +173,30 @@ enum StreamReceiver {
         }
     }
 
+    /// x-ignore-shared: maps the memfd that came with the record over this machine's RAM.
+    private static func adoptSharedRAM(_ reader: StreamReader, socket: MigrationStream, machine: MigratableMachine,
+                                       regions: [GuestRAMRegion]) throws {
+        reader.context = "receiving shared RAM"
+        let count = Int(try reader.readU32())
+        guard count == regions.count else {
+            throw MigrationError.malformedStream("shared RAM for \(count) regions; the machine has \(regions.count)")
+        }
+        var offsets: [Int] = []
+        for _ in 0..<count { offsets.append(Int(clamping: try reader.readU64())) }
+        guard let fd = socket.takeDescriptor() else {
+            throw MigrationError.malformedStream("shared RAM arrived without its memory's descriptor (x-ignore-shared needs a unix: migration)")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+              zip(offsets, regions).allSatisfy({ $0 % GuestRAMRegion.pageSize == 0 && $0 <= Int(info.st_size) - $1.size }) else {
+            close(fd)
+            throw MigrationError.malformedStream("the shared memory (\(info.st_size) bytes) does not hold the guest's RAM at the offsets given")
+        }
+        do { try machine.adoptSharedRAM(fd: fd, offsets: offsets) } catch {
+            throw MigrationError.machine("map the handed-over RAM", error)
+        }
+    }
+
     static func readHeader(_ reader: StreamReader) throws {
         reader.context = "reading the stream header"
         var magic: [UInt8] = []
@@ -217,7 +250,7 @@ enum StreamReceiver {
                         // Entries for the whole batch; a page appears once per batch, so a zero
                         // page's entry cannot reflect this batch's own writes.
                         // SAFETY: pages firstPage..<firstPage+count lie in the region (checked above).
-                        residencyKnown = residency.load(host: region.host + Int(firstPage) * pageSize, count: count)
+                        residencyKnown = region.untouchedPagesReadAsZero && residency.load(host: region.host + Int(firstPage) * pageSize, count: count)
                     }
                     known = residencyKnown == true && residency.isUntouched(index)
                 }
@@ -240,7 +273,7 @@ enum StreamReceiver {
         }
     }
 
-    private static func readSection(_ reader: StreamReader, totalSoFar: Int, count: Int) throws -> StateSection {
+    static func readSection(_ reader: StreamReader, totalSoFar: Int, count: Int) throws -> StateSection {
         guard count < StreamFormat.maxSections else {
             throw MigrationError.malformedStream("more than \(StreamFormat.maxSections) state sections")
         }
@@ -260,7 +293,7 @@ enum StreamReceiver {
 
     /// Runs the guest if it ran on the source and `resume` allows it; otherwise it stays
     /// paused as it was there (`-S`: plain `paused`, waiting for `cont`).
-    private static func start(_ machine: MigratableMachine, sourceState: RunState, resume: Bool) throws {
+    static func start(_ machine: MigratableMachine, sourceState: RunState, resume: Bool) throws {
         if case .paused(let reason) = sourceState {
             machine.setPausedReason(reason.flatMap(carriedOver))
             return

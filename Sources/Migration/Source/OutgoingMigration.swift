@@ -91,6 +91,9 @@ final class OutgoingMigration: @unchecked Sendable {
         var dirtyLogging = false
         /// The run state just before switchover paused the guest.
         var beforeSwitchover: RunState?
+        /// A handoff's stream is complete: the destination may run the guest on this very
+        /// memory, so this copy must not resume on its own.
+        var memoryHandedOver = false
     }
 
     private func run() {
@@ -102,8 +105,10 @@ final class OutgoingMigration: @unchecked Sendable {
     private func finish(_ result: Result<Summary, Error>, undo: Undo) {
         let status: MigrationStatus
         let outcome: MigrationOutcome
+        var releaseSharedRAM = false
         do {
             let summary = try result.get()
+            releaseSharedRAM = summary.releaseSharedRAM
             statistics.update { $0.downtimeMs = summary.downtimeMs; $0.expectedDowntimeMs = nil }
             status = .completed
             outcome = .completed(totalMs: statistics.elapsedMs, downtimeMs: summary.downtimeMs,
@@ -115,13 +120,18 @@ final class OutgoingMigration: @unchecked Sendable {
                 status = .cancelled
                 outcome = .cancelled(guestRunning: guestRunning)
             } else {
-                let reason = "\(error)"
+                var reason = "\(error)"
+                if undo.memoryHandedOver {
+                    reason += "; the guest stays paused here, since the destination may already run it on the same memory: check it before cont -f"
+                }
                 status = .failed(reason: reason)
                 outcome = .failed(reason: reason, afterMs: statistics.elapsedMs, guestRunning: guestRunning)
             }
         }
         lock.withLock { socket?.close() }
         statistics.finish(status)
+        // If even this fails, cont stays refused without -f, as after any migration.
+        if releaseSharedRAM { try? machine.releaseSharedRAM() }
         events(.finished(outcome))
         finished.lock()
         lock.withLock { finalStatus = status }
@@ -133,10 +143,14 @@ final class OutgoingMigration: @unchecked Sendable {
         var downtimeMs: UInt64
         var passes: Int
         var bytes: UInt64
+        /// A handoff: let go of the guest's memory once the migration is reported complete.
+        var releaseSharedRAM = false
     }
 
     private func migrate(_ undo: inout Undo) throws -> Summary {
+        var setupTrace = SwitchoverTrace(side: "source")
         let link = try transport.connect()
+        setupTrace.mark("connect")
         // An unfinished snapshot is removed when the migration ends without a commit.
         defer { link.discard() }
         let socket = link.stream
@@ -146,22 +160,37 @@ final class OutgoingMigration: @unchecked Sendable {
         }
         try tls?.secureOutgoing(socket)
         socket.configureForBulkTransfer(timeoutSeconds: TransportLimits.stallTimeoutSeconds)
+        // mapped-ram: pages go to their own places in the file, the rest at the end.
+        var mapped: MappedRAMWriter?
+        if capabilities.mappedRAM {
+            guard let snapshot = link as? SnapshotFile else {
+                throw MigrationError.unsupportedCombination("mapped-ram migration needs a file: URI")
+            }
+            mapped = try MappedRAMWriter(file: snapshot.file, regions: machine.ramRegions)
+        }
         let writer = StreamWriter(socket: socket)
-        writer.writeHeader()
-        writer.writeLayout(machine.layout)
-        try writer.flush()
+        if mapped == nil {
+            writer.writeHeader()
+            writer.writeLayout(machine.layout)
+            try writer.flush()
+        }
+        let sink: PageSink = mapped ?? writer
+        if capabilities.ignoreShared, let shared = machine.sharedRAM {
+            setupTrace.mark("setup")
+            return try handOff(shared, link: link, writer: writer, undo: &undo)
+        }
         do { try machine.startDirtyLogging() } catch {
             throw MigrationError.machine("start dirty page logging", error)
         }
         undo.dirtyLogging = true
         statistics.update { stats in
             stats.status = .active
-            stats.transferredBytes = writer.bytesWritten
+            stats.transferredBytes = sink.bytesWritten
         }
         statistics.update { [elapsed = statistics.elapsedMs] in $0.setupTimeMs = elapsed }
 
         let sender = PageSender(
-            writer: writer, regions: machine.ramRegions,
+            writer: sink, regions: machine.ramRegions,
             limiter: BandwidthLimiter(bytesPerSecond: parameters().maxBandwidth),
             checkpoint: { [self] in
                 try checkpoint(socket)
@@ -182,11 +211,11 @@ final class OutgoingMigration: @unchecked Sendable {
         let switchPolicy: ConvergencePolicy = { [self] input in
             lock.withLock { postcopyRequested } ? .switchover : precopyPolicy(input)
         }
-        let loop = PrecopyLoop(machine: machine, sender: sender, writer: writer, policy: switchPolicy,
+        let loop = PrecopyLoop(machine: machine, sender: sender, writer: sink, policy: switchPolicy,
                                parameters: parameters, autoConvergeEnabled: capabilities.autoConverge,
                                statistics: statistics, onPass: { [events] in events(.passCompleted($0)) })
         let precopy = try loop.run()
-        let precopyBytes = writer.bytesWritten
+        let precopyBytes = sink.bytesWritten
         statistics.update { $0.precopyBytes = precopyBytes }
 
         if lock.withLock({ postcopyRequested }) {
@@ -205,7 +234,68 @@ final class OutgoingMigration: @unchecked Sendable {
             throw MigrationError.machine("pause the guest for switchover", error)
         }
         trace.mark("pause")
-        try sendFinalPass(pending: precopy.pending, pass: precopy.passes + 1, sender: sender, writer: writer, trace: &trace)
+        try sendFinalPass(pending: precopy.pending, pass: precopy.passes + 1, sender: sender, writer: sink, trace: &trace)
+        let state: MachineState
+        do { state = try machine.saveState() } catch {
+            throw MigrationError.machine("save the machine state", error)
+        }
+        trace.mark("save-state")
+        let runState = RunStateSection.section(for: undo.beforeSwitchover ?? .running)
+        if let mapped {
+            try lock.withLock { if cancelRequested { throw MigrationError.cancelled } }
+            try mapped.finish(layout: machine.layout, sections: state.sections + [runState])
+        } else {
+            for section in state.sections { try writer.writeState(section) }
+            try writer.writeState(runState)
+            try lock.withLock {
+                if cancelRequested { throw MigrationError.cancelled }
+                streamComplete = true
+            }
+            try writer.writeEnd()
+        }
+        trace.mark("write-state-end-digest")
+        statistics.update { $0.transferredBytes = sink.bytesWritten; $0.downtimeBytes = sink.bytesWritten - precopyBytes }
+
+        // The destination's acknowledgement, or (a file) the data safely on disk.
+        try link.commit()
+        trace.mark("wait-ack")
+        let downtimeMs = (MonotonicClock.nanoseconds() - pausedAt) / 1_000_000
+        // Success. After a live migration the guest runs on the destination and this copy must
+        // not run again; after a snapshot nothing else runs it, so `cont` may resume it here.
+        machine.markMigrated(guestRunsElsewhere: transport.hasReturnPath)
+        machine.stopDirtyLogging()
+        if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
+        return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: sink.bytesWritten)
+    }
+
+    /// x-ignore-shared with memfd-backed RAM: the memfd goes over the unix socket instead of
+    /// the pages (no dirty logging, no passes), and the guest pauses only while its state is
+    /// saved and sent and the destination maps the memory and loads the state. After the
+    /// acknowledgement this process lets go of the memory, so nothing done here (a reset, a
+    /// forced cont) can touch the guest that runs on the destination.
+    private func handOff(_ shared: SharedRAM, link: OutgoingLink, writer: StreamWriter, undo: inout Undo) throws -> Summary {
+        guard link.stream.canPassDescriptors else {
+            throw MigrationError.unsupportedCombination(
+                "x-ignore-shared hands shared memory over as a file descriptor, which needs a unix: migration (without TLS)")
+        }
+        var trace = SwitchoverTrace(side: "source")
+        try writer.writeSharedRAM(offsets: shared.offsets, descriptor: shared.fd)
+        trace.mark("send-shared-ram")
+        statistics.update { stats in
+            stats.status = .active
+            stats.transferredBytes = writer.bytesWritten
+        }
+        statistics.update { [elapsed = statistics.elapsedMs] in $0.setupTimeMs = elapsed }
+        try checkpoint(link.stream)
+        undo.beforeSwitchover = machine.runState
+        let pausedAt = MonotonicClock.nanoseconds()
+        trace.mark("checkpoint")
+        do { try machine.pause(reason: .finishMigrate) } catch {
+            undo.beforeSwitchover = nil
+            throw MigrationError.machine("pause the guest for switchover", error)
+        }
+        trace.mark("pause")
+        writer.writePassEnd(1)
         let state: MachineState
         do { state = try machine.saveState() } catch {
             throw MigrationError.machine("save the machine state", error)
@@ -217,20 +307,21 @@ final class OutgoingMigration: @unchecked Sendable {
             if cancelRequested { throw MigrationError.cancelled }
             streamComplete = true
         }
+        undo.memoryHandedOver = true
         try writer.writeEnd()
-        trace.mark("write-state-end-digest")
-        statistics.update { $0.transferredBytes = writer.bytesWritten; $0.downtimeBytes = writer.bytesWritten - precopyBytes }
-
-        // The destination's acknowledgement, or (a file) the data safely on disk.
+        trace.mark("write-state-end")
         try link.commit()
         trace.mark("wait-ack")
         let downtimeMs = (MonotonicClock.nanoseconds() - pausedAt) / 1_000_000
-        // Success. After a live migration the guest runs on the destination and this copy must
-        // not run again; after a snapshot nothing else runs it, so `cont` may resume it here.
-        machine.markMigrated(guestRunsElsewhere: transport.hasReturnPath)
-        machine.stopDirtyLogging()
-        if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
-        return Summary(downtimeMs: downtimeMs, passes: precopy.passes + 1, bytes: writer.bytesWritten)
+        statistics.update { stats in
+            stats.passes = 1
+            stats.transferredBytes = writer.bytesWritten
+            stats.downtimeBytes = writer.bytesWritten
+            stats.remainingBytes = 0
+        }
+        machine.markMigrated(guestRunsElsewhere: true)
+        // Unmapping the guest's pages takes 1-20 ms here; the migration is complete already.
+        return Summary(downtimeMs: downtimeMs, passes: 1, bytes: writer.bytesWritten, releaseSharedRAM: true)
     }
 
     /// Pauses the guest for good, sends its state and the pages it still lacks there as a
@@ -297,7 +388,7 @@ final class OutgoingMigration: @unchecked Sendable {
         return Summary(downtimeMs: downtimeMs, passes: precopy.passes, bytes: statistics.snapshot.transferredBytes)
     }
 
-    private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: StreamWriter,
+    private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: PageSink,
                                trace: inout SwitchoverTrace) throws {
         let last: [[UInt64]]
         do { last = try machine.collectDirtyPages() } catch {
@@ -360,6 +451,10 @@ final class OutgoingMigration: @unchecked Sendable {
     private func rollBack(_ undo: Undo) -> Bool {
         if undo.dirtyLogging { machine.stopDirtyLogging() }
         if capabilities.autoConverge { machine.setCPUThrottle(percent: 0) }
+        if undo.memoryHandedOver {
+            machine.setPausedReason(nil)
+            return false
+        }
         switch undo.beforeSwitchover {
         case .running?:
             // If even this fails the guest stays paused; the status line says so.

@@ -22,7 +22,7 @@ struct PassCounts {
 /// Between batches it honours the bandwidth limit, cancellation and an early error from the
 /// destination.
 final class PageSender {
-    private let writer: StreamWriter
+    private let writer: PageSink
     private let regions: [GuestRAMRegion]
     private let kinds = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: StreamFormat.maxBatchPages)
     private let residency = PageResidency()
@@ -33,7 +33,7 @@ final class PageSender {
     /// Called after each batch with its counts, for live statistics.
     private let progress: (PassCounts) -> Void
 
-    init(writer: StreamWriter, regions: [GuestRAMRegion], limiter: BandwidthLimiter,
+    init(writer: PageSink, regions: [GuestRAMRegion], limiter: BandwidthLimiter,
          checkpoint: @escaping () throws -> Void, shouldStop: @escaping () -> Bool,
          progress: @escaping (PassCounts) -> Void) {
         self.writer = writer; self.regions = regions; self.limiter = limiter
@@ -115,7 +115,7 @@ final class PageSender {
         var batch = PassCounts()
         // SAFETY: firstPage + count <= region.pageCount, so every page below lies in the region's mapping.
         let batchStart = region.host + firstPage * pageSize
-        let residencyKnown = residency.load(host: batchStart, count: count)
+        let residencyKnown = region.untouchedPagesReadAsZero && residency.load(host: batchStart, count: count)
         let scanHere = writer.pagesAreStable
         for i in 0..<count where kinds[i] == normal {
             batch.pages += 1

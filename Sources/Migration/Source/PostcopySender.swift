@@ -22,7 +22,7 @@ final class PostcopySender: @unchecked Sendable {
     private var cursor = (region: 0, word: 0)
 
     /// Shared with the reader thread and the monitor (`migrate_pause`, `migrate -r`).
-    private let state = NSCondition()
+    private let state = Mutex()
     private var requests: [(region: Int, page: Int)] = []
     private var acknowledged = false
     private var resumedAt: UInt64?
@@ -94,9 +94,7 @@ final class PostcopySender: @unchecked Sendable {
         }
         defer { state.withLock { currentStream = nil } }
         stream.limitSendBuffer(bytes: 256 * 1024)
-        let reader = Thread { [self] in readReplies(from: stream) }
-        reader.name = "postcopy-rp"
-        reader.start()
+        try HostThread.detach(name: "postcopy-rp") { [self] in readReplies(from: stream) }
         var endSent = false
         while true {
             let next: [(region: Int, page: Int)]? = try state.withLock {

@@ -7,7 +7,7 @@ import SystemSupport
 struct PrecopyLoop {
     let machine: MigratableMachine
     let sender: PageSender
-    let writer: StreamWriter
+    let writer: PageSink
     let policy: ConvergencePolicy
     /// Read before each pass, so `migrate_set_parameter` applies to a running migration.
     let parameters: () -> MigrationParameters

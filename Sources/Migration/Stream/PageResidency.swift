@@ -2,9 +2,10 @@ import Glibc
 import Machine
 
 /// Which pages of a guest RAM mapping the host has never backed, from /proc/self/pagemap
-/// (8 bytes per page: bit 63 present, bit 62 swapped). Guest RAM is a private anonymous
-/// mapping (KVM's GuestMemory, the tests' fakes), so a page that is neither present nor
-/// swapped has never been written and reads as zero: the zero-page scan can skip it. On an
+/// (8 bytes per page: bit 63 present, bit 62 swapped). Only for regions whose backing is private
+/// anonymous memory (`GuestRAMRegion.untouchedPagesReadAsZero`; callers check it): there a page
+/// that is neither present nor swapped has never been written and reads as zero, so the zero-page
+/// scan can skip it. In a memfd or a mapped snapshot file such a page holds the file's data. On an
 /// idle 1 GiB guest that is almost all of RAM, and scanning it cost ~50 ms per side.
 ///
 /// A page found untouched may be written right afterwards; that is the same race the zero

@@ -1,6 +1,6 @@
 import Machine
 
-/// The swiftkvm migration stream, version 1.2. Every integer is little-endian.
+/// The swiftkvm migration stream, version 1.3. Every integer is little-endian.
 ///
 /// Source to destination:
 ///
@@ -8,6 +8,10 @@ import Machine
 ///     layout     tag 0x01, region count u32 (1...64), per region: guest address u64, size u64
 ///                (a multiple of 4 KiB); vCPU count u32 (<= 1024); device count u32 (<= 256), per
 ///                device: name length u16 (<= 256), UTF-8 name
+///     shared RAM (only with x-ignore-shared over unix:, once, right after the layout)
+///                tag 0x0A, region count u32 (= the layout's), per region: offset u64 in the memfd
+///                that travels with this record's first byte (SCM_RIGHTS); the destination maps it
+///                in place of its own RAM, and no RAM batches follow
 ///     then, any number of times:
 ///     RAM batch  tag 0x02, region index u32, first page u64, page count u32 (1...1024),
 ///                one kind byte per page (0 = not in this batch, 1 = zero page, 2 = normal page),
@@ -40,12 +44,15 @@ import Machine
 /// an unchecked value. A reader refuses a newer major version, naming both; a minor version
 /// bump may only add what older readers of the same major version can do without.
 ///
-/// History: 1.2 added postcopy (records 0x06-0x09, replies 0x12-0x14), sent only when the
-/// user turned postcopy on; 1.1 added the `run-state` section; a 1.1 reader takes 1.0 streams (their guest
+/// History: 1.3 added the shared RAM record (tag 0x0A), sent only when the user turns
+/// x-ignore-shared on with memfd RAM over unix:; an older reader refuses it by its tag, which
+/// is right: it cannot map memory it was not given. 1.2 added postcopy (records 0x06-0x09,
+/// replies 0x12-0x14), sent only when the user turned postcopy on; 1.1 added the `run-state` section; a 1.1 reader takes 1.0 streams (their guest
 /// counts as running). 1.0 readers predate any release and refuse the section by name.
+/// A snapshot file can also be in the mapped-ram layout (MappedRAMFormat.swift).
 enum StreamFormat {
     static let magic: [UInt8] = Array("SKVM".utf8)
-    static let version = StreamVersion(major: 1, minor: 2)
+    static let version = StreamVersion(major: 1, minor: 3)
 
     static let maxRegions = 64
     static let maxVCPUs = MachineConfiguration.maxVCPUCount
@@ -67,6 +74,7 @@ enum StreamFormat {
         case postcopyPages = 0x07
         case postcopyEnd = 0x08
         case postcopyResume = 0x09
+        case sharedRAM = 0x0A
     }
 
     enum PageKind: UInt8 {

@@ -79,6 +79,30 @@ final class StreamWriter {
         if buffer.count >= 256 * 1024 { try flush() }
     }
 
+    /// The shared RAM record, sent with `descriptor` (the memfd) attached to its first byte.
+    func writeSharedRAM(offsets: [Int], descriptor: Int32) throws {
+        try flush()
+        put8(StreamFormat.Tag.sharedRAM.rawValue)
+        put32(UInt32(truncatingIfNeeded: offsets.count))
+        for offset in offsets { put64(UInt64(offset)) }
+        digest.update(buffer)
+        try buffer.withUnsafeBytes { try socket.writeAll($0, passing: descriptor, operation: "handing over guest RAM") }
+        bytesWritten += UInt64(buffer.count)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// A record of `tag`, region index u32, count u32 and `words` (mapped-ram's page maps and
+    /// page digests, MappedRAMFormat.swift).
+    func writeWords(tag: UInt8, region: Int, _ words: [UInt64]) throws {
+        put8(tag)
+        put32(UInt32(truncatingIfNeeded: region))
+        put32(UInt32(truncatingIfNeeded: words.count))
+        for word in words {
+            put64(word)
+            if buffer.count >= 256 * 1024 { try flush() }
+        }
+    }
+
     /// Writes the end marker and the digest of everything before it, then flushes.
     func writeEnd() throws {
         put8(StreamFormat.Tag.end.rawValue)

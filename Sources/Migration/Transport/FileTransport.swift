@@ -11,7 +11,8 @@ struct FileTransport: MigrationTransport {
         try SnapshotFile.create(path: path)
     }
 
-    /// Opens the snapshot now, so a missing file is reported at start-up.
+    /// Opens the snapshot now, so a missing file is reported at start-up. A mapped-ram file
+    /// (by its magic) is restored by mapping it, anything else is read as a stream.
     func listen() throws -> IncomingEndpoint {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw MigrationError.snapshotFile(path: path, action: "open", errno: errno) }
@@ -20,6 +21,7 @@ struct FileTransport: MigrationTransport {
             close(fd)
             throw MigrationError.snapshotFile(path: path, action: "read", errno: EISDIR)
         }
+        if MappedRAMRestore.isMappedRAM(fd) { return MappedRAMEndpoint(fd: fd, path: path) }
         return PreopenedEndpoint(stream: MigrationStream(readFD: fd, writeFD: -1))
     }
 
@@ -37,4 +39,18 @@ struct FileTransport: MigrationTransport {
         if case .io(_, let code) = error { return .snapshotFile(path: path, action: "write", errno: code) }
         return error
     }
+}
+
+/// A mapped-ram snapshot, opened: IncomingMigration restores it with MappedRAMRestore
+/// instead of reading a stream.
+final class MappedRAMEndpoint: IncomingEndpoint {
+    let fd: Int32
+    let path: String
+
+    init(fd: Int32, path: String) { self.fd = fd; self.path = path }
+    deinit { close(fd) }
+
+    var boundPort: Int? { nil }
+    func accept() throws -> MigrationStream { throw MigrationError.cancelled }
+    func cancel() {}
 }

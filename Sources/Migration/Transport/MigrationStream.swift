@@ -1,5 +1,6 @@
 import Glibc
 import Machine
+import Sockets
 import TLS
 import SystemSupport
 
@@ -30,9 +31,15 @@ final class MigrationStream {
     private var lastProgress: UInt64 = 0
     private var bytesSinceProgress = 0
 
+    /// A unix socket: reads take any descriptors that come along (SCM_RIGHTS) into
+    /// `descriptors`, for the record that announced them (x-ignore-shared's memfd).
+    private let carriesDescriptors: Bool
+    private var descriptors: [Int32] = []
+
     init(fd: Int32) {
         self.fd = fd; writeFD = fd
         readIsSocket = true; writeIsSocket = true
+        carriesDescriptors = DescriptorPassing.isUnixSocket(fd)
     }
 
     /// Reads from `readFD` and writes to `writeFD`, each a socket or a pipe; takes both over.
@@ -40,6 +47,7 @@ final class MigrationStream {
         fd = readFD; self.writeFD = writeFD
         readIsSocket = MigrationStream.isSocket(readFD)
         writeIsSocket = MigrationStream.isSocket(writeFD)
+        carriesDescriptors = false
         // A reader that went away must turn into EPIPE on a pipe, not kill the process.
         if !writeIsSocket { signal(SIGPIPE, SIG_IGN) }
     }
@@ -64,7 +72,48 @@ final class MigrationStream {
             if writeFD >= 0 && writeFD != fd { Glibc.close(writeFD) }
             if fd >= 0 { Glibc.close(fd) }
             fd = -1; writeFD = -1
+            for descriptor in descriptors { Glibc.close(descriptor) }
+            descriptors = []
         }
+    }
+
+    /// The oldest descriptor received and not yet taken; the caller owns it then.
+    func takeDescriptor() -> Int32? {
+        lock.withLock { descriptors.isEmpty ? nil : descriptors.removeFirst() }
+    }
+
+    /// Whether this stream can carry descriptors (a unix socket, without TLS in between).
+    var canPassDescriptors: Bool { carriesDescriptors && tlsSession == nil }
+
+    /// As writeAll, with `descriptor` attached to the first byte (SCM_RIGHTS); unix sockets only.
+    func writeAll(_ bytes: UnsafeRawBufferPointer, passing descriptor: Int32, operation: String) throws {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        while true {
+            let n = DescriptorPassing.send(writeFD, base, count: bytes.count, descriptor: descriptor, flags: Int32(MSG_NOSIGNAL))
+            if n < 0 {
+                try throwForFailedTransfer(operation: operation)
+                continue
+            }
+            // SAFETY: n <= bytes.count, so the rest lies inside `bytes`.
+            try writeAll(UnsafeRawBufferPointer(start: base + n, count: bytes.count - n), operation: operation)
+            return
+        }
+    }
+
+    /// recv, or recvmsg keeping descriptors on a unix socket.
+    private func receive(_ buffer: UnsafeMutableRawPointer, _ count: Int, _ flags: Int32) -> Int {
+        guard carriesDescriptors else { return Glibc.recv(fd, buffer, count, flags) }
+        var arrived: [Int32] = []
+        let n = DescriptorPassing.receive(fd, into: buffer, count: count, flags: flags, descriptors: &arrived)
+        // A peer that floods descriptors cannot make this process run out of them.
+        if !arrived.isEmpty {
+            lock.withLock {
+                for descriptor in arrived {
+                    if descriptors.count < DescriptorPassing.maxDescriptors { descriptors.append(descriptor) } else { Glibc.close(descriptor) }
+                }
+            }
+        }
+        return n
     }
 
     /// Wakes a blocked read or write on the owning thread with an error or end of file.
@@ -193,7 +242,7 @@ final class MigrationStream {
                 if readIsSocket {
                     if wasShutDown { throw MigrationError.cancelled }
                     // SAFETY: the caller owns `count` writable bytes at `buffer`.
-                    let n = Glibc.recv(fd, buffer, count, Int32(MSG_DONTWAIT))
+                    let n = receive(buffer, count, Int32(MSG_DONTWAIT))
                     if n >= 0 { return counted(n) }
                     if errno != EAGAIN && errno != EWOULDBLOCK {
                         try throwForFailedTransfer(operation: operation)
@@ -205,7 +254,7 @@ final class MigrationStream {
                 try waitUntilReady(fd, events: POLLIN, operation: operation)
             }
             // SAFETY: the caller owns `count` writable bytes at `buffer`.
-            let n = readIsSocket ? Glibc.recv(fd, buffer, count, 0) : Glibc.read(fd, buffer, count)
+            let n = readIsSocket ? receive(buffer, count, 0) : Glibc.read(fd, buffer, count)
             if n >= 0 { return counted(n) }
             try throwForFailedTransfer(operation: operation)
         }

@@ -9,7 +9,8 @@ import SystemSupport
 /// an earlier snapshot of the same name and never leaves a half-written one behind. Targets
 /// that are not regular files (`/dev/null`, a FIFO) are written in place.
 final class SnapshotFile: OutgoingLink {
-    private let file: ReplacementFile
+    /// Written in place by a mapped-ram save; the stream is unused then.
+    let file: ReplacementFile
     var path: String { file.path }
     /// The stream's side of the file: writes only, and no input ever arrives on it.
     let stream: MigrationStream

@@ -17,6 +17,13 @@ enum CommandLineParser {
     static let options: [Option] = [
         Option(names: ["m"], argument: "[size=]SIZE", help: "guest RAM; a bare number is MiB, sizes as below (default 128M; 2 MiB to 64 GiB)") { config, text in
             config.memorySize = try MachineOptionParsing.memorySize(text)
+            config.memorySizeGiven = true
+        },
+        Option(names: ["machine", "M"], argument: "memory-backend=ID", help: "take guest RAM from the -object with that id (its size is the RAM size; -m, if given, must match)") { config, text in
+            config.machineMemoryBackend = try MachineOptionParsing.machine(text)
+        },
+        Option(names: ["mem-prealloc"], argument: nil, help: "commit all guest RAM before the guest runs; a mapped-ram snapshot is then read in whole (and checked page by page) instead of mapped") { config, _ in
+            config.preallocateMemory = true
         },
         Option(names: ["kernel"], argument: "FILE", help: "boot a Linux bzImage through the 64-bit boot protocol, or an ELF with a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) in 32-bit protected mode; the format is recognised from the file (see \"Linux guests\" in the README)") { config, text in
             guard !text.isEmpty else {
@@ -72,8 +79,12 @@ enum CommandLineParser {
         Option(names: ["incoming"], argument: "tcp:HOST:PORT|unix:PATH|file:PATH|exec:CMD|stdio|defer", help: "wait for a migration instead of booting, or start from a snapshot file (see \"Live migration\", \"For operators\" and \"When things go wrong\" in the README)") { config, text in
             config.incoming = try EndpointParsing.incoming(text)
         },
-        Option(names: ["object"], argument: "tls-creds-x509|tls-creds-psk|authz-simple,id=ID[,PROP=VALUE...]", help: "TLS credentials (dir=DIR,endpoint=server|client, and verify-peer=on|off or username=NAME) or an authz-simple identity=ID for migration's tls-creds and tls-authz, with QEMU's properties and file names (see \"Security\" in the README)") { config, text in
-            config.objects.append(try MachineOptionParsing.object(text))
+        Option(names: ["object"], argument: "memory-backend-memfd|tls-creds-x509|tls-creds-psk|authz-simple,id=ID[,PROP=VALUE...]", help: "memory-backend-memfd,id=ID,size=SIZE[,share=on]: guest RAM in a memfd, shared, for -machine memory-backend=ID, which a unix: migration with x-ignore-shared on hands over instead of copying (see \"Same-host handoff\" in the README); TLS credentials (dir=DIR,endpoint=server|client, and verify-peer=on|off or username=NAME) or an authz-simple identity=ID for migration's tls-creds and tls-authz, with QEMU's properties and file names (see \"Security\" in the README)") { config, text in
+            if MachineOptionParsing.isMemoryBackend(text) {
+                config.memoryBackends.append(try MachineOptionParsing.memoryBackend(text))
+            } else {
+                config.objects.append(try MachineOptionParsing.object(text))
+            }
         },
         Option(names: ["enable-kvm"], argument: nil, help: "accepted for QEMU muscle memory; KVM is always used") { _, _ in },
         Option(names: ["accel"], argument: "kvm", help: "accepted for QEMU muscle memory; only kvm is available") { _, text in

@@ -8,6 +8,8 @@ extension Configuration {
         case initrdWithoutKernel
         case noDefaultGuest
         case unsupportedSerial(String)
+        case unknownMemoryBackend(String)
+        case memorySizeDiffers(given: UInt64, backend: String, size: UInt64)
 
         var description: String {
             switch self {
@@ -15,6 +17,10 @@ extension Configuration {
             case .initrdWithoutKernel: return "-initrd only allowed with -kernel option"
             case .unsupportedSerial(let kind):
                 return "-serial \(kind): not supported yet; use stdio, null, file:PATH, pty, unix:PATH,server[,nowait] or tcp:HOST:PORT,server[,nowait]"
+            case .unknownMemoryBackend(let id):
+                return "-machine memory-backend=\(id): no -object memory-backend-memfd with id=\(id)"
+            case .memorySizeDiffers(let given, let backend, let size):
+                return "-m \(given >> 20)M differs from the size of memory-backend \(backend) (\(size >> 20)M); leave out -m or make them equal"
             case .noDefaultGuest:
                 return "no guest given and the default guest (guests/build/hello.elf) was not found; pass -kernel FILE or -drive file=IMG,format=raw, or set SWIFTKVM_GUESTS to the folder of built guests"
             }
@@ -36,10 +42,23 @@ extension Configuration {
         } else {
             throw WiringError.noDefaultGuest
         }
-        return MachineConfiguration(
-            memorySize: memorySize, boot: boot,
+        var ramSize = memorySize
+        var memfd = false
+        if let id = machineMemoryBackend {
+            guard let backend = memoryBackends.last(where: { $0.id == id }) else { throw WiringError.unknownMemoryBackend(id) }
+            if memorySizeGiven && memorySize != backend.size {
+                throw WiringError.memorySizeDiffers(given: memorySize, backend: id, size: backend.size)
+            }
+            ramSize = backend.size
+            memfd = true
+        }
+        var configuration = MachineConfiguration(
+            memorySize: ramSize, boot: boot,
             debugExit: debugExit.map { .init(base: $0.iobase, count: $0.iosize) },
             incoming: incoming != nil, vcpuCount: cpuCount)
+        configuration.memfdRAM = memfd
+        configuration.preallocateRAM = preallocateMemory
+        return configuration
     }
 
     /// QEMU's defaults: whatever -serial and -monitor do not redirect stays on stdio, shared.

@@ -85,6 +85,19 @@ struct Configuration: Equatable {
     var pidFile: String?
     var name: String?
     var cpuCount = 1
+    /// Whether -m was given (a memory backend's size stands in for it otherwise).
+    var memorySizeGiven = false
+    /// `-object memory-backend-memfd,...`, in order.
+    var memoryBackends: [MemoryBackend] = []
+    /// `-machine memory-backend=ID`.
+    var machineMemoryBackend: String?
+    /// `-mem-prealloc`.
+    var preallocateMemory = false
+
+    struct MemoryBackend: Equatable {
+        var id: String
+        var size: UInt64
+    }
     var incoming: IncomingMigration?
     /// The `-incoming` argument, for messages.
     var incomingURI: String? {

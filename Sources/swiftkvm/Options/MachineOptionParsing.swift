@@ -26,6 +26,54 @@ enum MachineOptionParsing {
         return (bytes + page - 1) / page * page
     }
 
+    /// Whether an `-object` is a memory backend (QEMU's `memory-backend-*` types); the others
+    /// are TLS objects (`object`).
+    static func isMemoryBackend(_ text: String) -> Bool {
+        guard let first = PropertyList(text).items.first, first.key == nil || first.key == "qom-type" else { return false }
+        return first.value.hasPrefix("memory-backend-")
+    }
+
+    /// `-object memory-backend-memfd,id=ID,size=SIZE[,share=on]`, the one memory backend there is.
+    static func memoryBackend(_ text: String) throws -> Configuration.MemoryBackend {
+        let items = PropertyList(text).items
+        let option = "-object memory-backend-memfd"
+        guard let first = items.first, first.value == "memory-backend-memfd" else {
+            throw OptionError.unsupported(option: "-object \(items.first?.value ?? text)", reason: "of the memory backends only memory-backend-memfd is available")
+        }
+        var id: String?
+        var size: UInt64?
+        for item in items.dropFirst() {
+            switch item.key {
+            case "id"?: id = item.value
+            case "size"?: size = try memorySize(item.value)
+            case "share"?:
+                guard item.value == "on" || item.value == "true" else {
+                    throw OptionError.invalidValue(option: option, value: "share=\(item.value)",
+                                                   expected: "a memfd backend is always shared (share=on); leave out -object for private RAM")
+                }
+            default:
+                throw OptionError.unknownProperty(option: option, property: item.key ?? item.value, supported: ["id", "size", "share"])
+            }
+        }
+        guard let id, !id.isEmpty else { throw OptionError.missingProperty(option: option, property: "id") }
+        guard let size else { throw OptionError.missingProperty(option: option, property: "size") }
+        return Configuration.MemoryBackend(id: id, size: size)
+    }
+
+    /// `-machine memory-backend=ID`.
+    static func machine(_ text: String) throws -> String {
+        var backend: String?
+        for item in PropertyList(text).items {
+            switch item.key {
+            case "memory-backend"?: backend = item.value
+            default:
+                throw OptionError.unknownProperty(option: "-machine", property: item.key ?? item.value, supported: ["memory-backend"])
+            }
+        }
+        guard let backend, !backend.isEmpty else { throw OptionError.missingProperty(option: "-machine", property: "memory-backend") }
+        return backend
+    }
+
     static func drive(_ text: String, warnings: inout [String]) throws -> Configuration.Drive {
         let supported = ["file", "format", "if"]
         var file: String?
