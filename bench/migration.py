@@ -19,7 +19,7 @@ pair shaped to 1 Gbit/s (bench/link.py). Every migration also reports the CPU se
 VMM spent outside its vCPU threads while it ran, and the bytes moved per such CPU-second.
 
 Usage: python3 bench/migration.py [--scenarios a,b,c,d,e,f,g] [--reps 3] [--quick] [--vmms swiftkvm,qemu]
-                                  [--link loopback|veth1g]
+                                  [--link loopback|veth1g] [--baseline OLDER_SWIFTKVM_BINARY]
 Writes bench/results/<date>/results.md (+ results.json, + chart.png when matplotlib is present)."""
 
 import argparse
@@ -102,7 +102,7 @@ SCENARIOS = {
     "b8g": filled("b8g", "8G"),
 }
 GROUPS = {"d": ["a4g", "b4g", "a8g", "b8g"]}
-VMMS = ("swiftkvm", "qemu")
+VMMS = ("swiftkvm", "qemu", "baseline")  # baseline: another swiftkvm binary (--baseline), for before/after
 FIELDS = [  # (info migrate key, label, unit)
     ("total time", "total time", "ms"),
     ("downtime", "downtime", "ms"),
@@ -110,6 +110,9 @@ FIELDS = [  # (info migrate key, label, unit)
     ("throughput", "throughput", "mbps"),
     ("dirty sync count", "passes (dirty sync count)", ""),
 ]
+
+
+BASELINE = [None]  # the --baseline binary
 
 
 def vmm_argv(vmm, swiftkvm_path, scenario, monitor_path, incoming=None):
@@ -124,6 +127,8 @@ def vmm_argv(vmm, swiftkvm_path, scenario, monitor_path, incoming=None):
         common += ["-incoming", f"tcp:{incoming[0]}:{incoming[1]}"]
     if vmm == "swiftkvm":
         return [swiftkvm_path] + common
+    if vmm == "baseline":
+        return [BASELINE[0]] + common
     return [b.QEMU, "-enable-kvm", "-display", "none", "-no-reboot"] + common
 
 
@@ -354,6 +359,8 @@ def run(args, swiftkvm_path, link, log=print):
             order = args.vmms if rep % 2 == 0 else list(reversed(args.vmms))
             for vmm in order:
                 runs = results[vmm].setdefault(name, [])
+                if name == "e" and vmm == "baseline":
+                    continue
                 if name == "e":
                     r = startup.measure_startup(vmm, swiftkvm_path)
                     runs.append(r)
@@ -408,7 +415,12 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
     ]
     for name in args.scenarios:
         title = "start-up to first serial byte, hello.elf 128M" if name == "e" else SCENARIOS[name].title
-        lines += [f"## {name}: {title}", "", "| figure | swiftkvm | QEMU | swiftkvm/QEMU |", "| --- | --- | --- | --- |"]
+        with_baseline = "baseline" in args.vmms and name != "e"
+        if with_baseline:
+            lines += [f"## {name}: {title}", "", "| figure | swiftkvm | QEMU | swiftkvm/QEMU | baseline | swiftkvm/baseline |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+        else:
+            lines += [f"## {name}: {title}", "", "| figure | swiftkvm | QEMU | swiftkvm/QEMU |", "| --- | --- | --- | --- |"]
         runs = {vmm: results.get(vmm, {}).get(name, []) for vmm in VMMS}
         if name == "e":
             fields = [("first_byte_ms", "first serial byte", " ms", 1), ("overhead", "VmRSS beyond guest RAM", " KiB", 0)]
@@ -423,7 +435,11 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
                            ("sweeps_per_s_after", "sweeps/s after (destination)", "", 1)]
         for key, label, unit, digits in fields:
             sk, qe = ok_values(runs["swiftkvm"], key), ok_values(runs["qemu"], key)
-            lines.append(f"| {label} | {b.fmt_summary(sk, unit, digits)} | {b.fmt_summary(qe, unit, digits)} | {b.ratio(sk, qe)} |")
+            row = f"| {label} | {b.fmt_summary(sk, unit, digits)} | {b.fmt_summary(qe, unit, digits)} | {b.ratio(sk, qe)} |"
+            if with_baseline:
+                base = ok_values(runs["baseline"], key)
+                row += f" {b.fmt_summary(base, unit, digits)} | {b.ratio(sk, base)} |"
+            lines.append(row)
         for vmm in VMMS:
             errors = sorted({r["error"] for r in runs[vmm] if "error" in r})
             for error in errors:
@@ -461,14 +477,15 @@ def chart(args, results, path, log):
         return False
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, label in ((axes[0], "total time", "total time (ms)"), (axes[1], "transferred ram", "transferred ram (MiB)")):
-        for i, vmm in enumerate(VMMS):
+        for i, vmm in enumerate(v for v in VMMS if v in args.vmms):
             values = []
             for n in names:
                 s = b.summary(ok_values(results.get(vmm, {}).get(n, []), key))
                 v = s[0] if s else 0
                 values.append(v / 1024 if key == "transferred ram" else v)
-            ax.bar([x + i * 0.4 for x in range(len(names))], values, width=0.4, label=vmm)
-        ax.set_xticks([x + 0.2 for x in range(len(names))])
+            width = 0.8 / len(args.vmms)
+            ax.bar([x + i * width for x in range(len(names))], values, width=width, label=vmm)
+        ax.set_xticks([x + 0.4 - 0.4 / len(args.vmms) for x in range(len(names))])
         ax.set_xticklabels(names)
         ax.set_ylabel(label)
         ax.legend(loc="best")
@@ -486,6 +503,8 @@ def main():
     parser.add_argument("--reps", type=int, default=3, help="reps per scenario per VMM (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run: scenarios a and c, 1 rep")
     parser.add_argument("--vmms", default="swiftkvm,qemu", help="which VMMs to run (default swiftkvm,qemu)")
+    parser.add_argument("--baseline", metavar="BINARY",
+                        help="also run this swiftkvm binary (an older build) in the same rotation, as VMM 'baseline'")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write bench/results")
     args = parser.parse_args()
     b.stop_children_on_sigterm()
@@ -502,8 +521,11 @@ def main():
             parser.error(f"unknown scenario {token!r}; use a, b, c, d (a4g, b4g, a8g, b8g), e, f or g")
     args.scenarios = names
     args.vmms = [v.strip() for v in args.vmms.split(",") if v.strip()]
+    if args.baseline:
+        BASELINE[0] = os.path.abspath(args.baseline)
+        args.vmms.append("baseline")
     if any(v not in VMMS for v in args.vmms) or not args.vmms:
-        parser.error("--vmms takes swiftkvm and/or qemu")
+        parser.error("--vmms takes swiftkvm and/or qemu (and --baseline BINARY adds an older swiftkvm)")
 
     b.require(tools=(b.QEMU,) if "qemu" in args.vmms else (), guests=("hello.elf", "dirty.elf"))
     swiftkvm_path = b.ensure_swiftkvm() if "swiftkvm" in args.vmms else None
