@@ -234,6 +234,7 @@ enum StreamReceiver {
         let pageSize = GuestRAMRegion.pageSize
         // Read only when a zero page needs it; nil until then.
         var residencyKnown: Bool?
+        var anySkipped = false
         var index = 0
         while index < count {
             let kind = kinds.load(fromByteOffset: index, as: UInt8.self)
@@ -241,6 +242,7 @@ enum StreamReceiver {
             let page = region.host + (Int(firstPage) + index) * pageSize
             switch StreamFormat.PageKind(rawValue: kind) {
             case .skipped:
+                anySkipped = true
                 index += 1
             case .zero:
                 // Fresh destination memory is already zero; writing would only commit host pages.
@@ -255,7 +257,7 @@ enum StreamReceiver {
                     known = residencyKnown == true && residency.isUntouched(index)
                 }
                 if !known && !isZeroPage(page) { memset(page, 0, pageSize) }
-                received.mark(region: regionIndex, page: Int(firstPage) + index)
+                if anySkipped { received.mark(region: regionIndex, page: Int(firstPage) + index) }
                 report.zeroPages += 1
                 index += 1
             case .normal:
@@ -265,12 +267,21 @@ enum StreamReceiver {
                 }
                 prefaulter?.markWritten(region: regionIndex, firstPage: Int(firstPage) + runStart, count: index - runStart)
                 try reader.readPayload(into: page, count: (index - runStart) * pageSize)
-                received.mark(region: regionIndex, pages: (Int(firstPage) + runStart)..<(Int(firstPage) + index))
+                if anySkipped { received.mark(region: regionIndex, pages: (Int(firstPage) + runStart)..<(Int(firstPage) + index)) }
                 report.normalPages += index - runStart
             case nil:
                 throw MigrationError.malformedStream("page kind \(kind) in a RAM batch")
             }
         }
+        // Most batches skip nothing: mark them whole, a word at a time. A batch with skipped
+        // pages marked its other pages one by one above, from the first skip on; the pages
+        // before that skip are marked here.
+        received.mark(region: regionIndex, pages: Int(firstPage)..<(Int(firstPage) + (anySkipped ? firstSkip(kinds, count) : count)))
+    }
+
+    /// The index of the first skipped page of a batch (count when none is).
+    private static func firstSkip(_ kinds: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        (0..<count).first { kinds.load(fromByteOffset: $0, as: UInt8.self) == StreamFormat.PageKind.skipped.rawValue } ?? count
     }
 
     static func readSection(_ reader: StreamReader, totalSoFar: Int, count: Int) throws -> StateSection {
