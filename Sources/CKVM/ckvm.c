@@ -3,9 +3,9 @@
 #include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <unistd.h>
 #include <sys/syscall.h>
-#include <sys/mman.h>
 #include <fcntl.h>
 
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
@@ -53,11 +53,6 @@ struct kvm_cpuid2 *ckvm_cpuid2_alloc(uint32_t n) {
 }
 struct kvm_cpuid_entry2 *ckvm_cpuid2_entries(struct kvm_cpuid2 *cpuid) { return cpuid->entries; }
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#include <linux/userfaultfd.h>
 
 int ckvm_userfaultfd_open(void) {
     int device = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);

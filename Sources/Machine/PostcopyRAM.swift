@@ -27,6 +27,11 @@ public final class PostcopyRAM: @unchecked Sendable {
     /// Drops the pages set in `missing` (one bitmap per region, bit i = page i) and registers
     /// all of RAM for missing-page faults. Call with the guest paused.
     public init(regions: [GuestRAMRegion], missing: [[UInt64]]) throws {
+        // MADV_DONTNEED makes a page missing only in private anonymous memory: on a memfd or a
+        // mapped snapshot file the old contents would come back, and the guest would run on them.
+        guard regions.allSatisfy(\.untouchedPagesReadAsZero) else {
+            throw Failure.userfaultfd("postcopy needs private anonymous guest RAM on the destination; start it without memory-backend-memfd")
+        }
         self.regions = regions
         zeroPage = .allocate(byteCount: GuestRAMRegion.pageSize, alignment: GuestRAMRegion.pageSize)
         zeroPage.initializeMemory(as: UInt8.self, repeating: 0, count: GuestRAMRegion.pageSize)

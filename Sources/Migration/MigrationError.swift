@@ -61,6 +61,9 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible, WrappingE
     /// userfaultfd or a page placement failed on the destination: the guest cannot go on.
     case postcopyFaults(String)
 
+    /// Why postcopy and TLS are refused together, on both sides.
+    static let postcopyOverTLS = "postcopy-ram does not work with tls-creds yet (postcopy reads and writes the connection from two threads at once, and its recovery connection is not secured); turn one of them off"
+
     public var description: String {
         switch self {
         case .invalidURI(let uri):

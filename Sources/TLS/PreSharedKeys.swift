@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// QEMU's (GnuTLS's) `keys.psk`: one `username:hexkey` line per identity, e.g.
 /// `qemu:9b3f...` made with `psktool -u qemu -p keys.psk` or `printf 'qemu:%s\n' $(openssl rand -hex 32)`.
@@ -6,8 +7,9 @@ struct PreSharedKeys: Equatable {
     private(set) var keys: [String: [UInt8]] = [:]
 
     init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TLSError.credentialsFile(path: path, reason: String(cString: strerror(errno == 0 ? ENOENT : errno)))
+        let data: [UInt8]
+        do { data = try HostFile.readAll(path, limit: 1 << 20) } catch {
+            throw TLSError.credentialsFile(path: path, reason: "\(error)")
         }
         try self.init(text: String(decoding: data, as: UTF8.self), path: path)
     }

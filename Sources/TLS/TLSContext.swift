@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import SystemSupport
 
 /// A loaded set of credentials: OpenSSL's SSL_CTX for one endpoint, TLS 1.3 only (both ends
 /// are swiftkvm, so there is no older peer to talk to, and 1.3 encrypts the certificates too).
@@ -98,7 +99,7 @@ public final class TLSContext: @unchecked Sendable {
 
     private func requireReadable(_ path: String) throws {
         guard access(path, R_OK) == 0 else {
-            throw TLSError.credentialsFile(path: path, reason: String(cString: strerror(errno)))
+            throw TLSError.credentialsFile(path: path, reason: Errno.text(errno))
         }
     }
 

@@ -43,8 +43,8 @@ public final class TLSSession {
         // SAFETY: the session owns `ssl`, and the callbacks that read this pointer run only
         // inside its calls.
         SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+        // Every property is set by now, so a throw runs deinit, which frees `ssl`.
         guard SSL_set_fd(ssl, fd) == 1 else {
-            SSL_free(ssl)
             throw TLSError.session(reason: openSSLReason(fallback: "OpenSSL could not take the socket"))
         }
         if role == .client, let expectedName, case .x509(verifyPeer: true) = context.credentials.kind {

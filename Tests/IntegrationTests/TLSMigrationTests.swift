@@ -124,6 +124,11 @@ final class TLSMigrationTests: XCTestCase {
         XCTAssertTrue(wrong.stderr.contains("No TLS credentials or authz object with id 'nope'"), wrong.stderr)
         XCTAssertTrue(wrong.stderr.contains("this side needs endpoint=client"), wrong.stderr)
         XCTAssertTrue(wrong.stdout.contains("VM status: running"), wrong.stdout)
+        // Postcopy over TLS is refused before anything starts, and the guest runs on.
+        let postcopy = try runSwiftKVM(small + TLSTestCredentials.x509(pki.good, "client"),
+                                       stdin: "migrate_set_capability postcopy-ram on\n" + tlsOn + "migrate tcp:127.0.0.1:1\ninfo status\nquit\n")
+        XCTAssertTrue(postcopy.stderr.contains("postcopy-ram does not work with tls-creds yet"), postcopy.stderr)
+        XCTAssertTrue(postcopy.stdout.contains("VM status: running"), postcopy.stdout)
     }
 
     func testPlainMigrationToAnotherMachineWarns() throws {

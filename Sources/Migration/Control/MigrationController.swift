@@ -67,6 +67,7 @@ public final class MigrationController: @unchecked Sendable {
         let target = try MigrationURI.parse(uri)
         try Self.check(capabilities, with: target)
         let tls = try MigrationTLS.resolve(parameters, objects: tlsObjects, endpoint: .client, uri: target)
+        if tls != nil, capabilities.postcopyRAM { throw MigrationError.unsupportedCombination(MigrationError.postcopyOverTLS) }
         if tls == nil, case .tcp(let host, _) = target, !HostPort.isLoopback(host) {
             warn("migrating to \(target) without TLS: the guest's memory and state cross the network unencrypted and unauthenticated; set tls-creds (see \"Security\" in the README)")
         }

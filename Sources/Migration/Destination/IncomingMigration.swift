@@ -61,14 +61,16 @@ public final class IncomingMigration {
         lock.withLock { self.connection = connection }
         defer { connection.close() }
         if lock.withLock({ cancelled }) { throw MigrationError.cancelled }
-        try tls()?.secureIncoming(connection)
+        let secured = try tls()
+        try secured?.secureIncoming(connection)
         connection.configureForBulkTransfer(timeoutSeconds: Int(TransportLimits.incomingIdleTimeoutSeconds.rounded(.up)))
         // The per-read timeout alone would let a source that trickles a byte a minute hold
         // this machine forever.
         connection.requireProgress(withinSeconds: TransportLimits.incomingIdleTimeoutSeconds)
         do {
             let hooks = PostcopyHooks(statistics: controller?.incomingStatistics, log: log,
-                                      started: { [self] receiver in lock.withLock { postcopy = receiver } })
+                                      started: { [self] receiver in lock.withLock { postcopy = receiver } },
+                                      refusal: secured == nil ? nil : MigrationError.postcopyOverTLS)
             return try StreamReceiver.receive(from: connection, into: machine, resume: resume, prefaulter: prefaulter,
                                               postcopy: hooks)
         } catch let error as MigrationError {
@@ -143,4 +145,6 @@ struct PostcopyHooks {
     var statistics: MigrationStatistics?
     var log: (String) -> Void = { _ in }
     var started: (PostcopyReceiver) -> Void = { _ in }
+    /// Why this connection may not switch to postcopy (nil: it may).
+    var refusal: String?
 }

@@ -15,6 +15,7 @@ enum StreamReceiver {
         do {
             var report = try load(from: reader, socket: socket, into: machine, prefaulter: prefaulter)
             if let switchover = report.postcopy {
+                if let refusal = postcopy.refusal { throw MigrationError.unsupportedCombination(refusal) }
                 // The pages still on the source are trapped before the guest may touch them.
                 let ram: PostcopyRAM
                 do { ram = try PostcopyRAM(regions: machine.ramRegions, missing: switchover.missing) } catch {

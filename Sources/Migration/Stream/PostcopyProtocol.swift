@@ -72,7 +72,7 @@ enum PostcopyProtocol {
                 if count > 0 {
                     try bitmap.withUnsafeMutableBytes { try socket.readExact(into: $0.baseAddress!, count: count * 8, operation: operation) }
                 }
-                bitmaps.append(bitmap.map { UInt64(littleEndian: $0) })
+                bitmaps.append(clearingBitsPastTheEnd(bitmap.map { UInt64(littleEndian: $0) }, pages: pages))
             }
             return .missingPages(bitmaps)
         case nil:
@@ -114,10 +114,16 @@ enum PostcopyProtocol {
             var bitmap: [UInt64] = []
             bitmap.reserveCapacity(count)
             for _ in 0..<count { bitmap.append(try reader.readU64()) }
-            // Bits past the region's last page mean nothing; clear them so counts stay true.
-            if pages % 64 != 0, let last = bitmap.indices.last { bitmap[last] &= (1 << UInt64(pages % 64)) - 1 }
-            bitmaps.append(bitmap)
+            bitmaps.append(clearingBitsPastTheEnd(bitmap, pages: pages))
         }
         return (id, bitmaps)
+    }
+
+    /// Bits past a region's last page name no page: a peer may set them, and a sender walking
+    /// the bitmap would read past the region's mapping. Cleared, so counts stay true too.
+    static func clearingBitsPastTheEnd(_ bitmap: [UInt64], pages: Int) -> [UInt64] {
+        var bitmap = bitmap
+        if pages % 64 != 0, let last = bitmap.indices.last { bitmap[last] &= (1 << UInt64(pages % 64)) - 1 }
+        return bitmap
     }
 }
