@@ -37,6 +37,7 @@ final class CommandLineErrorTests: XCTestCase {
         XCTAssertEqual(r.status, 1, r.stderr)
         let first = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
         XCTAssertEqual(first, "swiftkvm: warning: -drive file=\(Paths.repository)/README.md: no format given; using raw (add format=raw to silence this)")
+        XCTAssertEqual(r.stderr.components(separatedBy: "no format given").count - 1, 1, r.stderr)
     }
 
     func testHelpAndVersion() throws {
