@@ -14,12 +14,16 @@ Scenarios:
   f    1 GiB guest, 896 MiB of random data, then an 8 MiB hot set swept forever (dirty.elf hot=8M)
   g    1 GiB guest holding 512 MiB of compressible data (files from /usr loaded as its -initrd)
 
+TLS (--tls): also run each VMM with `-object tls-creds-x509` on both sides and `tls-creds` set
+(certificates made once by the openssl command), as VMMs swiftkvm-tls and qemu-tls in the same
+rotation, and report TLS throughput as a share of the same VMM's plain TCP.
+
 Links (--link): loopback (default), or veth1g: one network namespace per VMM joined by a veth
 pair shaped to 1 Gbit/s (bench/link.py). Every migration also reports the CPU seconds each
 VMM spent outside its vCPU threads while it ran, and the bytes moved per such CPU-second.
 
 Usage: python3 bench/migration.py [--scenarios a,b,c,d,e,f,g] [--reps 3] [--quick] [--vmms swiftkvm,qemu]
-                                  [--link loopback|veth1g] [--baseline OLDER_SWIFTKVM_BINARY]
+                                  [--link loopback|veth1g] [--baseline OLDER_SWIFTKVM_BINARY] [--tls]
 Writes bench/results/<date>/results.md (+ results.json, + chart.png when matplotlib is present)."""
 
 import argparse
@@ -102,7 +106,8 @@ SCENARIOS = {
     "b8g": filled("b8g", "8G"),
 }
 GROUPS = {"d": ["a4g", "b4g", "a8g", "b8g"]}
-VMMS = ("swiftkvm", "qemu", "baseline")  # baseline: another swiftkvm binary (--baseline), for before/after
+# baseline: another swiftkvm binary (--baseline), for before/after; NAME-tls: that VMM over TLS (--tls).
+VMMS = ("swiftkvm", "qemu", "baseline", "swiftkvm-tls", "qemu-tls")
 FIELDS = [  # (info migrate key, label, unit)
     ("total time", "total time", "ms"),
     ("downtime", "downtime", "ms"),
@@ -113,6 +118,29 @@ FIELDS = [  # (info migrate key, label, unit)
 
 
 BASELINE = [None]  # the --baseline binary
+TLS_DIR = [None]   # the --tls credentials, QEMU's file names (ca-cert.pem, server-cert.pem, ...)
+
+
+def make_tls_credentials(folder):
+    """A CA, a server and a client certificate (EC P-256, SAN localhost), as the tests make them."""
+    script = """set -e
+    key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+    key ca-key.pem
+    openssl req -x509 -key ca-key.pem -out ca-cert.pem -days 2 -subj /CN=bench-ca
+    for who in server client; do
+        key $who-key.pem
+        openssl req -new -key $who-key.pem -out $who.csr -subj "/CN=$who.bench"
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > $who.ext
+        openssl x509 -req -in $who.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial \\
+            -out $who-cert.pem -days 2 -extfile $who.ext 2>/dev/null
+    done
+    """
+    subprocess.run(["sh", "-c", script], cwd=folder, check=True, capture_output=True)
+    return folder
+
+
+def base_vmm(vmm):
+    return vmm[:-len("-tls")] if vmm.endswith("-tls") else vmm
 
 
 def vmm_argv(vmm, swiftkvm_path, scenario, monitor_path, incoming=None):
@@ -125,6 +153,10 @@ def vmm_argv(vmm, swiftkvm_path, scenario, monitor_path, incoming=None):
         common += ["-initrd", scenario.initrd()]
     if incoming is not None:
         common += ["-incoming", f"tcp:{incoming[0]}:{incoming[1]}"]
+    if vmm.endswith("-tls"):
+        endpoint = "server" if incoming is not None else "client"
+        common += ["-object", f"tls-creds-x509,id=tls0,dir={TLS_DIR[0]},endpoint={endpoint}"]
+        vmm = base_vmm(vmm)
     if vmm == "swiftkvm":
         return [swiftkvm_path] + common
     if vmm == "baseline":
@@ -233,6 +265,15 @@ def migrate_once(vmm, swiftkvm_path, scenario, link, log):
             dst_mon = b.Monitor(dst_sock, alive=lambda: dst.poll() is None)
             src_mon = b.Monitor(src_sock, alive=lambda: src.poll() is None)
             params = set_parameters(src_mon, log)
+            if vmm.endswith("-tls"):
+                # Both sides name the credentials; the hostname is the certificates' DNS name, so
+                # the same files serve loopback and the veth link's addresses.
+                for mon, lines in ((dst_mon, ["tls-creds tls0"]), (src_mon, ["tls-creds tls0", "tls-hostname localhost"])):
+                    for line in lines:
+                        out = mon.command(f"migrate_set_parameter {line}")
+                        if out:
+                            return {"error": f"migrate_set_parameter {line} refused: {' / '.join(out)}"}
+                params.append("tls-creds tls0 (x509, verify-peer on), tls-hostname localhost")
             if scenario.sweeps:
                 time.sleep(3.0)  # a clean 3 s window of sweep markers before migrating
             else:
@@ -359,7 +400,7 @@ def run(args, swiftkvm_path, link, log=print):
             order = args.vmms if rep % 2 == 0 else list(reversed(args.vmms))
             for vmm in order:
                 runs = results[vmm].setdefault(name, [])
-                if name == "e" and vmm == "baseline":
+                if name == "e" and vmm in ("baseline", "swiftkvm-tls", "qemu-tls"):
                     continue
                 if name == "e":
                     r = startup.measure_startup(vmm, swiftkvm_path)
@@ -399,6 +440,19 @@ def ok_values(runs, key):
     return [r.get(key) for r in runs if "error" not in r]
 
 
+COLUMN_TITLES = {"swiftkvm": "swiftkvm", "qemu": "QEMU", "baseline": "baseline",
+                 "swiftkvm-tls": "swiftkvm TLS", "qemu-tls": "QEMU TLS"}
+
+
+def table_columns(vmms):
+    """The VMMs run, in VMMS order, and the ratios of their medians worth reading."""
+    columns = [v for v in VMMS if v in vmms]
+    wanted = [("swiftkvm/QEMU", "swiftkvm", "qemu"), ("swiftkvm/baseline", "swiftkvm", "baseline"),
+              ("swiftkvm TLS/swiftkvm", "swiftkvm-tls", "swiftkvm"), ("QEMU TLS/QEMU", "qemu-tls", "qemu"),
+              ("swiftkvm TLS/QEMU TLS", "swiftkvm-tls", "qemu-tls")]
+    return columns, [r for r in wanted if r[1] in columns and r[2] in columns]
+
+
 def markdown(args, results, iperf_bps, swiftkvm_path, link):
     lines = [
         f"# Live migration: swiftkvm vs QEMU ({b.today()})",
@@ -415,12 +469,10 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
     ]
     for name in args.scenarios:
         title = "start-up to first serial byte, hello.elf 128M" if name == "e" else SCENARIOS[name].title
-        with_baseline = "baseline" in args.vmms and name != "e"
-        if with_baseline:
-            lines += [f"## {name}: {title}", "", "| figure | swiftkvm | QEMU | swiftkvm/QEMU | baseline | swiftkvm/baseline |",
-                      "| --- | --- | --- | --- | --- | --- |"]
-        else:
-            lines += [f"## {name}: {title}", "", "| figure | swiftkvm | QEMU | swiftkvm/QEMU |", "| --- | --- | --- | --- |"]
+        columns, ratios = table_columns(args.vmms if name != "e" else [v for v in args.vmms if v in ("swiftkvm", "qemu")])
+        lines += [f"## {name}: {title}", "",
+                  "| figure | " + " | ".join(COLUMN_TITLES[v] for v in columns) + "".join(f" | {t}" for t, _, _ in ratios) + " |",
+                  "| --- |" + " --- |" * (len(columns) + len(ratios))]
         runs = {vmm: results.get(vmm, {}).get(name, []) for vmm in VMMS}
         if name == "e":
             fields = [("first_byte_ms", "first serial byte", " ms", 1), ("overhead", "VmRSS beyond guest RAM", " KiB", 0)]
@@ -434,11 +486,9 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
                            ("sweeps_per_s_during", "sweeps/s during", "", 1),
                            ("sweeps_per_s_after", "sweeps/s after (destination)", "", 1)]
         for key, label, unit, digits in fields:
-            sk, qe = ok_values(runs["swiftkvm"], key), ok_values(runs["qemu"], key)
-            row = f"| {label} | {b.fmt_summary(sk, unit, digits)} | {b.fmt_summary(qe, unit, digits)} | {b.ratio(sk, qe)} |"
-            if with_baseline:
-                base = ok_values(runs["baseline"], key)
-                row += f" {b.fmt_summary(base, unit, digits)} | {b.ratio(sk, base)} |"
+            values = {vmm: ok_values(runs[vmm], key) for vmm in VMMS}
+            row = f"| {label} | " + " | ".join(b.fmt_summary(values[v], unit, digits) for v in columns)
+            row += "".join(f" | {b.ratio(values[top], values[bottom])}" for _, top, bottom in ratios) + " |"
             lines.append(row)
         for vmm in VMMS:
             errors = sorted({r["error"] for r in runs[vmm] if "error" in r})
@@ -505,6 +555,8 @@ def main():
     parser.add_argument("--vmms", default="swiftkvm,qemu", help="which VMMs to run (default swiftkvm,qemu)")
     parser.add_argument("--baseline", metavar="BINARY",
                         help="also run this swiftkvm binary (an older build) in the same rotation, as VMM 'baseline'")
+    parser.add_argument("--tls", action="store_true",
+                        help="also run each VMM over TLS (tls-creds-x509 on both sides), as swiftkvm-tls and qemu-tls")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write bench/results")
     args = parser.parse_args()
     b.stop_children_on_sigterm()
@@ -524,11 +576,16 @@ def main():
     if args.baseline:
         BASELINE[0] = os.path.abspath(args.baseline)
         args.vmms.append("baseline")
+    if args.tls:
+        args.vmms += [v + "-tls" for v in args.vmms if v in ("swiftkvm", "qemu")]
+    if any(v.endswith("-tls") for v in args.vmms):
+        TLS_DIR[0] = make_tls_credentials(tempfile.mkdtemp(prefix="bench-tls-", dir="/tmp"))
     if any(v not in VMMS for v in args.vmms) or not args.vmms:
-        parser.error("--vmms takes swiftkvm and/or qemu (and --baseline BINARY adds an older swiftkvm)")
+        parser.error("--vmms takes swiftkvm and/or qemu (--baseline BINARY adds an older swiftkvm, --tls both over TLS)")
 
-    b.require(tools=(b.QEMU,) if "qemu" in args.vmms else (), guests=("hello.elf", "dirty.elf"))
-    swiftkvm_path = b.ensure_swiftkvm() if "swiftkvm" in args.vmms else None
+    bases = {base_vmm(v) for v in args.vmms}
+    b.require(tools=(b.QEMU,) if "qemu" in bases else (), guests=("hello.elf", "dirty.elf"))
+    swiftkvm_path = b.ensure_swiftkvm() if "swiftkvm" in bases else None
     with links.named(args.link) as link:
         iperf_bps = iperf_reference(link, print)
         results = run(args, swiftkvm_path, link)

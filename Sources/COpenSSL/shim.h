@@ -35,3 +35,26 @@ static inline int cssl_peer_subject(SSL *ssl, char *buffer, int capacity) {
     return length;
 }
 static inline void cssl_ctx_set_read_ahead(SSL_CTX *ctx, int on) { SSL_CTX_set_read_ahead(ctx, on); }
+
+// Puts a buffer of `size` bytes between the session and its socket for writes, so that the
+// 16 KiB records of one large SSL_write leave in a few large send calls instead of one each.
+// Returns 1, or 0 when OpenSSL could not make the buffer (writes then go straight out).
+static inline int cssl_buffer_writes(SSL *ssl, int size) {
+    BIO *socket = SSL_get_wbio(ssl);
+    BIO *buffer = BIO_new(BIO_f_buffer());
+    if (socket == NULL || buffer == NULL || BIO_set_write_buffer_size(buffer, size) != 1 || BIO_up_ref(socket) != 1) {
+        BIO_free(buffer);
+        return 0;
+    }
+    // The chain holds its own reference to the socket BIO; SSL_set0_wbio drops the session's.
+    BIO_push(buffer, socket);
+    SSL_set0_wbio(ssl, buffer);
+    return 1;
+}
+// Sends what the write buffer holds: 1 when it is empty, 0 when the socket is full (poll for
+// writing and call again), -1 on a socket error (errno says which).
+static inline int cssl_flush_writes(SSL *ssl) {
+    BIO *bio = SSL_get_wbio(ssl);
+    if (BIO_flush(bio) == 1) return 1;
+    return BIO_should_retry(bio) ? 0 : -1;
+}

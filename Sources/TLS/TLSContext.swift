@@ -46,7 +46,7 @@ public final class TLSContext: @unchecked Sendable {
         _ = cssl_ctx_set_mode(context, cssl_mode_partial_write())
         // Read several records per recv: a migration is one long bulk stream.
         cssl_ctx_set_read_ahead(context, 1)
-        SSL_CTX_set_default_read_buffer_len(context, 64 * 1024)
+        SSL_CTX_set_default_read_buffer_len(context, 256 * 1024)
         switch credentials.kind {
         case .x509(let verifyPeer):
             try loadCertificates(verifyPeer: verifyPeer)

@@ -17,6 +17,9 @@ struct StreamDigest {
     /// Bytes of an unfinished 32-byte stripe, carried to the next update.
     private var pending = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
     private var pendingCount = 0
+    /// Off on a TLS stream (StreamFormat.swift, 1.4): the record layer's AEAD tag already
+    /// authenticates every byte, so hashing them again would only cost CPU.
+    var isOn = true
 
     @inline(__always)
     private static func round(_ accumulator: UInt64, _ input: UInt64) -> UInt64 {
@@ -29,7 +32,7 @@ struct StreamDigest {
     }
 
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        guard var pointer = bytes.baseAddress else { return }
+        guard isOn, var pointer = bytes.baseAddress else { return }
         var left = bytes.count
         totalLength &+= UInt64(left)
         if pendingCount > 0 {

@@ -1,6 +1,6 @@
 import Machine
 
-/// The swiftkvm migration stream, version 1.3. Every integer is little-endian.
+/// The swiftkvm migration stream, version 1.4. Every integer is little-endian.
 ///
 /// Source to destination:
 ///
@@ -22,7 +22,9 @@ import Machine
 ///                (<= 1 MiB), bytes; at most 4096 sections and 64 MiB of state in all
 ///                One section, `run-state`, is the migration's own (RunStateSection.swift): the
 ///                guest's run state when switchover began, so a stopped guest arrives stopped
-///     end        tag 0x05, digest u64: XXH64 (seed 0) of every stream byte before the digest
+///     end        tag 0x05, digest u64: XXH64 (seed 0) of every stream byte before the digest;
+///                0 and unchecked over TLS (since 1.4), where every record's AEAD tag already
+///                authenticates the bytes
 ///
 /// Postcopy (only with the `postcopy-ram` capability on both sides): the last pass is replaced
 /// by one record, after which state and end follow as above and the guest runs on the
@@ -44,15 +46,21 @@ import Machine
 /// an unchecked value. A reader refuses a newer major version, naming both; a minor version
 /// bump may only add what older readers of the same major version can do without.
 ///
-/// History: 1.3 added the shared RAM record (tag 0x0A), sent only when the user turns
-/// x-ignore-shared on with memfd RAM over unix:; an older reader refuses it by its tag, which
-/// is right: it cannot map memory it was not given. 1.2 added postcopy (records 0x06-0x09,
-/// replies 0x12-0x14), sent only when the user turned postcopy on; 1.1 added the `run-state` section; a 1.1 reader takes 1.0 streams (their guest
-/// counts as running). 1.0 readers predate any release and refuse the section by name.
+/// History: 1.4 stopped hashing streams carried by TLS (the digest is 0 there). This breaks
+/// the minor-version rule for one case only: a 1.3 destination with tls-creds refuses a 1.4
+/// TLS stream as a digest mismatch (1.3's TLS was never released). 1.3 added the shared RAM
+/// record (tag 0x0A), sent only when the user turns x-ignore-shared on with memfd RAM over
+/// unix:; an older reader refuses it by its tag, which is right: it cannot map memory it was
+/// not given. 1.2 added postcopy (records 0x06-0x09, replies 0x12-0x14), sent only when the
+/// user turned postcopy on; 1.1 added the `run-state` section; a 1.1 reader takes 1.0 streams
+/// (their guest counts as running). 1.0 readers predate any release and refuse the section
+/// by name.
 /// A snapshot file can also be in the mapped-ram layout (MappedRAMFormat.swift).
 enum StreamFormat {
     static let magic: [UInt8] = Array("SKVM".utf8)
-    static let version = StreamVersion(major: 1, minor: 3)
+    static let version = StreamVersion(major: 1, minor: 4)
+    /// From this version on a TLS stream carries no digest.
+    static let unhashedOverTLS = StreamVersion(major: 1, minor: 4)
 
     static let maxRegions = 64
     static let maxVCPUs = MachineConfiguration.maxVCPUCount

@@ -17,6 +17,8 @@ final class StreamReader {
 
     init(socket: MigrationStream) { self.socket = socket }
 
+    var isEncrypted: Bool { socket.isEncrypted }
+
     deinit { buffer.deallocate() }
 
     func readU8() throws -> UInt8 {
@@ -60,6 +62,13 @@ final class StreamReader {
     }
 
     private static let payloadPieceBytes = 256 * 1024
+
+    /// Whether the end marker's digest is checked: not on a TLS stream of version 1.4 or later,
+    /// whose source sends 0 there.
+    var checksDigest: Bool {
+        get { digest.isOn }
+        set { digest.isOn = newValue }
+    }
 
     /// The digest of everything consumed so far.
     func digestSoFar() -> UInt64 {

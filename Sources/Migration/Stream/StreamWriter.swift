@@ -12,12 +12,17 @@ import Machine
 /// guest paused (`pagesAreStable`) the vectors point straight into guest memory. Measured on
 /// 896 MiB of data (release build): copying costs about as much as hashing, each well under
 /// the kernel's own copy into the socket; the copy is kept, the scan is folded into it.
+/// The batch's header is put right in front of the copied pages, so the batch leaves in one
+/// contiguous write: TLS encrypts it from there, with no second copy into a staging buffer.
 final class StreamWriter {
     private let socket: MigrationStream
     private var buffer: [UInt8] = []
     private var digest = StreamDigest()
     private let vectors: UnsafeMutableBufferPointer<iovec>
     private var bounce: UnsafeMutableRawPointer?
+    /// Room in front of the bounce buffer's pages for what `buffer` holds (the batch header and
+    /// any small records before it).
+    private static let bounceHeaderRoom = 64 * 1024
     /// True once the guest can no longer write its RAM (switchover).
     var pagesAreStable = false
     /// Bytes put on the wire so far (`transferred ram` counts these).
@@ -28,6 +33,7 @@ final class StreamWriter {
         buffer.reserveCapacity(64 * 1024)
         // One vector for the batch header plus at most one per run of normal pages.
         vectors = .allocate(capacity: StreamFormat.maxBatchPages + 1)
+        digest.isOn = !socket.isEncrypted
     }
 
     deinit {
@@ -35,12 +41,13 @@ final class StreamWriter {
         bounce?.deallocate()
     }
 
+    /// Where copied pages go; `bounceHeaderRoom` bytes before it belong to the same allocation.
     private var bounceBuffer: UnsafeMutableRawPointer {
-        if let existing = bounce { return existing }
-        let created = UnsafeMutableRawPointer.allocate(byteCount: StreamFormat.maxBatchPages * GuestRAMRegion.pageSize,
+        if let existing = bounce { return existing + Self.bounceHeaderRoom }
+        let created = UnsafeMutableRawPointer.allocate(byteCount: Self.bounceHeaderRoom + StreamFormat.maxBatchPages * GuestRAMRegion.pageSize,
                                                        alignment: GuestRAMRegion.pageSize)
         bounce = created
-        return created
+        return created + Self.bounceHeaderRoom
     }
 
     func writeHeader() {
@@ -107,7 +114,7 @@ final class StreamWriter {
     func writeEnd() throws {
         put8(StreamFormat.Tag.end.rawValue)
         digest.update(buffer)
-        var value = digest.value.littleEndian
+        var value = (digest.isOn ? digest.value : 0).littleEndian
         withUnsafeBytes(of: &value) { buffer += $0 }
         try sendBuffer()
     }
@@ -162,6 +169,10 @@ final class StreamWriter {
         put64(UInt64(firstPage))
         put32(UInt32(kinds.count))
         buffer.append(contentsOf: kinds)
+        if vectorCount == 2 && !pagesAreStable && buffer.count <= Self.bounceHeaderRoom {
+            try writeInFrontOfBounce(payloadBytes: payloadBytes)
+            return Int(bytesWritten - before)
+        }
         digest.update(buffer)
         for i in 1..<vectorCount {
             digest.update(UnsafeRawBufferPointer(start: vectors[i].iov_base, count: vectors[i].iov_len))
@@ -174,6 +185,21 @@ final class StreamWriter {
         bytesWritten += UInt64(buffer.count + payloadBytes)
         buffer.removeAll(keepingCapacity: true)
         return Int(bytesWritten - before)
+    }
+
+    /// Sends `buffer` and the first `payloadBytes` of the bounce buffer as one run of bytes,
+    /// copying `buffer` into the room just before the pages.
+    private func writeInFrontOfBounce(payloadBytes: Int) throws {
+        let pages = bounceBuffer
+        let start = pages - buffer.count
+        // SAFETY: buffer.count <= bounceHeaderRoom, so `start` is inside the bounce allocation,
+        // and the pages after it hold `payloadBytes` copied bytes.
+        buffer.withUnsafeBytes { header in start.copyMemory(from: header.baseAddress!, byteCount: header.count) }
+        let wire = UnsafeRawBufferPointer(start: start, count: buffer.count + payloadBytes)
+        digest.update(wire)
+        try socket.writeAll(wire, operation: "sending RAM")
+        bytesWritten += UInt64(wire.count)
+        buffer.removeAll(keepingCapacity: true)
     }
 
     /// The postcopy switchover record (StreamFormat.swift): which pages are still only here.

@@ -26,6 +26,7 @@ extension MigrationStream {
         while let wait = try tlsCall(operation, { try session.handshake() }) {
             try waitForHandshake(wait, until: deadline, seconds: seconds)
         }
+        session.bufferWrites(bytes: Self.tlsStagingBytes)
         tlsSession = session
         return session
     }
@@ -50,6 +51,9 @@ extension MigrationStream {
             case .closed: throw MigrationError.peerClosed(during: operation)
             case .wait(let wait): try waitForTLS(wait, operation: operation)
             }
+        }
+        while let wait = try tlsCall(operation, { try session.flush() }) {
+            try waitForTLS(wait, operation: operation)
         }
     }
 

@@ -83,6 +83,8 @@ final class MigrationStream {
     }
 
     /// Whether this stream can carry descriptors (a unix socket, without TLS in between).
+    /// True once a TLS session carries the stream.
+    var isEncrypted: Bool { tlsSession != nil }
     var canPassDescriptors: Bool { carriesDescriptors && tlsSession == nil }
 
     /// As writeAll, with `descriptor` attached to the first byte (SCM_RIGHTS); unix sockets only.
