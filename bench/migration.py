@@ -509,8 +509,14 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
         "- CPU outside vCPUs: the VMM process's utime+stime (/proc/PID/stat, which keeps the time of",
         "  threads that have ended) minus its vCPU threads' (`vcpuN`, QEMU's `CPU N/KVM`), from `migrate`",
         "  to the end; MiB per VMM CPU-second = transferred ram / (source + destination) of those.",
-        "",
     ]
+    if any(v.endswith("-tls") for v in args.vmms):
+        lines += [
+            "- TLS columns: `-object tls-creds-x509` on both sides (EC P-256 certificates made by the",
+            "  openssl command, verify-peer on), `tls-creds tls0` on both and `tls-hostname localhost` on the",
+            "  source. swiftkvm uses OpenSSL 3 (TLS 1.3, AES-128-GCM; no kernel TLS on this host), QEMU GnuTLS.",
+        ]
+    lines += [""]
     return "\n".join(lines)
 
 
@@ -593,9 +599,9 @@ def main():
     print()
     print(text)
     if not args.no_write:
-        # A smoke run must not overwrite the day's full run.
+        # A smoke run or a TLS run must not overwrite the day's full run.
         folder = os.path.join(b.RESULTS, b.today() + ("" if args.link == "loopback" else "-" + args.link)
-                              + ("-quick" if args.quick else ""))
+                              + ("-tls" if args.tls else "") + ("-quick" if args.quick else ""))
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "results.md"), "w") as f:
             f.write(text)
