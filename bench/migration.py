@@ -122,20 +122,8 @@ TLS_DIR = [None]   # the --tls credentials, QEMU's file names (ca-cert.pem, serv
 
 
 def make_tls_credentials(folder):
-    """A CA, a server and a client certificate (EC P-256, SAN localhost), as the tests make them."""
-    script = """set -e
-    key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-    key ca-key.pem
-    openssl req -x509 -key ca-key.pem -out ca-cert.pem -days 2 -subj /CN=bench-ca
-    for who in server client; do
-        key $who-key.pem
-        openssl req -new -key $who-key.pem -out $who.csr -subj "/CN=$who.bench"
-        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > $who.ext
-        openssl x509 -req -in $who.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial \\
-            -out $who-cert.pem -days 2 -extfile $who.ext 2>/dev/null
-    done
-    """
-    subprocess.run(["sh", "-c", script], cwd=folder, check=True, capture_output=True)
+    """A CA, a server and a client certificate (scripts/make-pki, as the tests make them)."""
+    subprocess.run([os.path.join(b.REPO, "scripts", "make-pki"), folder], check=True, capture_output=True)
     return folder
 
 
