@@ -22,17 +22,35 @@ final class TLSMonitorTests: XCTestCase {
         let local = try QMPConsolesTests.Client(unix: unixQMP)
         XCTAssertNotNil(local.negotiate())
 
-        // A client that connects and says nothing holds a handshake; everyone else is served
-        // meanwhile, and it is dropped after a few seconds.
-        let silent = try QMPConsolesTests.Client(tcpPort: UInt16(port))
+        // Clients that connect and say nothing hold handshakes, up to the client limit; everyone
+        // else is served meanwhile, and they are dropped after a few seconds. Until then a
+        // further client waits in the listen backlog.
+        let silentSince = Date()
+        let silent = try (0..<8).map { _ in try QMPConsolesTests.Client(tcpPort: UInt16(port)) }
+        local.send(#"{"execute": "query-status"}"#)
+        XCTAssertNotNil(local.read(until: #""status": "running""#), "the unix client is served while TLS clients are silent")
         let good = try tlsClient(port: port, certificates: pki.good, steps: [
             #"<"QMP""#, #">{"execute": "qmp_capabilities"}"#, #"<"return""#, #">{"execute": "query-status"}"#, #"<"status""#])
         XCTAssertEqual(good.status, 0, good.stdout + good.stderr + vm.stderr)
         XCTAssertTrue(good.stderr.contains("negotiated TLSv1.3"), good.stderr)
+        XCTAssertGreaterThan(Date().timeIntervalSince(silentSince), 4.5, "served only once the silent clients' 5 s ran out")
         XCTAssertTrue(good.stdout.hasPrefix(#"{"QMP": {"version": {"qemu": {"major": 7"#), good.stdout)
         XCTAssertTrue(good.stdout.contains(#"{"return": {"running": true, "singlestep": false, "status": "running"}}"#), good.stdout)
-        local.send(#"{"execute": "query-status"}"#)
-        XCTAssertNotNil(local.read(until: #""status": "running""#), "the unix client is served while a TLS client is silent")
+        // Pipelined commands (90 KB, several TLS records) whose replies (1.3 MB), unread for a
+        // second, back the server up past its bound (256 KiB): it stops reading, and resumes on
+        // the records OpenSSL already took from the socket, which poll(2) does not see.
+        let pipelined = (0..<2000).map { #"{"execute": "query-commands", "id": \#($0)}"# }.joined(separator: "\n")
+        let bulk = try tlsClient(port: port, certificates: pki.good, steps: [
+            #"<"QMP""#, #">{"execute": "qmp_capabilities"}"#, #"<"return""#, ">" + pipelined, "~1", #"<"id": 1999}"#])
+        XCTAssertEqual(bulk.status, 0, bulk.stderr + vm.stderr)
+        XCTAssertEqual(bulk.stdout.components(separatedBy: #""name": "query-status""#).count - 1, 2000)
+        for client in silent {
+            let saw = Self.readUntilClosed(client.fd, seconds: 10)
+            XCTAssertTrue(saw.closed && saw.text.isEmpty, "a silent client is dropped, without a greeting")
+        }
+        let timedOut = { vm.stderr.components(separatedBy: "the TLS handshake did not finish within 5 s").count - 1 }
+        for _ in 0..<100 where timedOut() < 8 { usleep(50_000) }
+        XCTAssertEqual(timedOut(), 8, vm.stderr)
 
         // Plain QMP to the TLS port: no greeting, disconnected.
         let plain = try QMPConsolesTests.Client(tcpPort: UInt16(port))
@@ -49,10 +67,6 @@ final class TLSMonitorTests: XCTestCase {
         XCTAssertTrue(stranger.stderr.lowercased().contains("unknown ca"), stranger.stderr)
         XCTAssertTrue(vm.waitForStderr("refused a client: TLS handshake failed: certificate verify failed"), vm.stderr)
 
-        let silentSaw = Self.readUntilClosed(silent.fd, seconds: 15)
-        XCTAssertTrue(silentSaw.closed && silentSaw.text.isEmpty, "the silent client is dropped, without a greeting")
-        XCTAssertTrue(vm.waitForStderr("the TLS handshake did not finish within 5 s"), vm.stderr)
-
         local.send(#"{"execute": "query-status"}"#)
         XCTAssertNotNil(local.read(until: #""status": "running""#), vm.stderr)
     }
@@ -67,8 +81,14 @@ final class TLSMonitorTests: XCTestCase {
                                      + ["-object", "authz-simple,id=auth0,identity=\(identity)",
                                         "-object", "authz-simple,id=nobody,identity=CN=someone.else",
                                         "-qmp", "tcp:127.0.0.1:\(qmpPort),server,nowait,tls-creds=tls0,tls-authz=nobody",
-                                        "-monitor", "tcp:127.0.0.1:\(monitorPort),server,nowait,tls-creds=tls0,tls-authz=auth0"])
+                                        "-monitor", "tcp:127.0.0.1:\(monitorPort),server,tls-creds=tls0,tls-authz=auth0"])
         defer { vm.kill() }
+        // Without nowait the guest waits for the first client that gets through TLS.
+        XCTAssertTrue(vm.waitForStderr("waiting for connection on monitor tcp:127.0.0.1:\(monitorPort),server"), vm.stderr)
+        let plain = try QMPConsolesTests.Client(tcpPort: UInt16(monitorPort))
+        plain.send("info status\n")
+        let plainSaw = Self.readUntilClosed(plain.fd, seconds: 10)
+        XCTAssertTrue(plainSaw.closed && !plainSaw.text.contains("monitor"), plainSaw.text)
 
         let monitor = try tlsClient(port: monitorPort, certificates: pki.good,
                                     steps: ["<(monitor) ", ">info status", "<VM status: running", "<(monitor) ", ">info chardev", "<(monitor) "])
@@ -132,7 +152,7 @@ final class TLSMonitorTests: XCTestCase {
     }
 
     static let pythonClient = """
-        import socket, ssl, sys
+        import socket, ssl, sys, time
         port, cafile, certdir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.load_verify_locations(cafile)
@@ -140,21 +160,36 @@ final class TLSMonitorTests: XCTestCase {
             context.load_cert_chain(certdir + "/client-cert.pem", certdir + "/client-key.pem")
         received = b""
         try:
-            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            for attempt in range(100):
+                try:
+                    # A small receive buffer: replies the client does not read back up the server.
+                    raw = socket.socket()
+                    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+                    raw.settimeout(10)
+                    raw.connect(("127.0.0.1", port))
+                    break
+                except ConnectionRefusedError:
+                    time.sleep(0.05)
             tls = context.wrap_socket(raw, server_hostname="localhost")
             print("negotiated", tls.version(), file=sys.stderr, flush=True)
             seen = 0
             for step in sys.argv[4:]:
+                if step.startswith("~"):
+                    time.sleep(float(step[1:]))
+                    continue
                 if step.startswith(">"):
                     tls.sendall(step[1:].encode() + b"\\n")
                     continue
                 needle = step[1:].encode()
-                while received.find(needle, seen) < 0:
+                found = received.find(needle, seen)
+                while found < 0:
                     chunk = tls.recv(65536)
                     if not chunk:
                         raise EOFError("the server closed the connection")
+                    start = max(seen, len(received) - len(needle))
                     received += chunk
-                seen = received.find(needle, seen) + len(needle)
+                    found = received.find(needle, start)
+                seen = found + len(needle)
             sys.stdout.write(received.decode(errors="replace"))
         except Exception as error:
             sys.stdout.write(received.decode(errors="replace"))
