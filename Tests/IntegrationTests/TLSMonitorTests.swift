@@ -15,9 +15,12 @@ final class TLSMonitorTests: XCTestCase {
         self.pki = pki
         let port = freeLoopbackPort()
         let unixQMP = Paths.temporary(self, "qmp")
+        // SIGPIPE as a shell leaves it (this test process ignores it, and children inherit that).
+        let defaultSIGPIPE = ["/usr/bin/env", "python3", "-c",
+                              "import os, signal, sys; signal.signal(signal.SIGPIPE, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"]
         let vm = try SwiftKVMProcess(hello + ["-monitor", "none"] + TLSTestCredentials.x509(pki.good, "server")
                                      + ["-qmp", "tcp:127.0.0.1:\(port),server=on,wait=off,tls-creds=tls0",
-                                        "-qmp", "unix:\(unixQMP),server,nowait"])
+                                        "-qmp", "unix:\(unixQMP),server,nowait"], launcher: defaultSIGPIPE)
         defer { vm.kill() }
         let local = try QMPConsolesTests.Client(unix: unixQMP)
         XCTAssertNotNil(local.negotiate())
@@ -44,6 +47,14 @@ final class TLSMonitorTests: XCTestCase {
             #"<"QMP""#, #">{"execute": "qmp_capabilities"}"#, #"<"return""#, ">" + pipelined, "~1", #"<"id": 1999}"#])
         XCTAssertEqual(bulk.status, 0, bulk.stderr + vm.stderr)
         XCTAssertEqual(bulk.stdout.components(separatedBy: #""name": "query-status""#).count - 1, 2000)
+        // Clients that leave without reading their replies: the process carries on (OpenSSL's
+        // writes to a socket its peer closed raise SIGPIPE).
+        for _ in 0..<3 {
+            let leaver = try tlsClient(port: port, certificates: pki.good, steps: [#"<"QMP""#, #">{"execute": "qmp_capabilities"}"#, ">" + pipelined])
+            XCTAssertEqual(leaver.status, 0, leaver.stderr)
+        }
+        local.send(#"{"execute": "query-status"}"#)
+        XCTAssertNotNil(local.read(until: #""status": "running""#), "still serving after a TLS client left mid-reply: " + vm.stderr)
         for client in silent {
             let saw = Self.readUntilClosed(client.fd, seconds: 10)
             XCTAssertTrue(saw.closed && saw.text.isEmpty, "a silent client is dropped, without a greeting")
