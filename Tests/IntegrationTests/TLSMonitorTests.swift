@@ -123,6 +123,9 @@ final class TLSMonitorTests: XCTestCase {
             (["-monitor", "tcp:127.0.0.1:0,server,nowait,tls-creds=nope"], "swiftkvm: -monitor: tls-creds=nope: No TLS credentials with id 'nope'"),
             (["-object", "authz-simple,id=auth0,identity=x", "-qmp", "tcp:127.0.0.1:0,server,nowait,tls-creds=auth0"],
              "tls-creds=auth0: Object with id 'auth0' is not TLS credentials"),
+            (["-qmp", "tcp:127.0.0.1:0,server,nowait,tls-creds=tls0,tls-authz=nope"], "swiftkvm: -qmp: tls-authz=nope: No authz-simple object with id 'nope'"),
+            (["-monitor", "tcp:127.0.0.1:0,server,nowait,tls-creds=tls0,tls-authz=tls0"],
+             "swiftkvm: -monitor: tls-authz=tls0: Object with id 'tls0' is not an authz-simple object"),
             (["-qmp", "unix:/tmp/never,server,nowait,tls-creds=tls0"], "TLS can only be used over TCP socket"),
         ]
         for (arguments, message) in cases {
