@@ -4,13 +4,13 @@ import SystemSupport
 import TLS
 
 /// `-monitor unix:PATH,server[,nowait]` or `tcp:HOST:PORT,server[,nowait]` (with `tls-creds=`,
-/// the banner comes after the TLS handshake and the `tls-authz` check): up to `maxClients` clients at once (further ones
-/// wait in the listen backlog until one leaves), each with a plain line
-/// protocol: a banner and a `(monitor) ` prompt, then one command per line, its output, and
-/// the prompt again. Lines that arrive on their own (migration progress) come between
-/// commands, each batch followed by a fresh prompt, as the terminal redraws its prompt under
-/// them: a client that reads until the output ends with a prompt never waits for one that
-/// does not come. No echo and no line editing (use `socat READLINE UNIX:PATH` for those).
+/// the banner comes after the TLS handshake and the `tls-authz` check, see ClientListener): up
+/// to `maxClients` clients at once (further ones wait in the listen backlog until one leaves),
+/// each with a plain line protocol: a banner and a `(monitor) ` prompt, then one command per
+/// line, its output, and the prompt again. Lines that arrive on their own (migration progress)
+/// come between commands, each batch followed by a fresh prompt, as the terminal redraws its
+/// prompt under them: a client that reads until the output ends with a prompt never waits for
+/// one that does not come. No echo and no line editing (use `socat READLINE UNIX:PATH` for those).
 /// A client's next command runs only once its earlier output has mostly been read (see
 /// SocketConnection); progress lines it does not read past the queue's bound disconnect it.
 final class MonitorSocketServer {
@@ -49,7 +49,6 @@ final class MonitorSocketServer {
     var clientCount: Int { clients.count }
     /// `unix:PATH` or `tcp:HOST:PORT` (the port bound).
     var label: String { listener.label }
-    var boundPort: UInt16? { listener.boundPort }
 
     func register(in loop: PollLoop) {
         self.loop = loop
