@@ -96,7 +96,7 @@ final class ClientListener {
         }
     }
 
-    /// Hangs up on a client that may not in, and says why on stderr (as a refused migration does).
+    /// Hangs up on a client that may not come in, and says why on stderr (as a refused migration does).
     private func refuse(_ fd: Int32, session: TLSSession?, _ reason: String) {
         session?.closeNotify()
         FileIO.close(fd)
