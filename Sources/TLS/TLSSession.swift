@@ -111,6 +111,10 @@ public final class TLSSession {
     /// Decrypted bytes OpenSSL holds that a read returns without touching the socket.
     public var pending: Int { Int(SSL_pending(ssl)) }
 
+    /// True when OpenSSL holds input poll(2) cannot see: decrypted bytes, or (with read-ahead)
+    /// records it took from the socket but has not decrypted yet.
+    public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
+
     /// True when the kernel encrypts what is sent (kernel TLS): plain `sendmsg` on the socket
     /// then sends records, straight from the caller's buffers.
     public var kernelSends: Bool { cssl_ktls_send(ssl) != 0 }

@@ -3,6 +3,7 @@ import Machine
 import Migration
 import Monitor
 import Sockets
+import TLS
 
 /// Prints a one-line error, and for option errors the usage, then exits with status 1.
 func fail(_ message: String, showUsage: Bool = false) -> Never {
@@ -59,10 +60,17 @@ let interpreter = CommandInterpreter(backend: machine)
 interpreter.registerInfo(InfoCommand(name: "name", help: "show the current VM name") { _, _ in
     options.name.map { $0 + "\n" } ?? ""
 })
+// TLS objects first: migration, QMP and the monitor socket name them.
+let tlsObjects = TLSObjectRegistry()
+for object in options.objects {
+    do { try tlsObjects.add(object) } catch { fail("-object \(object.id): \(error)") }
+}
 let frontend: MonitorFrontend
 do {
     frontend = try MonitorFrontend(interpreter: interpreter, console: machine.console,
-                                   serial: try options.serialSpec(), monitor: options.monitorSpec)
+                                   serial: try options.serialSpec(), monitor: options.monitorSpec, tlsObjects: tlsObjects)
+} catch let error as SocketTLSSetupError {
+    fail("-monitor: \(error)")
 } catch {
     fail("\(error)")
 }
@@ -77,10 +85,7 @@ machine.onGuestExit = { status in frontend.requestExit(status: status) }
 machine.onGuestPowerOff = { frontend.requestExit(status: 0) }
 
 let log = machine.log
-let migration = MigrationController()
-for object in options.objects {
-    do { try migration.tlsObjects.add(object) } catch { fail("-object \(object.id): \(error)") }
-}
+let migration = MigrationController(tlsObjects: tlsObjects)
 let incoming = IncomingRunner(machine: machine, controller: migration, resumeWhenDone: !options.startPaused, log: log,
                               fail: { status in frontend.requestExit(status: status) })
 let incomingPostcopy = MigrationCommands.IncomingPostcopy(recover: { try incoming.recoverPostcopy(uri: $0) },
@@ -98,11 +103,7 @@ frontend.liveStatus = MigrationCommands.register(
     startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil,
     incomingPostcopy: incomingPostcopy)
 
-// Anyone who can connect to a QMP socket controls this process (`migrate exec:` runs a shell
-// command), and TLS for QMP is not implemented: say so when it listens beyond this machine.
-for case .tcp(let host, let port, _, _) in options.qmp where !HostPort.isLoopback(host) {
-    fputs("swiftkvm: warning: -qmp tcp:\(HostPort.text(host: host, port: String(port))) listens beyond this machine without TLS: anyone who can reach it controls swiftkvm and can run commands as this user (migrate exec:); bind it to 127.0.0.1 or use a unix: socket\n", stderr)
-}
+for warning in options.plainNetworkWarnings { fputs("swiftkvm: warning: \(warning)\n", stderr) }
 
 // QMP runs on the monitor's poll loop, so QMP and human-monitor commands never overlap.
 if !options.qmp.isEmpty {
@@ -123,7 +124,7 @@ if !options.qmp.isEmpty {
         QMPMigrationCommands.register(in: qmpTable, controller: migration, machine: machine, events: qmpEvents,
                                       startIncoming: options.incoming == .deferred ? { try incoming.start(uri: try MigrationURI.parse($0)) } : nil,
                                       incomingPostcopy: incomingPostcopy)
-        frontend.attach(try QMPServer(specs: options.qmpSpecs, table: qmpTable, events: qmpEvents))
+        frontend.attach(try QMPServer(specs: options.qmpSpecs, table: qmpTable, events: qmpEvents, tlsObjects: tlsObjects))
     } catch {
         fail("-qmp: \(error)")
     }

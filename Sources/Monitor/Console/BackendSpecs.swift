@@ -22,4 +22,15 @@ public enum MonitorBackendSpec: Equatable, Sendable {
     case none
     /// Each connected client gets a `(monitor) ` prompt and a plain line protocol.
     case unixServer(path: String, wait: Bool)
+    /// The same on TCP; an empty host listens on every address. `tls`: QEMU's
+    /// `tls-creds=`/`tls-authz=`.
+    case tcpServer(host: String, port: UInt16, wait: Bool, tls: SocketTLSOptions? = nil)
+
+    /// The guest starts only after the first client connected (`server` without `nowait`).
+    var waitsForClient: Bool {
+        switch self {
+        case .unixServer(_, let wait), .tcpServer(_, _, let wait, _): return wait
+        case .stdio, .none: return false
+        }
+    }
 }

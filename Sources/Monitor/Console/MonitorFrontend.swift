@@ -1,7 +1,9 @@
 import Foundation
 import Glibc
 import Machine
+import Sockets
 import SystemSupport
+import TLS
 
 /// The monitor and the guest console's host side, wired to the terminal, files and sockets.
 ///
@@ -54,12 +56,13 @@ public final class MonitorFrontend {
     /// Opens files and listening sockets now, so their errors surface before the guest starts.
     public convenience init(interpreter: CommandInterpreter, console: GuestConsole?,
                             serial: SerialBackendSpec, monitor: MonitorBackendSpec,
+                            tlsObjects: TLSObjectRegistry = TLSObjectRegistry(),
                             startInMonitor: Bool = false,
                             historyPath: String? = MonitorFrontend.defaultHistoryPath()) throws {
         try self.init(execute: { interpreter.execute($0) },
                       executeForSocket: { interpreter.execute($0, mayWait: false) },
                       complete: { interpreter.completions(line: $0, wordStart: $1, word: $2) },
-                      console: console, serial: serial, monitor: monitor,
+                      console: console, serial: serial, monitor: monitor, tlsObjects: tlsObjects,
                       startInMonitor: startInMonitor, historyPath: historyPath)
         interpreter.registerInfo(InfoCommand(name: "chardev", help: "show the character devices") { [unowned self] _, _ in
             self.chardevInfo()
@@ -67,12 +70,14 @@ public final class MonitorFrontend {
     }
 
     /// The same with the interpreter given as functions (tests, other interpreters).
-    /// `executeForSocket` serves `-monitor unix:` clients (default: `execute`); it must not
-    /// wait for long-running work, since the loop it blocks serves everyone.
+    /// `executeForSocket` serves `-monitor unix:`/`tcp:` clients (default: `execute`); it must
+    /// not wait for long-running work, since the loop it blocks serves everyone. `tlsObjects`
+    /// holds what a `-monitor tcp:` server's `tls-creds=`/`tls-authz=` name.
     public init(execute: @escaping (String) -> CommandOutcome,
                 executeForSocket: ((String) -> CommandOutcome)? = nil,
                 complete: @escaping (_ line: String, _ wordStart: Int, _ word: String) -> [String]?,
                 console: GuestConsole?, serial: SerialBackendSpec, monitor: MonitorBackendSpec,
+                tlsObjects: TLSObjectRegistry = TLSObjectRegistry(),
                 startInMonitor: Bool = false, historyPath: String? = MonitorFrontend.defaultHistoryPath(),
                 stdinFD: Int32 = 0) throws {
         self.execute = execute
@@ -98,8 +103,18 @@ public final class MonitorFrontend {
         case .tcpServer(let host, let port, _):
             serialBackend = SocketSerialBackend(listener: try .console(.tcp(host: host, port: port)))
         }
-        if case .unixServer(let path, _) = monitor {
-            monitorServer = try MonitorSocketServer(path: path, prompt: Self.prompt, execute: executeForSocket ?? execute) { [weak self] in
+        let endpoint: SocketEndpoint?
+        var tls: SocketTLS?
+        switch monitor {
+        case .unixServer(let path, _): endpoint = .unix(path: path)
+        case .tcpServer(let host, let port, _, let options):
+            endpoint = .tcp(host: host, port: port)
+            tls = try options.map { try SocketTLS.resolve($0, objects: tlsObjects) }
+        case .stdio, .none: endpoint = nil
+        }
+        if let endpoint {
+            monitorServer = try MonitorSocketServer(endpoint: endpoint, tls: tls, prompt: Self.prompt,
+                                                    execute: executeForSocket ?? execute) { [weak self] in
                 self?.requestExit(status: 0)
             }
         }
@@ -125,7 +140,9 @@ public final class MonitorFrontend {
         var monitorIndex = 0
         switch monitorSpec {
         case .stdio: lines.append("compat_monitor0: filename=stdio"); monitorIndex = 1
-        case .unixServer(let path, _): lines.append("compat_monitor0: filename=unix:\(path),server=on"); monitorIndex = 1
+        case .unixServer, .tcpServer:
+            if let monitorServer { lines.append("compat_monitor0: filename=\(monitorServer.label),server=on") }
+            monitorIndex = 1
         case .none: break
         }
         lines += qmpServer?.chardevLines(firstIndex: monitorIndex) ?? []
@@ -137,7 +154,7 @@ public final class MonitorFrontend {
     public func waitForClients() {
         if case .unixServer(_, true) = serialSpec { serialBackend?.waitForClient() }
         if case .tcpServer(_, _, true) = serialSpec { serialBackend?.waitForClient() }
-        if case .unixServer(_, true) = monitorSpec { monitorServer?.waitForClient() }
+        if monitorSpec.waitsForClient { monitorServer?.waitForClient() }
         qmpServer?.waitForClients()
     }
 

@@ -1,14 +1,16 @@
 import Glibc
 import Sockets
 import SystemSupport
+import TLS
 
-/// `-monitor unix:PATH,server[,nowait]`: up to `maxClients` clients at once (further ones
-/// wait in the listen backlog until one leaves), each with a plain line
-/// protocol: a banner and a `(monitor) ` prompt, then one command per line, its output, and
-/// the prompt again. Lines that arrive on their own (migration progress) come between
-/// commands, each batch followed by a fresh prompt, as the terminal redraws its prompt under
-/// them: a client that reads until the output ends with a prompt never waits for one that
-/// does not come. No echo and no line editing (use `socat READLINE UNIX:PATH` for those).
+/// `-monitor unix:PATH,server[,nowait]` or `tcp:HOST:PORT,server[,nowait]` (with `tls-creds=`,
+/// the banner comes after the TLS handshake and the `tls-authz` check, see ClientListener): up
+/// to `maxClients` clients at once (further ones wait in the listen backlog until one leaves),
+/// each with a plain line protocol: a banner and a `(monitor) ` prompt, then one command per
+/// line, its output, and the prompt again. Lines that arrive on their own (migration progress)
+/// come between commands, each batch followed by a fresh prompt, as the terminal redraws its
+/// prompt under them: a client that reads until the output ends with a prompt never waits for
+/// one that does not come. No echo and no line editing (use `socat READLINE UNIX:PATH` for those).
 /// A client's next command runs only once its earlier output has mostly been read (see
 /// SocketConnection); progress lines it does not read past the queue's bound disconnect it.
 final class MonitorSocketServer {
@@ -24,8 +26,7 @@ final class MonitorSocketServer {
         init(connection: SocketConnection) { self.connection = connection }
     }
 
-    private let listener: SocketListener
-    let path: String
+    private let listener: ClientListener
     private let prompt: String
     private let execute: (String) -> CommandOutcome
     /// Called after a client's `quit`.
@@ -33,32 +34,34 @@ final class MonitorSocketServer {
     private var clients: [Client] = []
     private var loop: PollLoop?
 
-    init(path: String, prompt: String, execute: @escaping (String) -> CommandOutcome, onQuit: @escaping () -> Void) throws {
-        listener = try .console(.unix(path: path))
-        self.path = path
+    convenience init(path: String, prompt: String, execute: @escaping (String) -> CommandOutcome, onQuit: @escaping () -> Void) throws {
+        try self.init(endpoint: .unix(path: path), tls: nil, prompt: prompt, execute: execute, onQuit: onQuit)
+    }
+
+    init(endpoint: SocketEndpoint, tls: SocketTLS?, prompt: String, execute: @escaping (String) -> CommandOutcome,
+         onQuit: @escaping () -> Void) throws {
+        listener = ClientListener(try .console(endpoint), tls: tls, role: "monitor")
         self.prompt = prompt
         self.execute = execute
         self.onQuit = onQuit
     }
 
     var clientCount: Int { clients.count }
+    /// `unix:PATH` or `tcp:HOST:PORT` (the port bound).
+    var label: String { listener.label }
 
     func register(in loop: PollLoop) {
         self.loop = loop
-        loop.watch(fd: listener.fd, interest: { [unowned self] in
-            (self.clients.count < Self.maxClients && self.listener.canAcceptAtFileLimit, false)
-        }) { [unowned self] _ in
-            while self.clients.count < Self.maxClients, let fd = self.listener.acceptClient(serving: "monitor") {
-                self.adopt(fd)
-            }
-        }
+        listener.register(in: loop, hasRoom: { [unowned self] in
+            self.clients.count + self.listener.handshaking < Self.maxClients
+        }) { [unowned self] connection in self.adopt(connection) }
         for client in clients { watch(client) }
     }
 
     func waitForClient() {
         guard clients.isEmpty else { return }
-        FileIO.writeAll(2, "swiftkvm: waiting for connection on monitor unix:\(path),server\n")
-        if let fd = listener.waitForClient() { adopt(fd) }
+        FileIO.writeAll(2, "swiftkvm: waiting for connection on monitor \(listener.label),server\n")
+        if let connection = listener.waitForClient() { adopt(connection) }
     }
 
     /// Output that arrived on its own (migration progress, for example) goes to every client,
@@ -70,8 +73,8 @@ final class MonitorSocketServer {
         dropClosedClients()
     }
 
-    private func adopt(_ fd: Int32) {
-        let client = Client(connection: SocketConnection(fd: fd, overflow: .disconnect))
+    private func adopt(_ connection: SocketConnection) {
+        let client = Client(connection: connection)
         clients.append(client)
         client.connection.send(Self.banner + prompt)
         if loop != nil { watch(client) }
@@ -81,7 +84,7 @@ final class MonitorSocketServer {
         guard let loop else { return }
         client.token = loop.watch(fd: client.connection.fd, interest: {
             (client.connection.isOpen && !client.connection.isBackedUp && client.pending.isEmpty, client.connection.wantsWrite)
-        }) { [unowned self] events in
+        }, hasBufferedInput: { client.connection.hasBufferedInput }) { [unowned self] events in
             if events & Int16(POLLOUT) != 0 {
                 client.connection.flush()
                 self.runPending(for: client)
@@ -94,7 +97,7 @@ final class MonitorSocketServer {
     }
 
     private func readCommands(from client: Client) {
-        switch FileIO.read(client.connection.fd) {
+        switch client.connection.read() {
         case .bytes(let bytes):
             client.pending += client.splitter.feed(bytes)
             runPending(for: client)

@@ -1,6 +1,7 @@
 import Glibc
 import Sockets
 import SystemSupport
+import TLS
 
 /// The QMP servers of one process (`-qmp`, repeatable), each with up to `maxClients`
 /// clients; further clients wait in the listen backlog until one leaves (QEMU serves one
@@ -11,6 +12,9 @@ import SystemSupport
 /// A client's commands are read and run only while its replies are taken (see
 /// SocketConnection): one that pipelines commands and reads slowly holds at most
 /// `SocketConnection.backPressureBytes` of replies plus one, here.
+///
+/// A `tcp:` server with `tls-creds=` greets a client only after its TLS handshake and the
+/// `tls-authz` check (see ClientListener); its clients then speak QMP inside TLS.
 public final class QMPServer {
     public static let maxClients = 8
 
@@ -27,10 +31,11 @@ public final class QMPServer {
     }
 
     private final class Endpoint {
-        let listener: SocketListener
+        let listener: ClientListener
         let wait: Bool
         var clients = 0
-        init(listener: SocketListener, wait: Bool) { self.listener = listener; self.wait = wait }
+        init(listener: ClientListener, wait: Bool) { self.listener = listener; self.wait = wait }
+        var hasRoom: Bool { clients + listener.handshaking < QMPServer.maxClients }
     }
 
     public let table: QMPCommandTable
@@ -39,17 +44,22 @@ public final class QMPServer {
     private var clients: [Client] = []
     private var loop: PollLoop?
 
-    /// Opens every listener now, so a bad address fails before the guest starts.
-    public init(specs: [QMPServerSpec], table: QMPCommandTable, events: QMPEventHub) throws {
+    /// Opens every listener now, so a bad address or TLS object fails before the guest starts.
+    /// `tlsObjects` holds what `tls-creds=`/`tls-authz=` name.
+    public init(specs: [QMPServerSpec], table: QMPCommandTable, events: QMPEventHub,
+                tlsObjects: TLSObjectRegistry = TLSObjectRegistry()) throws {
         self.table = table
         self.events = events
         do {
             for spec in specs {
                 switch spec {
                 case .unix(let path, let wait):
-                    endpoints.append(Endpoint(listener: try .console(.unix(path: path)), wait: wait))
-                case .tcp(let host, let port, let wait):
-                    endpoints.append(Endpoint(listener: try .console(.tcp(host: host, port: port)), wait: wait))
+                    let listener = ClientListener(try .console(.unix(path: path)), tls: nil, role: "qmp")
+                    endpoints.append(Endpoint(listener: listener, wait: wait))
+                case .tcp(let host, let port, let wait, let options):
+                    let tls = try options.map { try SocketTLS.resolve($0, objects: tlsObjects) }
+                    let listener = ClientListener(try .console(.tcp(host: host, port: port)), tls: tls, role: "qmp")
+                    endpoints.append(Endpoint(listener: listener, wait: wait))
                 }
             }
         } catch {
@@ -75,12 +85,8 @@ public final class QMPServer {
     func register(in loop: PollLoop) {
         self.loop = loop
         for endpoint in endpoints {
-            loop.watch(fd: endpoint.listener.fd, interest: {
-                (endpoint.clients < Self.maxClients && endpoint.listener.canAcceptAtFileLimit, false)
-            }) { [unowned self] _ in
-                while endpoint.clients < Self.maxClients, let fd = endpoint.listener.acceptClient(serving: "qmp") {
-                    self.adopt(fd, from: endpoint)
-                }
+            endpoint.listener.register(in: loop, hasRoom: { endpoint.hasRoom }) { [unowned self] connection in
+                self.adopt(connection, from: endpoint)
             }
         }
         loop.watch(fd: events.wakeReadFD) { [unowned self] _ in self.deliver(self.events.takeQueued()) }
@@ -91,13 +97,12 @@ public final class QMPServer {
     func waitForClients() {
         for endpoint in endpoints where endpoint.wait {
             FileIO.writeAll(2, "swiftkvm: waiting for connection on qmp \(endpoint.listener.label),server\n")
-            if let fd = endpoint.listener.waitForClient() { adopt(fd, from: endpoint) }
+            if let connection = endpoint.listener.waitForClient() { adopt(connection, from: endpoint) }
         }
     }
 
-    private func adopt(_ fd: Int32, from endpoint: Endpoint) {
-        let client = Client(connection: SocketConnection(fd: fd, overflow: .disconnect), session: QMPSession(table: table),
-                            endpoint: endpoint)
+    private func adopt(_ connection: SocketConnection, from endpoint: Endpoint) {
+        let client = Client(connection: connection, session: QMPSession(table: table), endpoint: endpoint)
         endpoint.clients += 1
         clients.append(client)
         client.connection.send(QMPSession.line(QMPSession.greeting))
@@ -109,7 +114,7 @@ public final class QMPServer {
         client.token = loop.watch(fd: client.connection.fd, interest: {
             (client.connection.isOpen && !client.session.mustClose && !client.connection.isBackedUp
                 && !client.session.hasPendingMessages, client.connection.wantsWrite)
-        }) { [unowned self] events in
+        }, hasBufferedInput: { client.connection.hasBufferedInput }) { [unowned self] events in
             if events & Int16(POLLOUT) != 0 {
                 client.connection.flush()
                 self.runPending(for: client)
@@ -123,7 +128,7 @@ public final class QMPServer {
     }
 
     private func read(from client: Client) {
-        switch FileIO.read(client.connection.fd) {
+        switch client.connection.read() {
         case .bytes(let bytes):
             client.session.feed(bytes)
             runPending(for: client)

@@ -52,10 +52,10 @@ enum CommandLineParser {
         Option(names: ["serial"], argument: "stdio|null|file:PATH|pty|unix:PATH,server[,nowait]|tcp:HOST:PORT,server[,nowait]", help: "where the guest's COM1 goes (default stdio; see \"For operators\" in the README)") { config, text in
             config.serial = try EndpointParsing.serial(text)
         },
-        Option(names: ["monitor"], argument: "stdio|none|unix:PATH,server[,nowait]", help: "where the human monitor goes (default stdio); on a socket each command line gets its output and a fresh (monitor) prompt, and lines that arrive on their own (migration progress) come between commands, followed by a prompt too") { config, text in
+        Option(names: ["monitor"], argument: "stdio|none|unix:PATH,server[,nowait]|tcp:HOST:PORT,server[,nowait][,tls-creds=ID][,tls-authz=ID]", help: "where the human monitor goes (default stdio); on a socket each command line gets its output and a fresh (monitor) prompt, and lines that arrive on their own (migration progress) come between commands, followed by a prompt too; tcp: with tls-creds speaks TLS and tls-authz lets one identity in (see \"Locking down QMP and the monitor\" in the README)") { config, text in
             config.monitor = try EndpointParsing.monitor(text)
         },
-        Option(names: ["qmp"], argument: "unix:PATH,server[,nowait]|tcp:HOST:PORT,server[,nowait]", help: "a QMP server for tools (repeatable; see \"For tool authors: QMP\" in the README)") { config, text in
+        Option(names: ["qmp"], argument: "unix:PATH,server[,nowait]|tcp:HOST:PORT,server[,nowait][,tls-creds=ID][,tls-authz=ID]", help: "a QMP server for tools (repeatable; see \"For tool authors: QMP\" in the README); tcp: with tls-creds speaks TLS and tls-authz lets one identity in, as for -monitor") { config, text in
             config.qmp.append(try EndpointParsing.qmp(text))
         },
         Option(names: ["daemonize"], argument: nil, help: "run in the background once everything is set up (serial and monitor must not be on stdio)") { config, _ in
@@ -79,7 +79,7 @@ enum CommandLineParser {
         Option(names: ["incoming"], argument: "tcp:HOST:PORT|unix:PATH|file:PATH|exec:CMD|stdio|defer", help: "wait for a migration instead of booting, or start from a snapshot file (see \"Live migration\", \"For operators\" and \"When things go wrong\" in the README)") { config, text in
             config.incoming = try EndpointParsing.incoming(text)
         },
-        Option(names: ["object"], argument: "memory-backend-memfd|tls-creds-x509|tls-creds-psk|authz-simple,id=ID[,PROP=VALUE...]", help: "memory-backend-memfd,id=ID,size=SIZE[,share=on]: guest RAM in a memfd, shared, for -machine memory-backend=ID, which a unix: migration with x-ignore-shared on hands over instead of copying (see \"Same-host handoff\" in the README); TLS credentials (dir=DIR,endpoint=server|client, and verify-peer=on|off or username=NAME) or an authz-simple identity=ID for migration's tls-creds and tls-authz, with QEMU's properties and file names (see \"Security\" in the README)") { config, text in
+        Option(names: ["object"], argument: "memory-backend-memfd|tls-creds-x509|tls-creds-psk|authz-simple,id=ID[,PROP=VALUE...]", help: "memory-backend-memfd,id=ID,size=SIZE[,share=on]: guest RAM in a memfd, shared, for -machine memory-backend=ID, which a unix: migration with x-ignore-shared on hands over instead of copying (see \"Same-host handoff\" in the README); TLS credentials (dir=DIR,endpoint=server|client, and verify-peer=on|off or username=NAME) or an authz-simple identity=ID for migration's tls-creds and tls-authz and those of -qmp and -monitor tcp:, with QEMU's properties and file names (see \"Security\" in the README)") { config, text in
             if MachineOptionParsing.isMemoryBackend(text) {
                 config.memoryBackends.append(try MachineOptionParsing.memoryBackend(text))
             } else {

@@ -1,5 +1,6 @@
 import Machine
 import Monitor
+import Sockets
 
 /// Turns parsed options into what the lower layers take.
 extension Configuration {
@@ -78,7 +79,7 @@ extension Configuration {
         qmp.map { endpoint in
             switch endpoint {
             case .unixSocket(let path, _, let wait): return .unix(path: path, wait: wait)
-            case .tcp(let host, let port, _, let wait): return .tcp(host: host, port: port, wait: wait)
+            case .tcp(let host, let port, _, let wait, let tls): return .tcp(host: host, port: port, wait: wait, tls: tls)
             }
         }
     }
@@ -88,6 +89,18 @@ extension Configuration {
         case nil, .stdio?: return .stdio
         case .none?: return .none
         case .unixSocket(let path, _, let wait)?: return .unixServer(path: path, wait: wait)
+        case .tcp(let host, let port, _, let wait, let tls)?: return .tcpServer(host: host, port: port, wait: wait, tls: tls)
+        }
+    }
+
+    /// Anyone who can connect to QMP or the monitor controls this process (`migrate exec:`
+    /// runs a shell command): said for each TCP one that listens beyond this machine without TLS.
+    var plainNetworkWarnings: [String] {
+        var sockets: [(option: String, host: String, port: UInt16)] = []
+        if case .tcp(let host, let port, _, _, nil)? = monitor { sockets.append(("-monitor", host, port)) }
+        for case .tcp(let host, let port, _, _, nil) in qmp { sockets.append(("-qmp", host, port)) }
+        return sockets.filter { !HostPort.isLoopback($0.host) }.map { socket in
+            "\(socket.option) tcp:\(HostPort.text(host: socket.host, port: String(socket.port))) listens beyond this machine without TLS: anyone who can reach it controls swiftkvm and can run commands as this user (migrate exec:); bind it to 127.0.0.1, use a unix: socket or add tls-creds="
         }
     }
 }

@@ -1,5 +1,6 @@
 import TLS
 import Migration
+import Monitor
 
 /// Everything the command line asks for, as plain values. Parsing does no I/O; `main` acts on it.
 struct Configuration: Equatable {
@@ -24,17 +25,18 @@ struct Configuration: Equatable {
         case tcp(host: String, port: UInt16, server: Bool, wait: Bool)
     }
 
-    /// Where the human monitor listens.
+    /// Where the human monitor listens. `tls`: `tls-creds=`/`tls-authz=` (TCP only).
     enum MonitorEndpoint: Equatable {
         case stdio
         case none
         case unixSocket(path: String, server: Bool, wait: Bool)
+        case tcp(host: String, port: UInt16, server: Bool, wait: Bool, tls: SocketTLSOptions? = nil)
     }
 
-    /// Where a QMP server listens (`-qmp`); only listening sockets.
+    /// Where a QMP server listens (`-qmp`); only listening sockets. `tls` as for the monitor.
     enum QMPEndpoint: Equatable {
         case unixSocket(path: String, server: Bool, wait: Bool)
-        case tcp(host: String, port: UInt16, server: Bool, wait: Bool)
+        case tcp(host: String, port: UInt16, server: Bool, wait: Bool, tls: SocketTLSOptions? = nil)
     }
 
     /// Where an incoming migration comes from; `deferred` waits for `migrate_incoming`.
