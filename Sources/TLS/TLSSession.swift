@@ -34,6 +34,9 @@ public final class TLSSession {
     /// `expectedName` (a client's): the host name or IP address the server's certificate must
     /// carry; also sent as SNI when it is a name. Nil skips the name check.
     public init(context: TLSContext, fd: Int32, expectedName: String?) throws {
+        // OpenSSL writes to the socket without MSG_NOSIGNAL: a peer gone mid-write (a QMP
+        // client, a migration destination) would end the whole process with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         guard let ssl = SSL_new(context.context) else {
             throw TLSError.session(reason: openSSLReason(fallback: "OpenSSL could not create a session"))
         }

@@ -35,6 +35,35 @@ final class TLSMigrationTests: XCTestCase {
         _ = src.waitForExit(); _ = dst.waitForExit()
     }
 
+    /// A destination that stops reading and then dies while TLS records are queued for it: the
+    /// source reports the failure and its guest runs on (OpenSSL writes without MSG_NOSIGNAL,
+    /// so the TLS layer ignores SIGPIPE; here the kernel's reset arrives first).
+    func testDestinationKilledMidStreamLeavesTheTLSSourceRunning() throws {
+        let pki = try TLSTestCredentials(self)
+        let port = freeLoopbackPort()
+        let dirty = ["-m", "64M", "-kernel", Paths.guest("dirty.elf"), "-append", "base=4M size=32M every=64"]
+        let dst = try SwiftKVMProcess(dirty + TLSTestCredentials.x509(pki.good, "server") + ["-incoming", "tcp:127.0.0.1:\(port)"])
+        dst.send(tlsOn)
+        let src = try SwiftKVMProcess(dirty + TLSTestCredentials.x509(pki.good, "client"))
+        XCTAssertTrue(src.waitForOutput("sweep 64"), src.stdout)
+        // The destination stops reading (SIGSTOP) while the source streams RAM, so the source's
+        // writes wait for room in the socket; then it dies, and the next write meets a closed
+        // connection. With 64 MiB and the guest rewriting 32 MiB, passes go on meanwhile.
+        src.send(tlsOn + "migrate_set_parameter max-bandwidth 64M\nmigrate -d tcp:127.0.0.1:\(port)\n")
+        XCTAssertTrue(src.waitForOutput("migration: pass 1:"), src.stdout + src.stderr)
+        XCTAssertEqual(kill(dst.process.processIdentifier, SIGSTOP), 0)
+        usleep(1_500_000)
+        XCTAssertEqual(kill(dst.process.processIdentifier, SIGKILL), 0)
+        XCTAssertNotEqual(dst.waitForExit(), 0)
+        let report = migrationReport(src, until: ["failed", "completed"])
+        XCTAssertTrue(report.hasPrefix("failed ("), report + src.stderr)
+        XCTAssertTrue(src.process.isRunning, "the source process died: \(src.stderr)")
+        src.send("info status\n")
+        XCTAssertTrue(src.waitForOutput("VM status: running"), src.stdout + src.stderr)
+        src.send("quit\n")
+        XCTAssertEqual(src.waitForExit(), 0, src.stderr)
+    }
+
     func testPreSharedKeyMigrationCompletes() throws {
         let pki = try TLSTestCredentials(self)
         let outcome = try migrate(destination: TLSTestCredentials.psk(pki.psk, "server"), source: TLSTestCredentials.psk(pki.psk, "client"))

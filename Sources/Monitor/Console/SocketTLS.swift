@@ -40,9 +40,6 @@ struct SocketTLS {
                 throw SocketTLSSetupError(property: "tls-authz=\(id)", reason: "No authz-simple object with id '\(id)'")
             }
         }
-        // OpenSSL writes to the socket without MSG_NOSIGNAL: a client gone mid-reply would end
-        // the process with SIGPIPE (plain clients are written with MSG_NOSIGNAL instead).
-        signal(SIGPIPE, SIG_IGN)
         return SocketTLS(context: context, authorization: authorization)
     }
 }
