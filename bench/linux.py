@@ -22,6 +22,7 @@ Writes bench/results/<date>-linux/results.md and results.json. See bench/README.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,9 @@ FIGURES = [
     ("wire-s", "  of which the driver wiring the console, VM paused", " s", 2, None),
     ("before-kernel-s", "  of which `cont` to the guest kernel's clock start (firmware, loading, decompression)", " s", 2, None),
     ("guest-uptime-s", "  of which the guest's own uptime at the ready line (kernel and init)", " s", 2, None),
+    ("smp-up-s", "    guest clock at `smp: Brought up N nodes, N CPUs`", " s", 2, None),
+    ("initramfs-s", "    guest clock at `Freeing initrd memory` (initramfs unpacked)", " s", 2, None),
+    ("run-init-s", "    guest clock at `Run /init` (kernel init done)", " s", 2, None),
     ("migrate-total-ms", "migration: total time (info migrate)", " ms", 0, 1.0),
     ("migrate-downtime-ms", "migration: downtime (info migrate)", " ms", 0, 1.0),
     ("pause-ms", "guest-visible pause: largest gap in its clock", " ms", 0, 1.0),
@@ -124,6 +128,22 @@ def guest_outputs(lines):
         elif name is not None and not line.startswith("@@ live "):
             outputs[name].append(line)
     return outputs
+
+
+# The kernel log lines of the bench's milestones output, and the figure each gives.
+MILESTONES = [("Brought up", "smp-up-s"), ("Freeing initrd memory", "initramfs-s"), ("Run /init", "run-init-s")]
+TIMESTAMP = re.compile(r"^\[\s*([0-9]+\.[0-9]+)\]")
+
+
+def milestones(lines):
+    found = {}
+    for line in lines or []:
+        m = TIMESTAMP.match(line)
+        if m:
+            for text, key in MILESTONES:
+                if text in line and key not in found:
+                    found[key] = float(m.group(1))
+    return found
 
 
 def values(runs, key):
@@ -255,6 +275,7 @@ def main():
             for run in runs[vmm]:
                 problem = memcheck_problem(outputs, vmm, run["round"])
                 run["memcheck"] = outputs.get(f"bench-{vmm}-{run['round']}-memcheck")
+                run.update(milestones(outputs.get(f"bench-{vmm}-{run['round']}-milestones")))
                 if "error" not in run and problem:
                     run["error"] = problem
         if status != 0:
