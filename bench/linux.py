@@ -50,6 +50,7 @@ FIGURES = [
     ("migrate-downtime-ms", "migration: downtime (info migrate)", " ms", 0, 1.0),
     ("pause-ms", "guest-visible pause: its clock's gap at the switchover", " ms", 0, 1.0),
     ("max-gap-ms", "  largest gap in its clock during the whole migration", " ms", 0, None),
+    ("quiet-gap-ms", "  largest gap in its clock in the seconds before `migrate` (noise; the destination starting)", " ms", 0, None),
     ("clock-behind-s", "  guest's clock behind L1's after the migration", " s", 2, None),
     ("migrate-setup-ms", "  setup (info migrate)", " ms", 0, None),
     ("migrate-transferred-kbytes", "  transferred ram", " kbytes", 0, None),
@@ -151,6 +152,29 @@ def milestones(lines):
     return found
 
 
+LIVE_GAP = re.compile(r"^@@ live console-(\d+): .*clockgap: gap_ms ([0-9.]+) at_s ([0-9.]+)")
+
+
+def console_gaps(lines):
+    """The clockgap lines of each guest console (by VMM id): [(gap ms, guest clock at its end)]."""
+    gaps = {}
+    for line in lines:
+        m = LIVE_GAP.match(line)
+        if m:
+            gaps.setdefault(int(m.group(1)), []).append((float(m.group(2)), float(m.group(3))))
+    return gaps
+
+
+def run_order(lines):
+    """(vmm, round) of each run in the order the driver ran them."""
+    order = []
+    for line in lines:
+        m = re.match(r"^@@ bench bench-(swiftkvm|qemu)-(\d+): boot", line)
+        if m:
+            order.append((m.group(1), int(m.group(2))))
+    return order
+
+
 def values(runs, key):
     return [r.get(key) for r in runs if "error" not in r]
 
@@ -164,20 +188,20 @@ def verdict(ratio_text, goal):
         return "n/a"
 
 
-def markdown(args, runs, results, host_boot_s, run_wall_s, guest_kernel_path):
+def markdown(args, runs, results, host_boot_s, meta):
     columns = [v for v in VMMS if v in args.vmms]
     both = "swiftkvm" in columns and "qemu" in columns
     title = {"swiftkvm": "swiftkvm", "qemu": "QEMU"}
     lines = [
         f"# Linux guest in the emulated SVM host: swiftkvm vs QEMU ({b.today()})",
         "",
-        f"- swiftkvm: release build (`--static-swift-stdlib`) at {b.git_revision()}; QEMU: {b.qemu_version()},"
+        f"- swiftkvm: release build (`--static-swift-stdlib`) at {meta['revision']}; QEMU: {meta['qemu']},"
         " the machine's own binary with its libraries and firmware, in the same L1 image",
-        f"- Machine: {b.host_description()}",
+        f"- Machine: {meta['host']}",
         "- L1 (the emulated host): `qemu-system-x86_64 -accel tcg,thread=multi -cpu max,-xsave -smp 2 -m 4G`,"
         f" Debian's cloud kernel with kvm_amd (nested SVM, NPT); booted once, in {host_boot_s or 'n/a'} s;"
-        f" the whole L1 run {run_wall_s:.0f} s",
-        f"- Guest: `{os.path.basename(guest_kernel_path)}` (`-kernel`, bzImage), the tests' busybox initramfs"
+        f" the whole L1 run {meta['l1_wall_s'] or 0:.0f} s",
+        f"- Guest: `{meta['guest_kernel']}` (scripts/linux-assets; `-kernel`), the tests' busybox initramfs"
         f" (`-initrd`), `-append \"console=ttyS0 quiet\"`, `-smp {SMP} -m 256M`; QEMU adds"
         " `-enable-kvm -cpu host -display none -vga none -nic none` (SeaBIOS, then linuxboot_dma.bin)",
         f"- {args.reps} round(s), each VMM once per round, the order reversed every other round."
@@ -217,6 +241,8 @@ def markdown(args, runs, results, host_boot_s, run_wall_s, guest_kernel_path):
         "  (the one the switchover made; a run with none counts 30 ms). It includes the 10 ms interval.",
         "  The largest gap: over the whole migration, from clockgap's log (gaps over 15 ms) between the",
         "  guest's clock marks just before `migrate` and just after the destination took over.",
+        "  The noise: the largest gap on the source's console between clockgap's start and that first mark",
+        "  (memcheck runs, and the destination process starts, meanwhile).",
         "  'Behind L1's': how much less the guest's clock moved than L1's between those marks (each",
         "  mark known within half a console round trip).",
         "- Everything runs in TCG-emulated L1 on 2 shared cores: absolute times are many times those",
@@ -224,6 +250,88 @@ def markdown(args, runs, results, host_boot_s, run_wall_s, guest_kernel_path):
         "",
     ]
     return "\n".join(lines)
+
+
+def run_l1(args, folder):
+    """Builds the image in `folder` and boots L1; (console lines, L1's status, wall seconds), or
+    None when the build failed. Notes what the figures will need in folder/bench-meta.json."""
+    build = [EMULATED_HOST, "build", folder, "--guest-kernel", args.guest_kernel, "--smp", str(SMP),
+             "--steps", "kvm bench", "--bench", "--bench-reps", str(args.reps), "--bench-vmms", " ".join(args.vmms)]
+    if args.swiftkvm:
+        build += ["--swiftkvm", os.path.abspath(args.swiftkvm)]
+    print("building L1's image:", " ".join(build[1:]), flush=True)
+    with open(os.path.join(folder, "build.log"), "w") as log:
+        if subprocess.run(build, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+            with open(os.path.join(folder, "build.log")) as f:
+                print(f.read()[-3000:], file=sys.stderr)
+            print("scripts/emulated-host build failed", file=sys.stderr)
+            return None
+    timeout = args.timeout or 600 + 900 * args.reps
+    started = time.monotonic()
+    console = []
+    with b.Processes() as procs:
+        l1 = procs.start([EMULATED_HOST, "run", folder, "--timeout", str(timeout)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         errors="replace")
+        for line in l1.stdout:
+            console.append(line)
+            if line.startswith(("@@ step", "@@ bench", "@@ result bench-", "@@ result host-boot-wall")):
+                print(line.rstrip(), flush=True)
+        status = l1.wait()
+    wall = time.monotonic() - started
+    if status != 0:
+        print(f"L1 ended with status {status} (124: it ran past {timeout} s)", file=sys.stderr)
+    meta = {"revision": b.git_revision(), "qemu": b.qemu_version(), "host": b.host_description(), "date": b.today(),
+            "guest_kernel": args.guest_kernel, "l1_status": status, "l1_wall_s": wall}
+    with open(os.path.join(folder, "bench-meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    return console, meta
+
+
+def rounds_in(results):
+    """The VMMs and number of rounds a console reports (for --from-folder)."""
+    found = {}
+    for name in results:
+        m = re.match(r"^bench-(swiftkvm|qemu)-(\d+)-", name)
+        if m:
+            found[m.group(1)] = max(found.get(m.group(1), 0), int(m.group(2)))
+    return [v for v in VMMS if v in found], max(found.values(), default=0)
+
+
+def analyse(args, console, meta):
+    """The runs' figures from L1's console, the table printed, the files written; exit status."""
+    results, steps = parse_console(console)
+    outputs = guest_outputs(console)
+    gaps = console_gaps(console)
+    runs = runs_from(results, args.reps, args.vmms)
+    for index, (vmm, rnd) in enumerate(run_order(console)):
+        if vmm not in runs or rnd > len(runs[vmm]):
+            continue
+        run = runs[vmm][rnd - 1]
+        problem = memcheck_problem(outputs, vmm, rnd)
+        run["memcheck"] = outputs.get(f"bench-{vmm}-{rnd}-memcheck")
+        run.update(milestones(outputs.get(f"bench-{vmm}-{rnd}-milestones")))
+        # Each run's source and destination are the driver's next two VMM ids, 1 and 2 first.
+        source = gaps.get(2 * index + 1, [])
+        before = number(results.get(f"bench-{vmm}-{rnd}-migrate-before-guest"))
+        quiet = [gap for gap, at in source if before is not None and at <= before]
+        run["quiet-gap-ms"] = max(quiet) if quiet else None
+        if "error" not in run and problem:
+            run["error"] = problem
+    text = markdown(args, runs, results, results.get("host-boot-wall"), meta)
+    print()
+    print(text)
+    if not args.no_write:
+        out = os.path.join(b.RESULTS, meta.get("date", b.today()) + "-linux")
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "results.md"), "w") as f:
+            f.write(text)
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump(dict(meta, reps=args.reps, vmms=args.vmms, smp=SMP,
+                           l1_boot_s=number(results.get("host-boot-wall")), steps=steps, runs=runs), f, indent=1)
+        print(f"wrote {os.path.relpath(os.path.join(out, 'results.md'), b.REPO)}")
+    ok = meta.get("l1_status") == 0 and all("error" not in r for v in runs.values() for r in v)
+    return 0 if ok else 1
 
 
 def main():
@@ -235,6 +343,8 @@ def main():
     parser.add_argument("--swiftkvm", help="the swiftkvm to put in L1 (default: scripts/emulated-host's release build)")
     parser.add_argument("--timeout", type=int, help="seconds L1 may run (default 600 + 900 per round)")
     parser.add_argument("--keep", action="store_true", help="keep the image folder (L1's console is in it)")
+    parser.add_argument("--from-folder", metavar="DIR",
+                        help="boot nothing: read the figures again from a folder a run kept (--keep)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write bench/results")
     args = parser.parse_args()
     b.stop_children_on_sigterm()
@@ -243,70 +353,29 @@ def main():
         parser.error("--vmms takes swiftkvm and/or qemu")
     if args.reps < 1:
         parser.error("--reps must be at least 1")
+
+    if args.from_folder:
+        with open(os.path.join(args.from_folder, "host-console.log"), errors="replace") as f:
+            console = f.readlines()
+        meta_path = os.path.join(args.from_folder, "bench-meta.json")
+        meta = {"revision": "unknown", "qemu": b.qemu_version(), "host": b.host_description(),
+                "guest_kernel": args.guest_kernel, "l1_status": None, "l1_wall_s": None}
+        if os.path.exists(meta_path):
+            with open(meta_path) as f:
+                meta.update(json.load(f))
+        args.vmms, args.reps = rounds_in(parse_console(console)[0])
+        return analyse(args, console, meta)
+
     b.require(tools=(b.QEMU, "cpio", "gcc", "lz4"), kvm=False)
-
     folder = tempfile.mkdtemp(prefix="bench-linux-", dir="/tmp")
-    ok = False
+    status = 1
     try:
-        build = [EMULATED_HOST, "build", folder, "--guest-kernel", args.guest_kernel, "--smp", str(SMP),
-                 "--steps", "kvm bench", "--bench", "--bench-reps", str(args.reps), "--bench-vmms", " ".join(args.vmms)]
-        if args.swiftkvm:
-            build += ["--swiftkvm", os.path.abspath(args.swiftkvm)]
-        print("building L1's image:", " ".join(build[1:]), flush=True)
-        with open(os.path.join(folder, "build.log"), "w") as log:
-            if subprocess.run(build, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
-                with open(os.path.join(folder, "build.log")) as f:
-                    print(f.read()[-3000:], file=sys.stderr)
-                print("scripts/emulated-host build failed", file=sys.stderr)
-                return 1
-        guest_kernel_path = subprocess.run([os.path.join(b.REPO, "scripts", "linux-assets"), args.guest_kernel],
-                                           capture_output=True, text=True).stdout.strip()
-
-        timeout = args.timeout or 600 + 900 * args.reps
-        started = time.monotonic()
-        console = []
-        with b.Processes() as procs:
-            l1 = procs.start([EMULATED_HOST, "run", folder, "--timeout", str(timeout)],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             errors="replace")
-            for line in l1.stdout:
-                console.append(line)
-                if line.startswith(("@@ step", "@@ bench", "@@ result bench-", "@@ result host-boot-wall")):
-                    print(line.rstrip(), flush=True)
-            status = l1.wait()
-        run_wall_s = time.monotonic() - started
-        results, steps = parse_console(console)
-        outputs = guest_outputs(console)
-        runs = runs_from(results, args.reps, args.vmms)
-        for vmm in args.vmms:
-            for run in runs[vmm]:
-                problem = memcheck_problem(outputs, vmm, run["round"])
-                run["memcheck"] = outputs.get(f"bench-{vmm}-{run['round']}-memcheck")
-                run.update(milestones(outputs.get(f"bench-{vmm}-{run['round']}-milestones")))
-                if "error" not in run and problem:
-                    run["error"] = problem
-        if status != 0:
-            print(f"L1 ended with status {status} (124: it ran past {timeout} s); steps: {steps}", file=sys.stderr)
-
-        text = markdown(args, runs, results, results.get("host-boot-wall"), run_wall_s, guest_kernel_path)
-        print()
-        print(text)
-        if not args.no_write:
-            out = os.path.join(b.RESULTS, b.today() + "-linux")
-            os.makedirs(out, exist_ok=True)
-            with open(os.path.join(out, "results.md"), "w") as f:
-                f.write(text)
-            with open(os.path.join(out, "results.json"), "w") as f:
-                json.dump({"reps": args.reps, "vmms": args.vmms, "guest_kernel": os.path.basename(guest_kernel_path),
-                           "smp": SMP, "host": b.host_description(), "revision": b.git_revision(),
-                           "qemu": b.qemu_version(), "l1_status": status, "l1_wall_s": run_wall_s,
-                           "l1_boot_s": number(results.get("host-boot-wall")), "steps": steps, "runs": runs},
-                          f, indent=1)
-            print(f"wrote {os.path.relpath(os.path.join(out, 'results.md'), b.REPO)}")
-        ok = status == 0 and all("error" not in r for v in runs.values() for r in v)
-        return 0 if ok else 1
+        ran = run_l1(args, folder)
+        if ran is not None:
+            status = analyse(args, *ran)
+        return status
     finally:
-        if args.keep or not ok:
+        if args.keep or status != 0:
             print(f"image and L1's console kept in {folder} (host-console.log)")
         else:
             shutil.rmtree(folder, ignore_errors=True)
