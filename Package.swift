@@ -26,7 +26,7 @@ let package = Package(
         .systemLibrary(name: "CReadline", path: "Sources/CReadline"),
         // OpenSSL 3 (libssl-dev): TLS for migration, with kernel TLS offload where the kernel has it.
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
-        .target(name: "TLS", dependencies: ["COpenSSL", "SystemSupport"]),
+        .target(name: "TLS", dependencies: ["COpenSSL", "SystemSupport", "Units"]),
         .target(name: "KVM", dependencies: ["CKVM", "CSystemSupport", "SystemSupport"]),
         .target(name: "Devices"),
         .target(name: "Machine", dependencies: ["KVM", "Devices", "SystemSupport"]),

@@ -122,20 +122,8 @@ TLS_DIR = [None]   # the --tls credentials, QEMU's file names (ca-cert.pem, serv
 
 
 def make_tls_credentials(folder):
-    """A CA, a server and a client certificate (EC P-256, SAN localhost), as the tests make them."""
-    script = """set -e
-    key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-    key ca-key.pem
-    openssl req -x509 -key ca-key.pem -out ca-cert.pem -days 2 -subj /CN=bench-ca
-    for who in server client; do
-        key $who-key.pem
-        openssl req -new -key $who-key.pem -out $who.csr -subj "/CN=$who.bench"
-        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > $who.ext
-        openssl x509 -req -in $who.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial \\
-            -out $who-cert.pem -days 2 -extfile $who.ext 2>/dev/null
-    done
-    """
-    subprocess.run(["sh", "-c", script], cwd=folder, check=True, capture_output=True)
+    """A CA, a server and a client certificate (scripts/make-pki, as the tests make them)."""
+    subprocess.run([os.path.join(b.REPO, "scripts", "make-pki"), folder], check=True, capture_output=True)
     return folder
 
 
@@ -509,8 +497,14 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
         "- CPU outside vCPUs: the VMM process's utime+stime (/proc/PID/stat, which keeps the time of",
         "  threads that have ended) minus its vCPU threads' (`vcpuN`, QEMU's `CPU N/KVM`), from `migrate`",
         "  to the end; MiB per VMM CPU-second = transferred ram / (source + destination) of those.",
-        "",
     ]
+    if any(v.endswith("-tls") for v in args.vmms):
+        lines += [
+            "- TLS columns: `-object tls-creds-x509` on both sides (EC P-256 certificates made by the",
+            "  openssl command, verify-peer on), `tls-creds tls0` on both and `tls-hostname localhost` on the",
+            "  source. swiftkvm uses OpenSSL 3 (TLS 1.3, AES-128-GCM; no kernel TLS on this host), QEMU GnuTLS.",
+        ]
+    lines += [""]
     return "\n".join(lines)
 
 
@@ -593,9 +587,9 @@ def main():
     print()
     print(text)
     if not args.no_write:
-        # A smoke run must not overwrite the day's full run.
+        # A smoke run or a TLS run must not overwrite the day's full run.
         folder = os.path.join(b.RESULTS, b.today() + ("" if args.link == "loopback" else "-" + args.link)
-                              + ("-quick" if args.quick else ""))
+                              + ("-tls" if args.tls else "") + ("-quick" if args.quick else ""))
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "results.md"), "w") as f:
             f.write(text)

@@ -103,6 +103,7 @@ def once(vmm, swiftkvm, delay, log):
             src = procs.start(argv(vmm, swiftkvm, src_sock), stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             src_console, dst_console = b.Console(src.stdout), b.Console(dst.stdout)
+            src_err, dst_err = b.Console(src.stderr), b.Console(dst.stderr)
             index = 0
             for _ in range(4):
                 found = src_console.wait_for(r"^sweep \d+", 180, index)
@@ -132,7 +133,8 @@ def once(vmm, swiftkvm, delay, log):
                 if status.startswith(("completed", "failed", "cancelled")):
                     break
                 if time.monotonic() - t_start > 300:
-                    return {"error": f"still {status} after 300 s"}
+                    return {"error": f"still {status} after 300 s; source: {src_err.tail(4)}; "
+                                     f"destination: {dst_err.tail(4)} / {' | '.join(info(dst_mon).get(k, '') for k in ('Migration status',))}"}
                 time.sleep(0.02)
             if not status.startswith("completed"):
                 return {"error": f"ended {status}", "info": src_info}

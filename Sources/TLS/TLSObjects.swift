@@ -1,3 +1,5 @@
+import Units
+
 /// The `-object` / `object-add` types that TLS needs, with QEMU's type and property names:
 /// `tls-creds-x509`, `tls-creds-psk` and `authz-simple`.
 public enum TLSObject: Equatable, Sendable {
@@ -10,6 +12,33 @@ public enum TLSObject: Equatable, Sendable {
         switch self {
         case .credentials(let credentials): return credentials.id
         case .authorization(let authorization): return authorization.id
+        }
+    }
+
+    /// What is wrong with an object written as text (`-object`, HMP's `object_add`).
+    public enum SpecError: Error, Equatable {
+        case missingType
+        case notKeyValue(String)
+        case object(TLSError)
+    }
+
+    /// An object as QEMU's `-object` and HMP's `object_add` write it:
+    /// `TYPE,id=ID[,PROP=VALUE...]`, the type also as `qom-type=TYPE`.
+    public static func parse(_ spec: String) throws -> TLSObject {
+        var items = PropertyList(spec).items
+        guard let first = items.first, first.key == nil || first.key == "qom-type", !first.value.isEmpty else {
+            throw SpecError.missingType
+        }
+        items.removeFirst()
+        var properties: [(key: String, value: String)] = []
+        for item in items {
+            guard let key = item.key else { throw SpecError.notKeyValue(item.value) }
+            properties.append((key, item.value))
+        }
+        do {
+            return try make(type: first.value, properties: properties)
+        } catch let error as TLSError {
+            throw SpecError.object(error)
         }
     }
 

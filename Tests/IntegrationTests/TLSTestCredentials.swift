@@ -16,31 +16,18 @@ struct TLSTestCredentials {
     let psk: String
     let otherPSK: String
     /// The client certificate's subject as tls-authz identities are written.
-    static let clientIdentity = "CN=client.example,O=swiftkvm tests"
+    static let clientIdentity = "CN=client.example,O=swiftkvm"
 
     init(_ test: XCTestCase) throws {
         let root = Paths.temporary(test, "tls")
         test.addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
         good = root + "/good"; otherCA = root + "/other"; caOnly = root + "/ca-only"
         expired = root + "/expired"; psk = root + "/psk"; otherPSK = root + "/psk2"
+        // scripts/make-pki makes a CA with server and client certificates in QEMU's layout.
+        let pki = Paths.repository + "/scripts/make-pki"
         let script = """
             set -e
-            key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-            # pki DIR [DAYS]: a CA and server and client certificates signed by it.
-            pki() {
-                mkdir -p "$1"; cd "$1"
-                key ca-key.pem
-                openssl req -x509 -key ca-key.pem -out ca-cert.pem -days 2 -subj /CN=test-ca
-                for who in server client; do
-                    key $who-key.pem
-                    openssl req -new -key $who-key.pem -out $who.csr -subj "/O=swiftkvm tests/CN=$who.example"
-                    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > $who.ext
-                    openssl x509 -req -in $who.csr -CA ca-cert.pem -CAkey ca-key.pem -CAcreateserial \\
-                        -out $who-cert.pem -days "${2:-2}" -extfile $who.ext
-                done
-                cd - >/dev/null
-            }
-            pki '\(good)'; pki '\(otherCA)'; pki '\(expired)' -1
+            '\(pki)' '\(good)'; '\(pki)' '\(otherCA)'; '\(pki)' '\(expired)' -1
             cp '\(good)/ca-cert.pem' '\(expired)/ca-cert.pem'
             cd '\(expired)'
             openssl x509 -req -in server.csr -CA '\(good)/ca-cert.pem' -CAkey '\(good)/ca-key.pem' -CAcreateserial \\

@@ -17,6 +17,11 @@ struct EmulatedHostReport {
     /// The guests' consoles and swiftkvm's output ("@@ live NAME: LINE"), by name in the
     /// order they first appear.
     private(set) var logs: [(name: String, lines: [String])] = []
+    /// The first line in which the emulated host's own kernel reports a crash (not a guest's:
+    /// those come as "@@ live" lines or inside an output block), e.g. "BUG: TASK stack guard
+    /// page was hit", which nested SVM under TCG has been seen to hit.
+    private(set) var hostKernelCrash: String?
+    static let hostCrashSignatures = ["BUG: ", "Oops: ", "Kernel panic", "general protection fault"]
 
     init(console: String) {
         var block: (kind: String, name: String, lines: [String])?
@@ -39,6 +44,9 @@ struct EmulatedHostReport {
                     block = open
                 }
                 continue
+            }
+            if hostKernelCrash == nil, Self.hostCrashSignatures.contains(where: line.contains) {
+                hostKernelCrash = line
             }
             // Kernel messages may share a console line with the driver's: look for the marker.
             guard let marker = line.range(of: "@@ ") else { continue }

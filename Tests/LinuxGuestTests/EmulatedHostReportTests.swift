@@ -31,6 +31,7 @@ final class EmulatedHostReportTests: XCTestCase {
     func testStepsResultsOutputsAndLogsAreParsed() {
         let report = EmulatedHostReport(console: console)
         XCTAssertEqual(report.stepOrder, ["kvm", "shell", "reboot"])
+        XCTAssertNil(report.hostKernelCrash)
         XCTAssertEqual(report.steps["kvm"], .init(outcome: .ok, seconds: 2.43))
         XCTAssertEqual(report.steps["shell"], .init(outcome: .failed("no answer to dmesg in 60s"), seconds: 3.10))
         XCTAssertEqual(report.steps["reboot"]?.outcome, .skipped)
@@ -68,5 +69,21 @@ final class DmesgTroubleTests: XCTestCase {
     func testDowntimeIsReadFromTheCompletionLine() {
         XCTAssertEqual(LinuxGuestTests.downtimeSeconds("migration: completed in 701 ms, downtime 228 ms (2 passes, 192 MiB sent)"), 0.228)
         XCTAssertNil(LinuxGuestTests.downtimeSeconds("migration: failed after 3 ms: x"))
+    }
+
+    func testACrashOfTheEmulatedHostsOwnKernelIsFoundButNotAGuests() {
+        let guestOnly = EmulatedHostReport(console: """
+            @@ live console-1: [    3.1] BUG: kernel NULL pointer dereference
+            @@ out dmesg
+            [    3.1] Oops: 0002 [#1] SMP
+            @@ end dmesg
+            """)
+        XCTAssertNil(guestOnly.hostKernelCrash)
+        let hostCrash = EmulatedHostReport(console: """
+            @@ step migrate start
+            [   61.2] BUG: TASK stack guard page was hit at 00000000b5c7e0b1
+            @@ step migrate fail 30.0 no answer
+            """)
+        XCTAssertEqual(hostCrash.hostKernelCrash, "[   61.2] BUG: TASK stack guard page was hit at 00000000b5c7e0b1")
     }
 }

@@ -28,13 +28,7 @@ final class LinuxGuestTests: XCTestCase {
     func testLinuxGuestBootsRunsCommandsMigratesSnapshotsPausesRebootsAndPowersOff() throws {
         let host = try EmulatedHost(test: self)
         try host.build(["--guest-kernel", "vmlinuz-cloud", "--smp", "\(vcpus)", "--steps", steps.joined(separator: " ")])
-        let report: EmulatedHostReport
-        do {
-            report = try host.run(timeoutSeconds: 1500)
-        } catch {
-            print(host.console)
-            throw error
-        }
+        let report = try runRetryingAHostCrash(host)
         defer { if (testRun?.failureCount ?? 0) > 0 { print(host.console) } }
         print(host.timings(report))
 
@@ -52,6 +46,35 @@ final class LinuxGuestTests: XCTestCase {
         if steps.contains("reboot") { checkReboot(report) }
         if steps.contains("poweroff") {
             XCTAssertEqual(report.results["poweroff-status"], "0", "swiftkvm's exit status after the guest's poweroff")
+        }
+    }
+
+    /// Runs L1 once more, and only once, when L1's own kernel crashed: nested SVM under QEMU TCG
+    /// has crashed L1 (a stack guard page hit in kvm_amd's path) in runs whose guest checks had
+    /// all passed. That is the emulation's failure, not swiftkvm's; the first console is printed
+    /// so it is not lost, and a second crash fails the test.
+    private func runRetryingAHostCrash(_ host: EmulatedHost) throws -> EmulatedHostReport {
+        var crash: String?
+        do {
+            let report = try host.run(timeoutSeconds: 1500)
+            crash = report.hostKernelCrash
+            if crash == nil { return report }
+        } catch {
+            crash = EmulatedHostReport(console: host.console).hostKernelCrash
+            guard crash != nil else {
+                print(host.console)
+                throw error
+            }
+        }
+        print(host.console)
+        print("emulated host: L1's own kernel crashed (\(crash ?? "")); booting L1 once more")
+        do {
+            let report = try host.run(timeoutSeconds: 1500)
+            XCTAssertNil(report.hostKernelCrash, "the emulated host's kernel crashed twice")
+            return report
+        } catch {
+            print(host.console)
+            throw error
         }
     }
 

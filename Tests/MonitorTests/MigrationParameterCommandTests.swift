@@ -33,6 +33,24 @@ final class MigrationParameterCommandTests: XCTestCase {
         return monitor.completions(line: line, wordStart: line.utf8.count - word.utf8.count, word: word)
     }
 
+    func testObjectAddAndDelManageTLSObjectsWithObjectsSyntax() throws {
+        XCTAssertEqual(run("object_add authz-simple,id=auth0,identity=CN=src"), "")
+        XCTAssertEqual(try controller.tlsObjects.authorization(id: "auth0").identity, "CN=src")
+        XCTAssertEqual(run("object_add qom-type=authz-simple,id=auth1,identity=CN=a,,b"), "")
+        XCTAssertEqual(try controller.tlsObjects.authorization(id: "auth1").identity, "CN=a,b", "a doubled comma is one comma")
+        XCTAssertEqual(error("object_add authz-simple,id=auth0,identity=CN=x"), "Error: Duplicate ID 'auth0' for object")
+        XCTAssertEqual(error("object_add tls-creds-x509,id=tls0,dir=/nonexistent,endpoint=server"),
+                       "Error: Unable to use credentials /nonexistent/ca-cert.pem: No such file or directory")
+        XCTAssertEqual(error("object_add tls-creds-x509,id=tls0,dir=/pki,endpoint=sideways"),
+                       "Error: tls-creds-x509: Parameter 'endpoint' expects 'server' or 'client', not 'sideways'")
+        XCTAssertEqual(error("object_add authz-simple,id=auth2,identity"),
+                       "Error: authz-simple,id=auth2,identity: write each property as KEY=VALUE ('identity' has no '=')")
+        XCTAssertEqual(error("object_add id=auth2"), "Error: id=auth2: Parameter 'qom-type' is missing")
+        XCTAssertEqual(run("object_del auth0"), "")
+        XCTAssertEqual(error("object_del auth0"), "Error: No TLS credentials or authz object with id 'auth0'")
+        XCTAssertEqual(try controller.tlsObjects.authorization(id: "auth1").identity, "CN=a,b", "object_del removes only its id")
+    }
+
     func testValuesAreReadAsQEMUsMonitorReadsThem() {
         let cases: [(String, MigrationParameter, UInt64)] = [
             ("max-bandwidth 100", .maxBandwidth, 100 << 20),

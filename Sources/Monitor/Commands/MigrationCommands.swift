@@ -43,6 +43,7 @@ public enum MigrationCommands {
                                 waitWithoutDetach: Bool, startIncoming: StartIncoming?,
                                 incomingPostcopy: IncomingPostcopy? = nil) -> () -> LiveStatus {
         let printer = EventPrinter(output: output)
+        ObjectCommands.register(in: interpreter, objects: controller.tlsObjects)
         interpreter.register(MonitorCommand(
             name: "migrate", arguments: [.flag("d"), .flag("r"), ArgumentSpec("uri", .string)],
             help: "migrate to URI (using -d to not wait for completion)") { args, context in

@@ -12,7 +12,7 @@ import Machine
 /// | `cont` / `cont` | inmigrate; finish-migrate (and `Machine.cont`'s own rules: postmigrate without `-f`, shutdown, internal-error, guest-panicked) |
 /// | `migrate_set_capability` / `migrate-set-capabilities` | an outgoing migration runs |
 /// | `migrate_incoming` / `migrate-incoming` | (its own check: only after `-incoming defer`, which keeps the machine in inmigrate, and only once) |
-/// | everything else: `info`/`query-*`, `help`, `quit`, `cpu`, `x`, `xp`, `memsave`, `pmemsave`, `migrate_cancel`, `migrate_set_parameter`, `human-monitor-command` (its line is checked as HMP) | never |
+/// | everything else: `info`/`query-*`, `help`, `quit`, `cpu`, `x`, `xp`, `memsave`, `pmemsave`, `migrate_cancel`, `migrate_set_parameter`, `object_add`/`object_del` (and `object-add`/`object-del`), `human-monitor-command` (its line is checked as HMP) | never |
 ///
 /// Reading memory (`x`, `pmemsave`) stays allowed in every state: it changes nothing, though
 /// during `inmigrate` it shows RAM as far as the stream has written it. Running states

@@ -1,3 +1,4 @@
+import Units
 import Migration
 import Sockets
 

@@ -153,24 +153,13 @@ enum MachineOptionParsing {
     /// `-object TYPE,id=ID,...` (the type may also be written `qom-type=TYPE`). Credentials
     /// files are read when the object is added, in `main`, so that the error names the file.
     static func object(_ text: String) throws -> TLSObject {
-        var items = PropertyList(text).items
-        let type: String
-        if let first = items.first, first.key == nil || first.key == "qom-type" {
-            type = first.value
-            items.removeFirst()
-        } else {
-            throw OptionError.missingProperty(option: "-object", property: "qom-type")
-        }
-        var properties: [(key: String, value: String)] = []
-        for item in items {
-            guard let key = item.key else {
-                throw OptionError.invalidValue(option: "-object", value: text, expected: "write each property as KEY=VALUE ('\(item.value)' has no '=')")
-            }
-            properties.append((key, item.value))
-        }
         do {
-            return try TLSObject.make(type: type, properties: properties)
-        } catch {
+            return try TLSObject.parse(text)
+        } catch TLSObject.SpecError.missingType {
+            throw OptionError.missingProperty(option: "-object", property: "qom-type")
+        } catch TLSObject.SpecError.notKeyValue(let element) {
+            throw OptionError.invalidValue(option: "-object", value: text, expected: "write each property as KEY=VALUE ('\(element)' has no '=')")
+        } catch TLSObject.SpecError.object(let error) {
             throw OptionError.invalidValue(option: "-object", value: text, expected: "\(error)")
         }
     }

@@ -1,3 +1,4 @@
+import Units
 import Machine
 
 /// `-smp [cpus=]N[,maxcpus=N][,sockets=1][,dies=1][,cores=N][,threads=1]`, QEMU's syntax.

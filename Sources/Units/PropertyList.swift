@@ -1,15 +1,20 @@
 /// QEMU's comma-separated option values: `first,key=value,flag`. A literal comma inside a
 /// value is written twice (`file=a,,b` names the file `a,b`), as in QEMU.
-struct PropertyList {
-    struct Item: Equatable {
+public struct PropertyList {
+    public struct Item: Equatable {
         /// nil for an element without `=` (an implied value like `isa-debug-exit`, or a flag like `server`).
-        var key: String?
-        var value: String
+        public var key: String?
+        public var value: String
+
+        public init(key: String?, value: String) {
+            self.key = key
+            self.value = value
+        }
     }
 
-    var items: [Item]
+    public var items: [Item]
 
-    init(_ text: String) {
+    public init(_ text: String) {
         items = Self.split(text).map { element in
             guard let equals = element.firstIndex(of: "=") else { return Item(key: nil, value: element) }
             return Item(key: String(element[..<equals]), value: String(element[element.index(after: equals)...]))
