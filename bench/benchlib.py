@@ -26,12 +26,16 @@ def guest(name):
     return os.path.join(GUESTS, name)
 
 
-def require(tools=(), guests=()):
-    """Exits with status 2, saying what to install, when something the benchmark needs is missing."""
+def require(tools=(), guests=(), kvm=True):
+    """Exits with status 2, saying what to install, when something the benchmark needs is missing.
+    kvm=False: the benchmark needs no /dev/kvm here (bench/linux.py runs its VMMs in an emulated host)."""
     hints = {
         QEMU: "apt-get install qemu-system-x86",
         "iperf3": "apt-get install iperf3",
         "swift": "install Swift 6.3 (https://www.swift.org/install/linux/) and put it on PATH",
+        "cpio": "apt-get install cpio",
+        "gcc": "apt-get install gcc libc6-dev",
+        "lz4": "apt-get install lz4",
     }
     missing = []
     for tool in tools:
@@ -40,7 +44,7 @@ def require(tools=(), guests=()):
     for name in guests:
         if not os.path.exists(guest(name)):
             missing.append(f"{guest(name)}: missing; build the guests with: make -C guests")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+    if kvm and not os.access("/dev/kvm", os.R_OK | os.W_OK):
         missing.append("/dev/kvm: cannot be opened read-write; load kvm (modprobe kvm_intel or kvm_amd) and run as root or in group kvm")
     if missing:
         print("missing prerequisites:", file=sys.stderr)
