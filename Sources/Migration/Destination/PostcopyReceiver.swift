@@ -38,7 +38,7 @@ final class PostcopyReceiver: @unchecked Sendable {
         self.ram = ram
         pageCounts = ram.regions.map(\.pageCount)
         self.missing = missing
-        missingCount = missing.reduce(0) { $0 + $1.reduce(0) { $0 + $1.nonzeroBitCount } }
+        missingCount = PageBitmaps.count(missing)
         self.id = id
         self.statistics = statistics
         self.log = log

@@ -68,7 +68,7 @@ enum MappedRAMRestore {
         var report = IncomingReport(passes: 1, normalPages: 0, zeroPages: 0, stateSections: trailer.sections.count,
                                     acknowledged: true, sourceState: trailer.sourceState ?? .running)
         for (index, region) in regions.enumerated() {
-            let pages = trailer.maps[index].map { $0.reduce(0) { $0 + $1.nonzeroBitCount } } ?? 0
+            let pages = trailer.maps[index].map(PageBitmaps.count) ?? 0
             report.normalPages += pages
             report.zeroPages += region.pageCount - pages
         }
@@ -124,7 +124,7 @@ enum MappedRAMRestore {
                 if isMap {
                     expected = (pages + 63) / 64
                 } else if let map = trailer.maps[region] {
-                    expected = map.reduce(0) { $0 + $1.nonzeroBitCount }
+                    expected = PageBitmaps.count(map)
                 } else {
                     throw MappedRAMError("region \(region)'s digests come before its page map")
                 }

@@ -343,11 +343,8 @@ final class OutgoingMigration: @unchecked Sendable {
             throw MigrationError.machine("read the dirty page log", error)
         }
         let regions = machine.ramRegions
-        let missing = regions.indices.map { index -> [UInt64] in
-            let words = PostcopyProtocol.wordCount(pages: regions[index].pageCount)
-            let a = index < precopy.pending.count ? precopy.pending[index] : []
-            let b = index < last.count ? last[index] : []
-            return (0..<words).map { (($0 < a.count ? a[$0] : 0) | ($0 < b.count ? b[$0] : 0)) }
+        let missing = PageBitmaps.union(precopy.pending, last, regions: regions.count) {
+            PostcopyProtocol.wordCount(pages: regions[$0].pageCount)
         }
         let state: MachineState
         do { state = try machine.saveState() } catch {
@@ -365,7 +362,7 @@ final class OutgoingMigration: @unchecked Sendable {
         // From here the destination may run the guest: it never runs here again.
         let sender = PostcopySender(regions: regions, pending: missing, id: id, statistics: statistics)
         lock.withLock { postcopy = sender }
-        let pages = missing.reduce(0) { $0 + $1.reduce(0) { $0 + $1.nonzeroBitCount } }
+        let pages = PageBitmaps.count(missing)
         statistics.update { stats in
             stats.status = .postcopyActive
             stats.passes = precopy.passes

@@ -158,12 +158,9 @@ extension PageSelection {
                 bitmap = [UInt64](repeating: .max, count: words)
                 if pageCount % 64 != 0 { bitmap[words - 1] = (1 << UInt64(pageCount % 64)) - 1 }
             case .dirty(let bitmaps):
-                bitmap = (0..<words).map { index < bitmaps.count && $0 < bitmaps[index].count ? bitmaps[index][$0] : 0 }
+                bitmap = PageBitmaps.union(bitmaps, [], region: index, words: words)
             case .union(let first, let second):
-                bitmap = (0..<words).map { word in
-                    (index < first.count && word < first[index].count ? first[index][word] : 0)
-                        | (index < second.count && word < second[index].count ? second[index][word] : 0)
-                }
+                bitmap = PageBitmaps.union(first, second, region: index, words: words)
             }
             if index == position.region {
                 for page in 0..<min(position.page, pageCount) { bitmap[page >> 6] &= ~(1 << UInt64(page & 63)) }

@@ -34,7 +34,7 @@ final class PostcopySender: @unchecked Sendable {
         self.regions = regions
         pageCounts = regions.map(\.pageCount)
         self.pending = pending
-        pendingCount = pending.reduce(0) { $0 + $1.reduce(0) { $0 + $1.nonzeroBitCount } }
+        pendingCount = PageBitmaps.count(pending)
         self.id = id
         self.statistics = statistics
     }
@@ -223,7 +223,7 @@ final class PostcopySender: @unchecked Sendable {
                 }
                 // The destination knows best what it lacks; never send a page it already has.
                 pending = missing
-                pendingCount = missing.reduce(0) { $0 + $1.reduce(0) { $0 + $1.nonzeroBitCount } }
+                pendingCount = PageBitmaps.count(missing)
                 cursor = (0, 0)
                 state.withLock { recoveryURI = nil }
                 statistics.update { $0.status = .postcopyActive }

@@ -54,11 +54,7 @@ struct PrecopyLoop {
                     throw MigrationError.machine("read the dirty page log", error)
                 }
                 statistics.update { $0.dirtySyncCount += 1 }
-                let pending = unsent.indices.map { index in
-                    unsent[index].indices.map { word in
-                        unsent[index][word] | (index < dirty.count && word < dirty[index].count ? dirty[index][word] : 0)
-                    }
-                }
+                let pending = PageBitmaps.union(unsent, dirty, regions: unsent.count) { unsent[$0].count }
                 return Result(pending: pending, passes: pass - 1)
             }
             let duration = max(MonotonicClock.nanoseconds() - started, 1)
@@ -67,7 +63,7 @@ struct PrecopyLoop {
             do { dirty = try machine.collectDirtyPages() } catch {
                 throw MigrationError.machine("read the dirty page log", error)
             }
-            let dirtyPages = countPages(dirty)
+            let dirtyPages = PageBitmaps.count(dirty)
             if counts.bytes >= Self.minimumBytesForEstimate || (bandwidth == 0 && counts.bytes > 0) {
                 bandwidth = counts.bytes * 1_000_000_000 / duration
             }
@@ -105,16 +101,9 @@ struct PrecopyLoop {
     private func pageCount(_ selection: PageSelection) -> Int {
         switch selection {
         case .all: return machine.ramRegions.reduce(0) { $0 + $1.pageCount }
-        case .dirty(let bitmaps): return countPages(bitmaps)
-        case .union(let first, let second):
-            return zip(first, second).reduce(0) { total, pair in
-                zip(pair.0, pair.1).reduce(total) { $0 + ($1.0 | $1.1).nonzeroBitCount }
-            } + countPages(Array(first.dropFirst(second.count))) + countPages(Array(second.dropFirst(first.count)))
+        case .dirty(let bitmaps): return PageBitmaps.count(bitmaps)
+        case .union(let first, let second): return PageBitmaps.countUnion(first, second)
         }
-    }
-
-    private func countPages(_ bitmaps: [[UInt64]]) -> Int {
-        bitmaps.reduce(0) { total, words in words.reduce(total) { $0 + $1.nonzeroBitCount } }
     }
 
     private func expectedDowntimeMs(pages: Int, bandwidth: UInt64) -> UInt64 {
