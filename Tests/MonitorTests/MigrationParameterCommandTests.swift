@@ -33,6 +33,26 @@ final class MigrationParameterCommandTests: XCTestCase {
         return monitor.completions(line: line, wordStart: line.utf8.count - word.utf8.count, word: word)
     }
 
+    /// With no outgoing migration, `migrate_pause` pauses the incoming postcopy, and when that
+    /// fails the destination's own reason is what the user reads.
+    func testMigratePauseOnADestinationReportsTheDestinationsError() {
+        struct Lost: Error, CustomStringConvertible { var description: String { "the destination's own reason" } }
+        var pauses = 0
+        var failing = false
+        let destination = CommandInterpreter(backend: FakeMonitorBackend(cpuCount: 1))
+        MigrationCommands.register(in: destination, controller: MigrationController(), machine: UnusedMachine(), output: output,
+                                   waitWithoutDetach: false, startIncoming: nil,
+                                   incomingPostcopy: .init(recover: { _ in }, pause: {
+                                       pauses += 1
+                                       if failing { throw Lost() }
+                                   }))
+        XCTAssertNil(destination.execute("migrate_pause").error)
+        XCTAssertEqual(pauses, 1)
+        failing = true
+        XCTAssertEqual(destination.execute("migrate_pause").error, "Error: the destination's own reason")
+        XCTAssertEqual(error("migrate_pause"), "Error: \(MigrationError.pauseOutsidePostcopy)", "no postcopy on either side")
+    }
+
     func testObjectAddAndDelManageTLSObjectsWithObjectsSyntax() throws {
         XCTAssertEqual(run("object_add authz-simple,id=auth0,identity=CN=src"), "")
         XCTAssertEqual(try controller.tlsObjects.authorization(id: "auth0").identity, "CN=src")

@@ -17,6 +17,17 @@ public enum MigrationCommands {
         }
     }
 
+    /// `migrate_pause` (HMP) and `migrate-pause` (QMP), on either side: the outgoing postcopy
+    /// here if there is one, else the incoming one, whose own error is the one reported.
+    static func pausePostcopy(_ controller: MigrationController, incoming: IncomingPostcopy?) throws {
+        do {
+            try controller.pausePostcopy()
+        } catch MigrationError.pauseOutsidePostcopy {
+            guard let incoming else { throw MigrationError.pauseOutsidePostcopy }
+            try incoming.pause()
+        }
+    }
+
     public enum CommandError: Error, CustomStringConvertible {
         case failed(String)
         case incomingNotDeferred
@@ -75,11 +86,7 @@ public enum MigrationCommands {
             return ""
         })
         interpreter.register(MonitorCommand(name: "migrate_pause", help: "Pause an ongoing migration (postcopy-only)") { _, _ in
-            do {
-                try controller.pausePostcopy()
-            } catch {
-                guard let incomingPostcopy, (try? incomingPostcopy.pause()) != nil else { throw CommandError.refused(error) }
-            }
+            do { try pausePostcopy(controller, incoming: incomingPostcopy) } catch { throw CommandError.refused(error) }
             return ""
         })
         interpreter.register(MonitorCommand(

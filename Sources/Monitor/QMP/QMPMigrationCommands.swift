@@ -27,11 +27,7 @@ public enum QMPMigrationCommands {
             return .emptyObject
         })
         table.register(QMPCommand("migrate-pause") { _ in
-            do {
-                try controller.pausePostcopy()
-            } catch {
-                guard let incomingPostcopy, (try? incomingPostcopy.pause()) != nil else { throw error }
-            }
+            try MigrationCommands.pausePostcopy(controller, incoming: incomingPostcopy)
             return .emptyObject
         })
         table.register(QMPCommand("migrate-recover", arguments: ["uri"]) { args in
