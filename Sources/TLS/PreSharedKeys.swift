@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import SystemSupport
 
 /// QEMU's (GnuTLS's) `keys.psk`: one `username:hexkey` line per identity, e.g.
@@ -16,7 +16,9 @@ struct PreSharedKeys: Equatable {
 
     init(text: String, path: String) throws {
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+            var trimmed = line.drop(while: blank)
+            while let last = trimmed.last, blank(last) { trimmed = trimmed.dropLast() }
             if trimmed.isEmpty { continue }
             let bad = { (why: String) in TLSError.credentialsFile(path: path, reason: "line \(number + 1): \(why)") }
             guard let colon = trimmed.firstIndex(of: ":") else { throw bad("expected username:hexkey") }

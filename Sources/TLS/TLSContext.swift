@@ -1,5 +1,5 @@
+import Glibc
 import COpenSSL
-import Foundation
 import SystemSupport
 
 /// A loaded set of credentials: OpenSSL's SSL_CTX for one endpoint, TLS 1.3 only (both ends
@@ -69,8 +69,8 @@ public final class TLSContext: @unchecked Sendable {
         let keyPath = credentials.path(isServer ? names.serverKey : names.clientKey)
         // A server must present a certificate; a client presents one when it has one (a
         // server with verify-peer=on then requires it).
-        let hasCertificate = isServer || FileManager.default.fileExists(atPath: certificatePath)
-        if verifyPeer || isServer || FileManager.default.fileExists(atPath: caPath) {
+        let hasCertificate = isServer || access(certificatePath, F_OK) == 0
+        if verifyPeer || isServer || access(caPath, F_OK) == 0 {
             try requireReadable(caPath)
             guard SSL_CTX_load_verify_locations(context, caPath, nil) == 1 else {
                 throw TLSError.credentialsFile(path: caPath, reason: openSSLReason(fallback: "not a PEM CA certificate"))

@@ -1,5 +1,5 @@
+import Glibc
 import SystemSupport
-import Foundation
 
 /// The process's TLS objects by id: what `-object` and QMP's `object-add` create and
 /// `tls-creds`/`tls-authz` name. Credentials are loaded when they are added (so a missing

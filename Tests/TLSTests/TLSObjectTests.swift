@@ -34,6 +34,9 @@ final class TLSObjectTests: XCTestCase {
     func testPreSharedKeysFileIsQEMUsFormat() throws {
         let keys = try PreSharedKeys(text: "qemu:00ff10\n\nother:ABCD\n", path: "keys.psk")
         XCTAssertEqual(keys.keys, ["qemu": [0x00, 0xff, 0x10], "other": [0xab, 0xcd]])
+        // Blanks around a line are ignored; a line of blanks only is skipped.
+        let padded = try PreSharedKeys(text: " \tqemu:00ff10 \t\n   \n", path: "keys.psk")
+        XCTAssertEqual(padded.keys, ["qemu": [0x00, 0xff, 0x10]])
         for bad in ["qemu", ":00", "qemu:0g", "qemu:123", ""] {
             XCTAssertThrowsError(try PreSharedKeys(text: bad, path: "keys.psk"), bad)
         }

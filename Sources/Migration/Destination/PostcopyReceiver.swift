@@ -1,5 +1,4 @@
 import SystemSupport
-import Foundation
 import Glibc
 import Machine
 

@@ -1,5 +1,5 @@
+import Glibc
 import SystemSupport
-import Foundation
 import Machine
 
 /// The source after a postcopy switchover: the guest runs on the destination and this side

@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 import Machine
 import Sockets
@@ -122,7 +121,9 @@ public final class MonitorFrontend {
 
     /// `SWIFTKVM_HISTORY` when set (empty: no history file), else `~/.swiftkvm_history`.
     public static func defaultHistoryPath() -> String? {
-        CommandHistory.defaultPath(environment: ProcessInfo.processInfo.environment)
+        CommandHistory.defaultPath(environment: ["SWIFTKVM_HISTORY", "HOME"].reduce(into: [:]) { found, name in
+            if let value = getenv(name) { found[name] = String(cString: value) }
+        })
     }
 
     /// Serves QMP from this front end's loop (call before `waitForClients` and `run`).

@@ -152,7 +152,7 @@ enum CommandLineParser {
         var rows = ["| option | meaning |", "| --- | --- |"]
         for option in options {
             let spellings = option.names.map { "`-\($0)\(option.argument.map { " " + $0 } ?? "")`" }
-            let cell = { (text: String) in text.replacingOccurrences(of: "|", with: "\\|") }
+            let cell = { (text: String) in text.split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|") }
             rows.append("| \(cell(spellings.joined(separator: ", "))) | \(cell(option.help)) |")
         }
         return rows.joined(separator: "\n") + "\n"
