@@ -16,10 +16,18 @@ public enum TLSObject: Equatable, Sendable {
     }
 
     /// What is wrong with an object written as text (`-object`, HMP's `object_add`).
-    public enum SpecError: Error, Equatable {
+    public enum SpecError: Error, Equatable, CustomStringConvertible {
         case missingType
         case notKeyValue(String)
         case object(TLSError)
+
+        public var description: String {
+            switch self {
+            case .missingType: return "Parameter 'qom-type' is missing"
+            case .notKeyValue(let element): return "write each property as KEY=VALUE ('\(element)' has no '=')"
+            case .object(let error): return "\(error)"
+            }
+        }
     }
 
     /// An object as QEMU's `-object` and HMP's `object_add` write it:

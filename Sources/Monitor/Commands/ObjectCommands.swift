@@ -11,12 +11,11 @@ enum ObjectCommands {
             let spec = try args.string("object")
             do {
                 try objects.add(try TLSObject.parse(spec))
-            } catch TLSObject.SpecError.missingType {
-                throw MigrationCommands.CommandError.refused(TLSError.badProperty(object: spec, reason: "Parameter 'qom-type' is missing"))
-            } catch TLSObject.SpecError.notKeyValue(let element) {
-                throw MigrationCommands.CommandError.refused(TLSError.badProperty(object: spec, reason: "write each property as KEY=VALUE ('\(element)' has no '=')"))
             } catch TLSObject.SpecError.object(let error) {
                 throw MigrationCommands.CommandError.refused(error)
+            } catch let error as TLSObject.SpecError {
+                // The text is not an object at all: say which text.
+                throw MigrationCommands.CommandError.refused(TLSError.badProperty(object: spec, reason: "\(error)"))
             } catch {
                 throw MigrationCommands.CommandError.refused(error)
             }

@@ -157,9 +157,7 @@ enum MachineOptionParsing {
             return try TLSObject.parse(text)
         } catch TLSObject.SpecError.missingType {
             throw OptionError.missingProperty(option: "-object", property: "qom-type")
-        } catch TLSObject.SpecError.notKeyValue(let element) {
-            throw OptionError.invalidValue(option: "-object", value: text, expected: "write each property as KEY=VALUE ('\(element)' has no '=')")
-        } catch TLSObject.SpecError.object(let error) {
+        } catch {
             throw OptionError.invalidValue(option: "-object", value: text, expected: "\(error)")
         }
     }
