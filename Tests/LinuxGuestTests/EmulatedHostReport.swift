@@ -62,6 +62,11 @@ struct EmulatedHostReport {
                 break
             }
         }
+        // A block the console never closed was cut short by L1's end: what it holds after the
+        // last output may be L1's own last words, so a crash there is L1's.
+        if let open = block, hostKernelCrash == nil {
+            hostKernelCrash = open.lines.first { line in Self.hostCrashSignatures.contains(where: line.contains) }
+        }
     }
 
     private mutating func live(_ name: String, _ line: String) {

@@ -85,5 +85,14 @@ final class DmesgTroubleTests: XCTestCase {
             @@ step migrate fail 30.0 no answer
             """)
         XCTAssertEqual(hostCrash.hostKernelCrash, "[   61.2] BUG: TASK stack guard page was hit at 00000000b5c7e0b1")
+        // CI, 2026-12-01: L1 died while a guest command's output was being printed; the block
+        // never closed.
+        let cutShort = EmulatedHostReport(console: """
+            @@ out memcheck-migrated
+            memcheck: pass 3 errors 0 gap_ms 10 max_gap_ms 40
+            [  338.0] Kernel panic - not syncing: corrupted stack end detected inside scheduler
+            emulated-host: QEMU ran 340.3 s, status 0
+            """)
+        XCTAssertEqual(cutShort.hostKernelCrash, "[  338.0] Kernel panic - not syncing: corrupted stack end detected inside scheduler")
     }
 }
