@@ -28,6 +28,10 @@ import SystemSupport
 /// about 0.6 ms at 8 GiB; most of the downtime was the destination (its RAM prefaulter, see
 /// RAMPrefaulter, and waking the vCPU before acknowledging), 9 ms -> 1 ms in all.
 final class DirtyTracking {
+    /// Manual protect is on for this VM (set once, before logging first starts).
+    var manualProtect = false
+    /// Pages re-armed per KVM_CLEAR_DIRTY_LOG call.
+    static let rearmChunkPages = 4096
     private let lock = Mutex()
     private(set) var enabled = false
     /// Pages the VMM wrote since the last collection, per region; empty when not logging.
