@@ -174,6 +174,7 @@ final class OutgoingMigration: @unchecked Sendable {
             writer.writeLayout(machine.layout)
             try writer.flush()
         }
+        setupTrace.mark("setup-stream-header")
         let sink: PageSink = mapped ?? writer
         if capabilities.ignoreShared, let shared = machine.sharedRAM {
             setupTrace.mark("setup")
@@ -183,6 +184,7 @@ final class OutgoingMigration: @unchecked Sendable {
             throw MigrationError.machine("start dirty page logging", error)
         }
         undo.dirtyLogging = true
+        setupTrace.mark("setup-dirty-logging-on")
         statistics.update { stats in
             stats.status = .active
             stats.transferredBytes = sink.bytesWritten
