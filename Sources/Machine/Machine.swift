@@ -58,6 +58,7 @@ public final class Machine {
         self.configuration = configuration
         guard configuration.memorySize % 4096 == 0 else { throw MachineError.memorySizeNotPageAligned(configuration.memorySize) }
         let count = configuration.vcpuCount
+        var trace = SwitchoverTrace(side: "startup")
         do {
             kvm = try KVMSystem()
             // The MADT and CPUID give 8-bit xAPIC IDs, and 0xFF is the broadcast ID.
@@ -76,6 +77,7 @@ public final class Machine {
         } catch let e as BootError {
             throw MachineError.boot(e)
         }
+        trace.mark("open-kvm-read-image")
         do {
             vm = try kvm.createVM()
             try vm.setUpX86Platform()
@@ -87,6 +89,7 @@ public final class Machine {
             if configuration.preallocateRAM && !configuration.incoming && !memory.populate() {
                 throw KVMError.systemCall(name: "madvise(MADV_POPULATE_WRITE) for -mem-prealloc", errno: errno)
             }
+            trace.mark("create-vm-and-ram")
             devices = try PlatformDevices(debugExitPorts: configuration.debugExit)
             let supported = try kvm.supportedCPUID()
             let tscDeadline = kvm.checkExtension(Int32(KVM_CAP_TSC_DEADLINE_TIMER)) > 0
@@ -104,6 +107,7 @@ public final class Machine {
                 }
                 threads.append(VCPUThread(vcpu: vcpu, handler: devices))
             }
+            trace.mark("create-vcpus")
             run = RunControl(vcpus: threads,
                              initialState: configuration.incoming ? .paused(.inmigrate) : .paused(.prelaunch))
             msrIndices = try kvm.msrIndexList()
@@ -122,9 +126,11 @@ public final class Machine {
             })
         }
         bootVMState = try MachineError.during("capture the power-on state") { try vm.captureState() }
+        trace.mark("capture-power-on-state")
         if !configuration.incoming {
             try MachineError.during("load the boot image into guest RAM") { try image.load(into: memory) }
         }
+        trace.mark("load-image")
         for vcpu in vcpus {
             try MachineError.during("start the vCPU thread", vcpu: vcpu.index) { try vcpu.start(delegate: self) }
         }

@@ -4,6 +4,8 @@ import SystemSupport
 /// `SWIFTKVM_TRACE_SWITCHOVER=1` in the environment: both sides print one line to stderr per
 /// switchover phase, `switchover <side> <phase> <microseconds> at <CLOCK_MONOTONIC µs>`, each
 /// measured from the previous mark (both sides share the clock on one host, so lines line up).
+/// Side `startup`: the machine's creation (open-kvm-read-image, create-vm-and-ram, create-vcpus,
+/// capture-power-on-state, load-image), to find where start-up goes where it is slow (nested).
 /// Source, before pass 1: connect, setup-stream-header, setup-dirty-logging-on (or a
 /// handoff's setup). Source at the switchover: pause, collect-dirty-pages, final-pass, final-pass-flush, save-state,
 /// write-state-end-digest, wait-ack. Destination: pass-N (when each pass ended),
