@@ -136,13 +136,13 @@ struct BootImage {
     /// over into RAM.
     func load(into memory: GuestMemory) throws {
         if let firmware { try memory.write(firmware.address, bytes: firmware.bytes) }
-        if let initrd { try memory.write(initrd.address, contentsOf: initrd.bytes, 0..<initrd.bytes.count) }
+        if let initrd { try memory.write(initrd.address, contentsOf: initrd.bytes, 0..<initrd.bytes.count, of: initrd.path) }
         switch kind {
         case .bootSector:
-            try memory.write(Self.bootSectorAddress, contentsOf: bytes, 0..<512)
+            try memory.write(Self.bootSectorAddress, contentsOf: bytes, 0..<512, of: path)
         case .pvh(let elf, let commandLine):
             for s in elf.segments {
-                try memory.write(s.address, contentsOf: bytes, s.fileOffset..<s.fileOffset + s.fileSize)
+                try memory.write(s.address, contentsOf: bytes, s.fileOffset..<s.fileOffset + s.fileSize, of: path)
                 if s.memorySize > UInt64(s.fileSize) {
                     try memory.write(s.address + UInt64(s.fileSize), zeroes: Int(s.memorySize) - s.fileSize)
                 }
@@ -160,7 +160,7 @@ struct BootImage {
                 moduleListAddress: modules > 0 ? Self.moduleListAddress : 0, moduleCount: UInt32(modules),
                 rsdpAddress: firmware?.rootPointer ?? 0))
         case .linux(let header, let load, let commandLine):
-            try memory.write(load, contentsOf: bytes, header.kernelOffset..<bytes.count)
+            try memory.write(load, contentsOf: bytes, header.kernelOffset..<bytes.count, of: path)
             try memory.write(Self.linuxCommandLineAddress, bytes: Array(commandLine.utf8) + [0])
             let placement = LinuxBootParams.Placement(
                 commandLineAddress: Self.linuxCommandLineAddress,
@@ -175,8 +175,12 @@ struct BootImage {
 
 extension GuestMemory {
     /// Copies `range` of a file's contents to guest-physical `address`, with no array between.
-    func write(_ address: UInt64, contentsOf contents: FileContents, _ range: Range<Int>) throws {
-        try contents.withUnsafeBytes(range) { try write(address, raw: $0) }
+    func write(_ address: UInt64, contentsOf contents: FileContents, _ range: Range<Int>, of path: String) throws {
+        do {
+            try contents.withUnsafeBytes(range) { try write(address, raw: $0) }
+        } catch let e as HostFile.ReadError {
+            throw BootError.readError(e, path: path)
+        }
     }
 }
 
