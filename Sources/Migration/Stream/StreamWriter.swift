@@ -27,6 +27,12 @@ final class StreamWriter {
     var pagesAreStable = false
     /// Bytes put on the wire so far (`transferred ram` counts these).
     private(set) var bytesWritten: UInt64 = 0
+    /// Set by `startCompression`: batches whose pages shrink go as zstd frames.
+    private var compressor: BatchCompressor?
+    /// Replaceable so tests can compress regardless of the link.
+    var compressionPolicy = CompressionPolicy()
+    /// How compression went so far.
+    private(set) var compression = CompressionCounts()
 
     init(socket: MigrationStream) {
         self.socket = socket
@@ -66,6 +72,19 @@ final class StreamWriter {
         put32(UInt32(truncatingIfNeeded: layout.vcpuCount))
         put32(UInt32(truncatingIfNeeded: layout.devices.count))
         for device in layout.devices { putName(device) }
+    }
+
+    var isCompressing: Bool { compressor != nil }
+
+    /// multifd-compression zstd: the RAM coding record, after which batches may go compressed
+    /// (StreamFormat.swift). Must come right after the layout. False when libzstd could not
+    /// make its context: the stream stays plain, which every destination reads.
+    func startCompression(level: Int) -> Bool {
+        guard let created = BatchCompressor(level: level) else { return false }
+        compressor = created
+        put8(StreamFormat.Tag.ramCoding.rawValue)
+        put8(StreamFormat.RAMCoding.zstd.rawValue)
+        return true
     }
 
     func writePassEnd(_ pass: Int) {
@@ -164,6 +183,24 @@ final class StreamWriter {
                 payloadBytes += length
             }
         }
+        if payloadBytes > 0, let compressor {
+            if compressionPolicy.shouldTry(backlog: socket.unsentBytes) {
+                let frameLength = compressor.compress(UnsafeBufferPointer(rebasing: vectors[1..<vectorCount]), plainBytes: payloadBytes)
+                compressionPolicy.record(shrank: frameLength != nil)
+                if let frameLength {
+                    try writeCompressed(region: region, firstPage: firstPage, kinds: kinds, compressor: compressor, frameLength: frameLength)
+                    let wire = bytesWritten - before
+                    compression.batches += 1
+                    compression.pages += UInt64(payloadBytes / pageSize)
+                    compression.frameBytes += UInt64(frameLength)
+                    compression.wireBytes += wire
+                    return Int(wire)
+                }
+                compression.didNotShrink += 1
+            } else {
+                compression.notTried += 1
+            }
+        }
         put8(StreamFormat.Tag.ramBatch.rawValue)
         put32(UInt32(region))
         put64(UInt64(firstPage))
@@ -185,6 +222,29 @@ final class StreamWriter {
         bytesWritten += UInt64(buffer.count + payloadBytes)
         buffer.removeAll(keepingCapacity: true)
         return Int(bytesWritten - before)
+    }
+
+    /// A compressed batch: its header goes right in front of the frame, so both leave in one write.
+    private func writeCompressed(region: Int, firstPage: Int, kinds: UnsafeMutableBufferPointer<UInt8>,
+                                 compressor: BatchCompressor, frameLength: Int) throws {
+        put8(StreamFormat.Tag.compressedBatch.rawValue)
+        put32(UInt32(region))
+        put64(UInt64(firstPage))
+        put32(UInt32(kinds.count))
+        buffer.append(contentsOf: kinds)
+        put32(UInt32(frameLength))
+        if buffer.count > BatchCompressor.headerRoom { try flush() }
+        let start = compressor.frame - buffer.count
+        // SAFETY: buffer.count <= headerRoom, so `start` lies in the compressor's allocation,
+        // and the frame after it holds `frameLength` bytes.
+        buffer.withUnsafeBytes { header in
+            if header.count > 0 { start.copyMemory(from: header.baseAddress!, byteCount: header.count) }
+        }
+        let wire = UnsafeRawBufferPointer(start: start, count: buffer.count + frameLength)
+        digest.update(wire)
+        try socket.writeAll(wire, operation: "sending RAM")
+        bytesWritten += UInt64(wire.count)
+        buffer.removeAll(keepingCapacity: true)
     }
 
     /// Sends `buffer` and the first `payloadBytes` of the bounce buffer as one run of bytes,
@@ -266,3 +326,4 @@ final class StreamWriter {
         buffer += bytes
     }
 }
+
