@@ -153,7 +153,9 @@ final class MigrationParameterCommandTests: XCTestCase {
         XCTAssertTrue(controller.capabilities.events)
         XCTAssertTrue(run("info migrate_capabilities").contains("\nevents: on\n"))
         XCTAssertEqual(error("migrate_set_capability warp-drive on"), "Error: invalid parameter value: warp-drive")
-        XCTAssertEqual(error("migrate_set_capability multifd on"), "Error: Capability 'multifd' is not supported by swiftkvm")
+        XCTAssertEqual(error("migrate_set_capability zero-copy-send on"), "Error: Capability 'zero-copy-send' is not supported by swiftkvm")
+        XCTAssertEqual(run("migrate_set_capability multifd on"), "")
+        XCTAssertTrue(run("info migrate_capabilities").contains("\nmultifd: on\n"))
         XCTAssertEqual(error("migrate_set_capability events maybe"),
                        "expected 'on' or 'off', got 'maybe'\nTry \"help migrate_set_capability\" for more information")
         XCTAssertTrue(controller.capabilities.events)
@@ -170,7 +172,7 @@ final class MigrationParameterCommandTests: XCTestCase {
         XCTAssertEqual(complete("migrate_set_parameter d"), ["downtime-limit"])
         XCTAssertEqual(complete("migrate_set_parameter cpu-throttle-i"), ["cpu-throttle-increment", "cpu-throttle-initial"])
         XCTAssertEqual(complete("migrate_set_parameter downtime-limit "), [])
-        XCTAssertEqual(complete("migrate_set_capability "), ["auto-converge", "events", "mapped-ram", "postcopy-blocktime", "postcopy-ram", "return-path", "x-ignore-shared"])
+        XCTAssertEqual(complete("migrate_set_capability "), ["auto-converge", "events", "mapped-ram", "multifd", "postcopy-blocktime", "postcopy-ram", "return-path", "x-ignore-shared"])
         XCTAssertEqual(complete("migrate_set_capability events o"), ["off", "on"])
     }
 

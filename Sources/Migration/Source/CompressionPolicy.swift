@@ -1,3 +1,5 @@
+import Glibc
+
 /// When a RAM batch is worth compressing (multifd-compression zstd). Two rules, each keeping
 /// compression from ever making a migration slower than sending plain:
 ///
@@ -13,8 +15,10 @@
 ///   A failed attempt on random data runs at ~2.5 GB/s here (`zstd -b1`), so sampling keeps
 ///   its cost under 1% of the pass.
 struct CompressionPolicy {
-    /// Tests set 0: every batch is tried whatever the link does.
-    var backlogBytes = 1 << 20
+    /// 0: every batch is tried whatever the link does. `SWIFTKVM_MIGRATION_COMPRESS_ALWAYS=1`
+    /// in the source's environment sets that, for tests on loopback and to measure what
+    /// always compressing would cost.
+    var backlogBytes = getenv("SWIFTKVM_MIGRATION_COMPRESS_ALWAYS") != nil ? 0 : 1 << 20
     static let missesBeforeSampling = 4
     static let sampleEvery = 16
 
