@@ -31,7 +31,7 @@ final class CompressedStreamTests: XCTestCase {
             var writer: StreamWriter?
             let stream = try captureStream(of: source) { created in
                 XCTAssertTrue(created.startCompression(level: level))
-                created.compressionPolicy.backlogBytes = 0
+                created.compressionPolicy.alwaysTry = true
                 writer = created
             }
             let counts = try XCTUnwrap(writer?.compression)
@@ -55,7 +55,7 @@ final class CompressedStreamTests: XCTestCase {
         var writer: StreamWriter?
         let stream = try captureStream(of: source) { created in
             XCTAssertTrue(created.startCompression(level: 1))
-            created.compressionPolicy.backlogBytes = 0
+            created.compressionPolicy.alwaysTry = true
             writer = created
         }
         let counts = try XCTUnwrap(writer?.compression)
@@ -69,25 +69,55 @@ final class CompressedStreamTests: XCTestCase {
 
     func testIncompressibleDataIsOnlySampledAfterFourMisses() {
         var policy = CompressionPolicy()
-        policy.backlogBytes = 0
         var tried: [Int] = []
-        for batch in 0..<60 where policy.shouldTry(backlog: nil) {
+        for batch in 0..<60 where policy.shouldTry(backlog: nil, written: 0, now: 0, plainBytes: 1 << 19) {
             tried.append(batch)
-            policy.record(shrank: false)
+            policy.record(shrank: false, plainBytes: 1 << 19, nanoseconds: 200_000)
         }
         XCTAssertEqual(tried, [0, 1, 2, 3, 19, 35, 51])
         // Data that shrinks again is tried every batch from then on.
-        policy.record(shrank: true)
-        XCTAssertTrue(policy.shouldTry(backlog: nil))
-        XCTAssertTrue(policy.shouldTry(backlog: nil))
+        policy.record(shrank: true, plainBytes: 1 << 19, nanoseconds: 1_500_000)
+        XCTAssertTrue(policy.shouldTry(backlog: nil, written: 0, now: 0, plainBytes: 1 << 19))
+        XCTAssertTrue(policy.shouldTry(backlog: nil, written: 0, now: 0, plainBytes: 1 << 19))
     }
 
-    func testBatchesAreTriedOnlyWhileTheSocketHasABacklog() {
+    /// Batches of 512 KiB handed to a socket whose queue stays at `backlog` while the link
+    /// sends `rate` bytes per second; zstd takes 1.5 ms per batch. Returns which were tried.
+    private func tried(backlog: Int, rate: Double, batches: Int = 12, queueEmptied: Bool = false) -> [Bool] {
         var policy = CompressionPolicy()
-        XCTAssertFalse(policy.shouldTry(backlog: 0))
-        XCTAssertFalse(policy.shouldTry(backlog: policy.backlogBytes - 1))
-        XCTAssertTrue(policy.shouldTry(backlog: policy.backlogBytes))
-        XCTAssertTrue(policy.shouldTry(backlog: nil), "a file or pipe cannot say: whatever shrinks is compressed")
+        policy.alwaysTry = false
+        let batch = 1 << 19
+        var now: UInt64 = 1_000_000_000
+        var written: UInt64 = 0
+        var decisions: [Bool] = []
+        for index in 0..<batches {
+            let queue = queueEmptied && index % 2 == 1 ? 0 : backlog
+            let decided = policy.shouldTry(backlog: queue, written: written, now: now, plainBytes: batch)
+            decisions.append(decided)
+            if decided { policy.record(shrank: true, plainBytes: batch, nanoseconds: 1_500_000) }
+            written += UInt64(batch)
+            now += UInt64(Double(batch) / rate * 1e9)
+        }
+        return decisions
+    }
+
+    func testBatchesAreTriedOnlyWhileTheQueueOutlastsACompression() {
+        // 1 Gbit/s with 4 MiB queued: the link stays busy for 33 ms, a compression takes 1.5 ms.
+        let slow = tried(backlog: 4 << 20, rate: 125e6)
+        XCTAssertFalse(slow[0], "nothing is tried before the link's rate is known")
+        XCTAssertTrue(slow.dropFirst().allSatisfy { $0 }, "\(slow)")
+        // Loopback, 3 GB/s, with the same queue: it drains in 1.4 ms, faster than zstd works.
+        XCTAssertTrue(tried(backlog: 4 << 20, rate: 3e9).allSatisfy { !$0 })
+        // 1 Gbit/s with only 128 KiB queued: 1 ms of link time, less than twice a compression.
+        XCTAssertTrue(tried(backlog: 128 << 10, rate: 125e6).allSatisfy { !$0 })
+        // A queue seen empty in between measures nothing: the link may have idled.
+        XCTAssertTrue(tried(backlog: 4 << 20, rate: 125e6, queueEmptied: true).allSatisfy { !$0 })
+    }
+
+    func testAStreamWithoutAQueueTriesEveryBatch() {
+        var policy = CompressionPolicy()
+        policy.alwaysTry = false
+        XCTAssertTrue(policy.shouldTry(backlog: nil, written: 0, now: 1, plainBytes: 1 << 19), "a file or pipe: whatever shrinks is compressed")
     }
 
     // MARK: hostile frames

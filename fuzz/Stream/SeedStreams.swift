@@ -76,7 +76,7 @@ enum SeedStreams {
         writer.writeLayout(machine.layout)
         if compressed {
             guard writer.startCompression(level: 1) else { throw MigrationError.compressionUnavailable("no zstd context") }
-            writer.compressionPolicy.backlogBytes = 0
+            writer.compressionPolicy.alwaysTry = true
         }
         let sender = PageSender(writer: writer, regions: machine.ramRegions, limiter: BandwidthLimiter(bytesPerSecond: 0),
                                 checkpoint: {}, shouldStop: { false }, progress: { _ in })

@@ -1,33 +1,51 @@
 import Glibc
 
 /// When a RAM batch is worth compressing (multifd-compression zstd). Two rules, each keeping
-/// compression from ever making a migration slower than sending plain:
+/// compression from making a migration slower than sending plain:
 ///
-/// - Only while the link is the bottleneck: the socket holds at least `backlogBytes` not yet
-///   sent. The link then has that much to send while a batch is compressed (1-2 ms for 512 KiB
-///   at level 1 here, against 40 ms for 4 MiB at 1 Gbit/s), so it never waits for the
-///   compressor, and every byte saved is link time saved. When the link keeps up (loopback:
-///   the socket drains faster than zstd's ~0.3-0.5 GB/s per core) batches go plain.
-///   A stream without a queue to ask (a file, a pipe) compresses whatever shrinks.
-/// - Data that does not shrink costs one failed attempt, then only samples: after
-///   `missesBeforeSampling` batches in a row that did not shrink, one batch in `sampleEvery`
-///   is tried, so a guest whose data turns compressible is noticed within 16 batches (8 MiB).
-///   A failed attempt on random data runs at ~2.5 GB/s here (`zstd -b1`), so sampling keeps
-///   its cost under 1% of the pass.
+/// - Only while the link is the bottleneck, and has enough queued to keep it busy while zstd
+///   works: the socket must hold at least twice what the link sends in the time one batch
+///   takes to compress. The link's rate is measured from how fast the socket's queue
+///   (SIOCOUTQ) drains while it stays non-empty; zstd's cost per byte from its own attempts.
+///   The link then never waits for the compressor, and every byte saved is link time saved.
+///   Measured on 1 Gbit/s: ~120 MB/s against ~1.5 ms per 512 KiB batch at level 1, so a
+///   backlog of ~0.4 MiB suffices and the 4-8 MiB socket buffer holds far more. On loopback the
+///   socket drains at 2-3 GB/s, which would need ~10 MiB queued: batches go plain there (an
+///   earlier rule, "compress while 1 MiB is queued", made loopback 1.5x slower). A stream with
+///   no queue to ask (a file, a pipe) compresses whatever shrinks.
+/// - Data that does not shrink costs one attempt per batch at first, then only samples: after
+///   `missesBeforeSampling` batches in a row that did not shrink, one batch in `sampleEvery` is
+///   tried, so data that turns compressible is noticed within 16 batches (8 MiB).
 struct CompressionPolicy {
-    /// 0: every batch is tried whatever the link does. `SWIFTKVM_MIGRATION_COMPRESS_ALWAYS=1`
-    /// in the source's environment sets that, for tests on loopback and to measure what
-    /// always compressing would cost.
-    var backlogBytes = getenv("SWIFTKVM_MIGRATION_COMPRESS_ALWAYS") != nil ? 0 : 1 << 20
     static let missesBeforeSampling = 4
     static let sampleEvery = 16
+    /// Before zstd has been timed here: 3 ns per byte (0.33 GB/s, level 1 on this machine).
+    static let initialCostPerKiB: Double = 3 * 1024
+    /// How much longer than one compression the queued bytes must keep the link busy.
+    static let margin: Double = 2
+
+    /// Every batch is tried whatever the link does: for tests on loopback, and to measure what
+    /// always compressing costs (`SWIFTKVM_MIGRATION_COMPRESS_ALWAYS=1` in the source's
+    /// environment).
+    var alwaysTry = getenv("SWIFTKVM_MIGRATION_COMPRESS_ALWAYS") != nil
 
     private var misses = 0
     private var skipped = 0
+    /// Nanoseconds zstd takes per KiB of pages, averaged over recent attempts.
+    private(set) var costPerKiB = CompressionPolicy.initialCostPerKiB
+    /// Bytes per second the link sent while the queue stayed non-empty; nil until measured.
+    private(set) var linkRate: Double?
+    private var last: (now: UInt64, written: UInt64, backlog: Int)?
 
-    /// `backlog`: bytes waiting in the socket, nil where the stream cannot say.
-    mutating func shouldTry(backlog: Int?) -> Bool {
-        if let backlog, backlog < backlogBytes { return false }
+    /// `backlog`: bytes waiting in the socket, nil where the stream cannot say; `written`:
+    /// bytes handed to the socket so far; `plainBytes`: the batch's pages.
+    mutating func shouldTry(backlog: Int?, written: UInt64, now: UInt64, plainBytes: Int) -> Bool {
+        if !alwaysTry, let backlog {
+            measureLink(backlog: backlog, written: written, now: now)
+            guard let linkRate else { return false }
+            let compressSeconds = costPerKiB * Double(plainBytes) / 1024 / 1e9
+            if Double(backlog) < Self.margin * compressSeconds * linkRate { return false }
+        }
         guard misses >= Self.missesBeforeSampling else { return true }
         skipped += 1
         guard skipped >= Self.sampleEvery else { return false }
@@ -35,7 +53,21 @@ struct CompressionPolicy {
         return true
     }
 
-    mutating func record(shrank: Bool) {
+    mutating func record(shrank: Bool, plainBytes: Int, nanoseconds: UInt64) {
         misses = shrank ? 0 : misses + 1
+        guard plainBytes > 0 else { return }
+        let sample = Double(nanoseconds) * 1024 / Double(plainBytes)
+        costPerKiB = costPerKiB * 0.75 + sample * 0.25
+    }
+
+    /// What left the socket since the last batch, over the time it took, when the queue was
+    /// never seen empty (an idle link would read as a slow one).
+    private mutating func measureLink(backlog: Int, written: UInt64, now: UInt64) {
+        defer { last = (now, written, backlog) }
+        guard let last, last.backlog > 0, backlog > 0, now > last.now, written >= last.written else { return }
+        let sent = Double(written - last.written) - Double(backlog - last.backlog)
+        guard sent > 0 else { return }
+        let rate = sent * 1e9 / Double(now - last.now)
+        linkRate = linkRate.map { $0 * 0.75 + rate * 0.25 } ?? rate
     }
 }

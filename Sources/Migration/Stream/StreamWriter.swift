@@ -1,5 +1,6 @@
 import Glibc
 import Machine
+import SystemSupport
 
 /// Encodes the stream described in StreamFormat.swift onto a socket, feeding the digest with
 /// every byte in order. Control records collect in a small buffer; RAM batches go out with one
@@ -184,9 +185,11 @@ final class StreamWriter {
             }
         }
         if payloadBytes > 0, let compressor {
-            if compressionPolicy.shouldTry(backlog: socket.unsentBytes) {
+            let now = MonotonicClock.nanoseconds()
+            if compressionPolicy.shouldTry(backlog: socket.unsentBytes, written: bytesWritten, now: now, plainBytes: payloadBytes) {
                 let frameLength = compressor.compress(UnsafeBufferPointer(rebasing: vectors[1..<vectorCount]), plainBytes: payloadBytes)
-                compressionPolicy.record(shrank: frameLength != nil)
+                compressionPolicy.record(shrank: frameLength != nil, plainBytes: payloadBytes,
+                                         nanoseconds: MonotonicClock.nanoseconds() - now)
                 if let frameLength {
                     try writeCompressed(region: region, firstPage: firstPage, kinds: kinds, compressor: compressor, frameLength: frameLength)
                     let wire = bytesWritten - before
