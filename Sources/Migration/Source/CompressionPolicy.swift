@@ -29,6 +29,9 @@ struct CompressionPolicy {
     /// environment).
     var alwaysTry = getenv("SWIFTKVM_MIGRATION_COMPRESS_ALWAYS") != nil
 
+    /// Threads compressing at once: the link waits for one batch's share of their time.
+    var parallelism = 1
+
     private var misses = 0
     private var skipped = 0
     /// Nanoseconds zstd takes per KiB of pages, averaged over recent attempts.
@@ -43,7 +46,7 @@ struct CompressionPolicy {
         if !alwaysTry, let backlog {
             measureLink(backlog: backlog, written: written, now: now)
             guard let linkRate else { return false }
-            let compressSeconds = costPerKiB * Double(plainBytes) / 1024 / 1e9
+            let compressSeconds = costPerKiB * Double(plainBytes) / 1024 / 1e9 / Double(parallelism)
             if Double(backlog) < Self.margin * compressSeconds * linkRate { return false }
         }
         guard misses >= Self.missesBeforeSampling else { return true }

@@ -175,7 +175,7 @@ final class OutgoingMigration: @unchecked Sendable {
             writer.writeLayout(machine.layout)
             let settings = parameters()
             if capabilities.multifd && settings.compressesWithZstd && !handsOffRAM
-                && !writer.startCompression(level: settings.multifdZstdLevel) {
+                && !writer.startCompression(level: settings.multifdZstdLevel, threads: settings.multifdChannels) {
                 throw MigrationError.compressionUnavailable("could not make a zstd compression context")
             }
             try writer.flush()
