@@ -115,6 +115,7 @@ GROUPS = {"d": ["a4g", "b4g", "a8g", "b8g"]}
 VMMS = ("swiftkvm", "qemu", "baseline", "swiftkvm-tls", "qemu-tls", "swiftkvm-zstd", "qemu-zstd")
 # What each VMM is told on both sides, before `migrate`, for compression.
 ZSTD_SETTINGS = ("migrate_set_capability multifd on", "migrate_set_parameter multifd-compression zstd")
+ZSTD_CHANNELS = [None]  # --zstd-channels: multifd-channels for both VMMs (None: their default, 2)
 FIELDS = [  # (info migrate key, label, unit)
     ("total time", "total time", "ms"),
     ("downtime", "downtime", "ms"),
@@ -274,12 +275,14 @@ def migrate_once(vmm, swiftkvm_path, scenario, link, log):
                 params.append("tls-creds tls0 (x509, verify-peer on), tls-hostname localhost")
             if vmm.endswith("-zstd"):
                 # As QEMU requires: the destination gets the same before the source connects.
+                settings = ZSTD_SETTINGS + ((f"migrate_set_parameter multifd-channels {ZSTD_CHANNELS[0]}",)
+                                            if ZSTD_CHANNELS[0] else ())
                 for mon in (dst_mon, src_mon):
-                    for line in ZSTD_SETTINGS:
+                    for line in settings:
                         out = mon.command(line)
                         if out:
                             return {"error": f"{line} refused: {' / '.join(out)}"}
-                params.append("multifd on, multifd-compression zstd (level 1, channels 2: the defaults)")
+                params.append(f"multifd on, multifd-compression zstd (level 1, channels {ZSTD_CHANNELS[0] or 2})")
             if scenario.sweeps:
                 time.sleep(3.0)  # a clean 3 s window of sweep markers before migrating
             else:
@@ -437,6 +440,10 @@ def run(args, swiftkvm_path, link, log=print):
                         f"passes {fmt(r.get('dirty sync count'))}, VMM CPU source {fmt(r.get('source_vmm_cpu_s'), 2)} s "
                         f"destination {fmt(r.get('destination_vmm_cpu_s'), 2)} s, "
                         f"{fmt(r.get('mib_per_vmm_cpu_s'))} MiB per VMM CPU-second{extra}")
+                    info = r.get("info", {})
+                    if "compression pages" in info:
+                        log(f"    compression: {info['compression pages']}, busy {info.get('compression busy')}, "
+                            f"{info.get('compressed size')}, rate {info.get('compression rate')}; plain: {info.get('compression plain batches')}")
     return results
 
 
@@ -586,6 +593,7 @@ def main():
                         help="also run each VMM over TLS (tls-creds-x509 on both sides), as swiftkvm-tls and qemu-tls")
     parser.add_argument("--zstd", action="store_true",
                         help="also run each VMM with multifd-compression zstd, as swiftkvm-zstd and qemu-zstd")
+    parser.add_argument("--zstd-channels", type=int, metavar="N", help="with --zstd: multifd-channels N on both VMMs")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write bench/results")
     args = parser.parse_args()
     b.stop_children_on_sigterm()
@@ -605,6 +613,7 @@ def main():
     if args.baseline:
         BASELINE[0] = os.path.abspath(args.baseline)
         args.vmms.append("baseline")
+    ZSTD_CHANNELS[0] = args.zstd_channels
     plain = [v for v in args.vmms if v in ("swiftkvm", "qemu")]
     if args.tls:
         args.vmms += [v + "-tls" for v in plain]

@@ -6,10 +6,11 @@ public struct CompressionCounts: Equatable, Sendable {
     /// Their zstd frames, and everything they put on the wire (frames and headers).
     public var frameBytes: UInt64 = 0
     public var wireBytes: UInt64 = 0
-    /// Batches sent plain: tried but not clearly smaller, or not tried (the link kept up,
-    /// or the data had stopped shrinking and the batch was not a sample).
+    /// Batches sent plain: tried but not clearly smaller; not tried because the link kept up
+    /// (QEMU's "busy"); not tried because recent batches did not shrink and this one was no sample.
     public var didNotShrink: UInt64 = 0
     public var notTried: UInt64 = 0
+    public var notSampled: UInt64 = 0
 
     public init() {}
 
@@ -21,7 +22,7 @@ public struct CompressionCounts: Equatable, Sendable {
     /// Share of batches with data that went plain without a try (QEMU's busy rate, whose
     /// "busy" is a batch no compression thread took).
     public var busyRate: Double {
-        let all = batches + didNotShrink + notTried
+        let all = batches + didNotShrink + notTried + notSampled
         return all == 0 ? 0 : Double(notTried) / Double(all)
     }
 }

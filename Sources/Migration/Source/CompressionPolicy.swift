@@ -18,7 +18,7 @@ import Glibc
 ///   tried, so data that turns compressible is noticed within 16 batches (8 MiB).
 struct CompressionPolicy {
     static let missesBeforeSampling = 4
-    static let sampleEvery = 16
+    static let sampleEvery = 4
     /// Before zstd has been timed here: 3 ns per byte (0.33 GB/s, level 1 on this machine).
     static let initialCostPerKiB: Double = 3 * 1024
     /// How much longer than one compression the queued bytes must keep the link busy.
@@ -29,12 +29,10 @@ struct CompressionPolicy {
     /// environment).
     var alwaysTry = getenv("SWIFTKVM_MIGRATION_COMPRESS_ALWAYS") != nil
 
-    /// Threads compressing at once: the link waits for one batch's share of their time.
-    var parallelism = 1
-
     private var misses = 0
     private var skipped = 0
-    /// Nanoseconds zstd takes per KiB of pages, averaged over recent attempts.
+    /// Nanoseconds per KiB of pages from handing a batch to the compression threads until it
+    /// is compressed (queueing and waking a thread included), averaged over recent attempts.
     private(set) var costPerKiB = CompressionPolicy.initialCostPerKiB
     /// Bytes per second the link sent while the queue stayed non-empty; nil until measured.
     private(set) var linkRate: Double?
@@ -43,17 +41,29 @@ struct CompressionPolicy {
     /// `backlog`: bytes waiting in the socket, nil where the stream cannot say; `written`:
     /// bytes handed to the socket so far; `plainBytes`: the batch's pages.
     mutating func shouldTry(backlog: Int?, written: UInt64, now: UInt64, plainBytes: Int) -> Bool {
+        decide(backlog: backlog, written: written, now: now, plainBytes: plainBytes) == .tryIt
+    }
+
+    enum Decision: Equatable {
+        case tryIt
+        /// The link keeps up, or its rate is not known yet.
+        case linkKeepsUp
+        /// Recent batches did not shrink, and this one is not a sample.
+        case notASample
+    }
+
+    mutating func decide(backlog: Int?, written: UInt64, now: UInt64, plainBytes: Int) -> Decision {
         if !alwaysTry, let backlog {
             measureLink(backlog: backlog, written: written, now: now)
-            guard let linkRate else { return false }
-            let compressSeconds = costPerKiB * Double(plainBytes) / 1024 / 1e9 / Double(parallelism)
-            if Double(backlog) < Self.margin * compressSeconds * linkRate { return false }
+            guard let linkRate else { return .linkKeepsUp }
+            let compressSeconds = costPerKiB * Double(plainBytes) / 1024 / 1e9
+            if Double(backlog) < Self.margin * compressSeconds * linkRate { return .linkKeepsUp }
         }
-        guard misses >= Self.missesBeforeSampling else { return true }
+        guard misses >= Self.missesBeforeSampling else { return .tryIt }
         skipped += 1
-        guard skipped >= Self.sampleEvery else { return false }
+        guard skipped >= Self.sampleEvery else { return .notASample }
         skipped = 0
-        return true
+        return .tryIt
     }
 
     mutating func record(shrank: Bool, plainBytes: Int, nanoseconds: UInt64) {

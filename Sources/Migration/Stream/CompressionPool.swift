@@ -20,7 +20,10 @@ final class CompressionPool: @unchecked Sendable {
         var kinds: [UInt8] = []
         // Set by the compressing thread, read once `done` (under the pool's lock).
         var frameLength: Int?
+        /// From submission to compressed: queueing and waking a thread included, since the
+        /// batch can go out only then.
         var nanoseconds: UInt64 = 0
+        var submittedAt: UInt64 = 0
         var done = false
 
         init?(level: Int) {
@@ -80,6 +83,7 @@ final class CompressionPool: @unchecked Sendable {
     func giveBack(_ slot: Slot) { free.append(slot) }
 
     func submit(_ slot: Slot) {
+        slot.submittedAt = MonotonicClock.nanoseconds()
         inFlight.append(slot)
         lock.withLock { queued.append(slot) }
         lock.broadcast()
@@ -110,12 +114,11 @@ final class CompressionPool: @unchecked Sendable {
             }
             let slot = queued.removeFirst()
             lock.unlock()
-            let started = MonotonicClock.nanoseconds()
             var run = iovec(iov_base: slot.pages, iov_len: slot.plainBytes)
             let length = withUnsafePointer(to: &run) {
                 slot.compressor.compress(UnsafeBufferPointer(start: $0, count: 1), plainBytes: slot.plainBytes)
             }
-            let took = MonotonicClock.nanoseconds() - started
+            let took = MonotonicClock.nanoseconds() - slot.submittedAt
             lock.withLock {
                 slot.frameLength = length
                 slot.nanoseconds = took

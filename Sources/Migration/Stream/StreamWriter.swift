@@ -85,7 +85,6 @@ final class StreamWriter {
     func startCompression(level: Int, threads: Int = 1) -> Bool {
         guard let created = CompressionPool(threads: threads, level: level) else { return false }
         pool = created
-        compressionPolicy.parallelism = created.threads
         put8(StreamFormat.Tag.ramCoding.rawValue)
         put8(StreamFormat.RAMCoding.zstd.rawValue)
         return true
@@ -227,9 +226,14 @@ final class StreamWriter {
         let normal = StreamFormat.PageKind.normal.rawValue
         let normalPages = kinds.reduce(0) { $0 + ($1 == normal ? 1 : 0) }
         guard normalPages > 0 else { return false }
-        guard compressionPolicy.shouldTry(backlog: socket.unsentBytes, written: bytesWritten,
-                                          now: MonotonicClock.nanoseconds(), plainBytes: normalPages * pageSize) else {
+        switch compressionPolicy.decide(backlog: socket.unsentBytes, written: bytesWritten,
+                                        now: MonotonicClock.nanoseconds(), plainBytes: normalPages * pageSize) {
+        case .tryIt: break
+        case .linkKeepsUp:
             compression.notTried += 1
+            return false
+        case .notASample:
+            compression.notSampled += 1
             return false
         }
         let slot = try pool.freeSlot { try writeSlot($0) }

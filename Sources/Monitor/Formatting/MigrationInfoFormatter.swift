@@ -55,6 +55,8 @@ enum MigrationInfoFormatter {
             lines.append("compression busy rate: \(formatFixed(compression.busyRate, decimals: 2))")
             lines.append("compressed size: \(compression.frameBytes / 1024) kbytes")
             lines.append("compression rate: \(formatFixed(compression.rate, decimals: 2))")
+            // swiftkvm's own: why the other batches went plain.
+            lines.append("compression plain batches: \(compression.didNotShrink) did not shrink, \(compression.notSampled) not sampled")
         }
         if let faults = stats.postcopyFaults, showBlocktime {
             lines.append("postcopy blocktime: \(faults.blocktimeMs)")
