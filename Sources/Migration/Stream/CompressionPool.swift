@@ -97,8 +97,16 @@ final class CompressionPool: @unchecked Sendable {
     private func writeOldest(_ write: (Slot) throws -> Void) rethrows {
         let slot = inFlight.removeFirst()
         lock.lock()
-        while !slot.done { _ = lock.wait() }
-        lock.unlock()
+        if let waiting = queued.firstIndex(where: { $0 === slot }) {
+            // No thread has taken it yet: compressing it here beats waiting for one to wake
+            // (tens of ms on a loaded machine, while the link may run dry).
+            queued.remove(at: waiting)
+            lock.unlock()
+            compress(slot)
+        } else {
+            while !slot.done { _ = lock.wait() }
+            lock.unlock()
+        }
         // A slot whose write failed is not reused: the migration has failed.
         try write(slot)
         free.append(slot)
@@ -114,17 +122,21 @@ final class CompressionPool: @unchecked Sendable {
             }
             let slot = queued.removeFirst()
             lock.unlock()
-            var run = iovec(iov_base: slot.pages, iov_len: slot.plainBytes)
-            let length = withUnsafePointer(to: &run) {
-                slot.compressor.compress(UnsafeBufferPointer(start: $0, count: 1), plainBytes: slot.plainBytes)
-            }
-            let took = MonotonicClock.nanoseconds() - slot.submittedAt
-            lock.withLock {
-                slot.frameLength = length
-                slot.nanoseconds = took
-                slot.done = true
-            }
-            lock.broadcast()
+            compress(slot)
         }
+    }
+
+    private func compress(_ slot: Slot) {
+        var run = iovec(iov_base: slot.pages, iov_len: slot.plainBytes)
+        let length = withUnsafePointer(to: &run) {
+            slot.compressor.compress(UnsafeBufferPointer(start: $0, count: 1), plainBytes: slot.plainBytes)
+        }
+        let took = MonotonicClock.nanoseconds() - slot.submittedAt
+        lock.withLock {
+            slot.frameLength = length
+            slot.nanoseconds = took
+            slot.done = true
+        }
+        lock.broadcast()
     }
 }
