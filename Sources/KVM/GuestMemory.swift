@@ -186,6 +186,12 @@ public final class GuestMemory {
         }
     }
 
+    public func write(_ address: UInt64, raw bytes: UnsafeRawBufferPointer) throws {
+        let p = try hostPointer(address, length: bytes.count)
+        // SAFETY: `p` covers `bytes.count` mapped bytes; an empty buffer may have no base address.
+        if let source = bytes.baseAddress { p.copyMemory(from: source, byteCount: bytes.count) }
+    }
+
     public func write(_ address: UInt64, zeroes count: Int) throws {
         let p = try hostPointer(address, length: count)
         memset(p, 0, count)

@@ -53,6 +53,40 @@ public final class VirtualMachine {
         }
     }
 
+    /// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 with KVM_DIRTY_LOG_INITIALLY_SET, when this KVM offers
+    /// both (Linux 5.8 on, PVM included): switching logging on then marks every page dirty
+    /// without write-protecting any, and KVM_GET_DIRTY_LOG only reads the log; pages are
+    /// write-protected again by `clearDirtyLog`, chunk by chunk. Returns whether it is on;
+    /// off, KVM_GET_DIRTY_LOG clears and re-protects the whole slot at once, as before.
+    /// Must be called while no slot logs dirty pages (the mode applies to every slot).
+    public func enableManualDirtyLogProtect() -> Bool {
+        let wanted = Int32(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) | Int32(KVM_DIRTY_LOG_INITIALLY_SET)
+        let offered = (try? fd.ioctl("KVM_CHECK_EXTENSION", CKVM_CHECK_EXTENSION, UInt(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2))) ?? 0
+        guard offered & wanted == wanted else { return false }
+        var cap = kvm_enable_cap()
+        cap.cap = UInt32(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
+        cap.args.0 = UInt64(wanted)
+        return (try? fd.ioctl("KVM_ENABLE_CAP", CKVM_ENABLE_CAP, &cap)) != nil
+    }
+
+    /// KVM_CLEAR_DIRTY_LOG (manual protect only): clears the log's bits for the pages set in
+    /// `bitmap`, counted from `firstPage` (a multiple of 64), and write-protects those pages, so
+    /// that the guest's next write to one is logged again. `pageCount` pages are covered: a
+    /// multiple of 64, or up to the slot's end.
+    public func clearDirtyLog(slot: UInt32, firstPage: Int, pageCount: Int, bitmap: ArraySlice<UInt64>) throws {
+        precondition(firstPage % 64 == 0 && bitmap.count * 64 >= pageCount, "clearDirtyLog: a caller's bug")
+        try bitmap.withUnsafeBytes { buf in
+            var clear = kvm_clear_dirty_log()
+            clear.slot = slot
+            clear.num_pages = UInt32(pageCount)
+            clear.first_page = UInt64(firstPage)
+            // SAFETY: the buffer outlives the ioctl, holds one bit per page of the range, and
+            // KVM only reads it (copy_from_user), so the mutable view is never written.
+            clear.dirty_bitmap = UnsafeMutableRawPointer(mutating: buf.baseAddress)
+            try fd.ioctl("KVM_CLEAR_DIRTY_LOG", CKVM_CLEAR_DIRTY_LOG, &clear)
+        }
+    }
+
     public func setIRQLine(_ irq: UInt32, level: Bool) throws {
         var line = kvm_irq_level()
         line.irq = irq

@@ -5,17 +5,23 @@ import SystemSupport
 /// VMM makes itself (loading an image on reset) are not in KVM's log, so they are recorded
 /// here and merged into the next collection.
 ///
-/// Why KVM_GET_DIRTY_LOG rather than manual-protect CLEAR_DIRTY_LOG or the dirty ring:
-/// measured here, GET_DIRTY_LOG of a 256 MiB slot takes 0.78 ms, so a sync per pass costs
-/// little next to sending the pages; the cost that dominates under PVM is the write-protect
-/// fault on the guest's first write after each sync, which all three methods share. The
-/// dirty ring must be enabled before vCPUs exist and harvested per vCPU, for no gain at one vCPU.
-/// Re-measured for the migration figures (release build, loopback): switching logging on
-/// for a 1 GiB guest takes 0.3-3.9 ms and for 150 MiB 0.3 ms; the sync after pass 1 of the
-/// dirty guest (96 MiB rewritten) 2.8-5.8 ms, later syncs 0.02-0.6 ms. Manual protect with
-/// INITIALLY_SET would only move the first write-protect out of setup into pass 1 and split
-/// the re-protect into CLEAR calls doing the same work, saving at most those few ms of
-/// setup per GiB, so the simpler call stays.
+/// Manual protection (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 with INITIALLY_SET) when KVM offers it,
+/// as QEMU uses it; plain KVM_GET_DIRTY_LOG otherwise. Plain GET clears the log and
+/// write-protects every dirty page of the slot at once, at the sync, so a page the guest writes
+/// between the sync and the pass reaching it faults, is sent with that write, and is sent again
+/// next pass; and switching logging on write-protects all of RAM at once. With manual
+/// protection switching on protects nothing (every page starts dirty), reading the log leaves
+/// it as it is, and the sender re-arms `rearmChunkPages` at a time just before it reads them
+/// (PageSender). Measured (release, loopback, PVM, load 2-3, against the build before, 3 reps):
+/// within noise natively (the `dirty` guest's sweeps/s during migration 833 vs 739, f 179 vs
+/// 186; totals 0.87-1.0x), where a write-protect fault costs the same either way; under nested
+/// SVM (bench/linux.py) migration setup went from 378-438 ms to 107-226 ms, still noisy there.
+/// The chunk: 16 MiB is 64 calls per GiB per pass, each a TLB flush of the vCPUs, small next
+/// to sending 16 MiB. The dirty ring would need enabling before vCPUs exist and harvesting
+/// per vCPU, for no gain at these vCPU counts.
+/// Earlier, with plain GET (release, loopback): GET_DIRTY_LOG of a 256 MiB slot took 0.78 ms;
+/// switching logging on for 1 GiB 0.3-3.9 ms, for 150 MiB 0.3 ms; the sync after pass 1 of the
+/// dirty guest (96 MiB rewritten) 2.8-5.8 ms, later syncs 0.02-0.6 ms.
 ///
 /// The switchover, measured with SWIFTKVM_TRACE_SWITCHOVER (release, loopback, idle 8 GiB
 /// guest, medians of 3-4 runs): KVM_GET_DIRTY_LOG of both slots takes 0.03-0.05 ms, so the
@@ -28,6 +34,10 @@ import SystemSupport
 /// about 0.6 ms at 8 GiB; most of the downtime was the destination (its RAM prefaulter, see
 /// RAMPrefaulter, and waking the vCPU before acknowledging), 9 ms -> 1 ms in all.
 final class DirtyTracking {
+    /// Manual protect is on for this VM (set once, before logging first starts).
+    var manualProtect = false
+    /// Pages re-armed per KVM_CLEAR_DIRTY_LOG call.
+    static let rearmChunkPages = 4096
     private let lock = Mutex()
     private(set) var enabled = false
     /// Pages the VMM wrote since the last collection, per region; empty when not logging.

@@ -64,6 +64,15 @@ extension Machine: MigratableMachine {
         return bitmaps
     }
 
+    public var dirtyLogRearmChunkPages: Int? { dirty.manualProtect ? DirtyTracking.rearmChunkPages : nil }
+
+    public func rearmDirtyLog(region: Int, firstPage: Int, pageCount: Int, bitmap: ArraySlice<UInt64>) throws {
+        let slot = memory.regions[region].slot
+        try MachineError.during("re-arm the dirty page log of RAM slot \(slot)") {
+            try vm.clearDirtyLog(slot: slot, firstPage: firstPage, pageCount: pageCount, bitmap: bitmap)
+        }
+    }
+
     public func setCPUThrottle(percent: Int) {
         throttle.kick = { [weak self] in self?.run.kickAll() }
         throttle.set(percent: percent)

@@ -79,6 +79,7 @@ public final class Machine {
         do {
             vm = try kvm.createVM()
             try vm.setUpX86Platform()
+            dirty.manualProtect = vm.enableManualDirtyLogProtect()
             let layout = RAMLayout.ranges(forSize: configuration.memorySize)
             memory = try GuestMemory(layout: layout.map { ($0.guestAddress, Int($0.size)) }, backing: configuration.memfdRAM ? .memfd : .anonymous)
             for region in memory.regions { try vm.setMemoryRegion(region, logDirtyPages: false) }

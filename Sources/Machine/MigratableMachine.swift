@@ -85,6 +85,14 @@ public protocol MigratableMachine: AnyObject {
     /// Pages written since the previous call (or since logging started), one bitmap per
     /// region (bit i of word i/64 = page i), including writes the VMM made itself.
     func collectDirtyPages() throws -> [[UInt64]]
+    /// With manual dirty-log protection (KVM_CLEAR_DIRTY_LOG), the pages per `rearmDirtyLog`
+    /// call; nil when collecting re-arms the whole log itself. When not nil, collecting leaves
+    /// the log as it is, so a page stays reported until it is re-armed: a sender must re-arm
+    /// the pages it is about to read (never after reading, or a write in between is lost).
+    var dirtyLogRearmChunkPages: Int? { get }
+    /// Makes the next guest write to each page set in `bitmap` (bit 0 = `firstPage`, a
+    /// multiple of the chunk) logged again, and forgets that it was dirty.
+    func rearmDirtyLog(region: Int, firstPage: Int, pageCount: Int, bitmap: ArraySlice<UInt64>) throws
 
     /// Captures all non-RAM state. The machine must be paused.
     func saveState() throws -> MachineState

@@ -4,7 +4,8 @@ import SystemSupport
 /// `SWIFTKVM_TRACE_SWITCHOVER=1` in the environment: both sides print one line to stderr per
 /// switchover phase, `switchover <side> <phase> <microseconds> at <CLOCK_MONOTONIC µs>`, each
 /// measured from the previous mark (both sides share the clock on one host, so lines line up).
-/// Source: pause, collect-dirty-pages, final-pass, final-pass-flush, save-state,
+/// Source, before pass 1: connect, setup-stream-header, setup-dirty-logging-on (or a
+/// handoff's setup). Source at the switchover: pause, collect-dirty-pages, final-pass, final-pass-flush, save-state,
 /// write-state-end-digest, wait-ack. Destination: pass-N (when each pass ended),
 /// stop-prefaulter, state-end-digest, load-state, send-ack, resume. A mapped-ram restore prints
 /// side `restore`: header, metadata, map-ram or read-ram, load-state, resume. The machine adds side

@@ -23,6 +23,15 @@ final class FakeMachine: MigratableMachine {
     /// stand-in for a guest that wrote pages during the pass that just ended.
     var onCollect: ((Int) -> Void)?
     private var collects = 0
+    /// Manual dirty-log protection as KVM does it with INITIALLY_SET: logging starts with every
+    /// page dirty, collecting does not clear, and `rearmDirtyLog` clears bits. Nil: collecting
+    /// clears (KVM_GET_DIRTY_LOG without manual protect).
+    var dirtyLogRearmChunkPages: Int?
+    /// Runs at the start of every `rearmDirtyLog`, before its bits are cleared: a write here is
+    /// one the guest made just before the re-arm, which the sender must still read.
+    var onRearm: ((_ region: Int, _ firstPage: Int) -> Void)?
+    private var rearmed: [(region: Int, firstPage: Int, pageCount: Int)] = []
+    var rearms: [(region: Int, firstPage: Int, pageCount: Int)] { lock.withLock { rearmed } }
 
     init(regionSizes: [Int], vcpus: Int = 1, devices: [String] = ["serial0:16550a@0x3f8"],
          running: Bool = true, sections: [StateSection] = FakeMachine.defaultSections) {
@@ -74,7 +83,18 @@ final class FakeMachine: MigratableMachine {
     func startDirtyLogging() throws {
         lock.withLock {
             logging = true
-            for i in dirty.indices { for j in dirty[i].indices { dirty[i][j] = 0 } }
+            let initially: UInt64 = dirtyLogRearmChunkPages == nil ? 0 : .max
+            for i in dirty.indices { for j in dirty[i].indices { dirty[i][j] = initially } }
+        }
+    }
+
+    func rearmDirtyLog(region: Int, firstPage: Int, pageCount: Int, bitmap: ArraySlice<UInt64>) throws {
+        onRearm?(region, firstPage)
+        lock.withLock {
+            rearmed.append((region, firstPage, pageCount))
+            for (offset, word) in bitmap.enumerated() where firstPage / 64 + offset < dirty[region].count {
+                dirty[region][firstPage / 64 + offset] &= ~word
+            }
         }
     }
 
@@ -87,7 +107,9 @@ final class FakeMachine: MigratableMachine {
         onCollect?(number)
         return lock.withLock {
             let result = dirty
-            for i in dirty.indices { for j in dirty[i].indices { dirty[i][j] = 0 } }
+            if dirtyLogRearmChunkPages == nil {
+                for i in dirty.indices { for j in dirty[i].indices { dirty[i][j] = 0 } }
+            }
             return result
         }
     }

@@ -132,6 +132,42 @@ final class MigrationEndToEndTests: XCTestCase {
         XCTAssertEqual(stats.dirtySyncCount, UInt64(reports.count))
     }
 
+    /// Manual dirty-log protection: every chunk is re-armed before its pages are read, so a
+    /// write just before the re-arm is sent in the same pass and never again, and a later pass
+    /// re-arms only the chunks it sends from. Re-arming after the read would lose those writes.
+    func testManualProtectRearmsEachChunkBeforeItsPagesAreRead() throws {
+        let sizes = [1024 * 4096, 300 * 4096]
+        let source = FakeMachine(regionSizes: sizes)
+        source.dirtyLogRearmChunkPages = 256
+        source.fillPattern(seed: 5)
+        let destination = FakeMachine(regionSizes: sizes, running: false)
+        let (incoming, receiving) = try startDestination(destination, uri: "tcp:127.0.0.1:0")
+        let firstPassChunks = 4 + 2
+        var rearmsSeen = 0
+        source.onRearm = { region, firstPage in
+            rearmsSeen += 1
+            if rearmsSeen <= firstPassChunks { source.guestWrite(region: region, page: firstPage + 7, value: 0xee) }
+        }
+        let laterWrites = [3, 300, 301, 700]
+        source.onCollect = { number in
+            if number == 1 { for page in laterWrites { source.guestWrite(region: 0, page: page, value: 0x11) } }
+        }
+        let controller = MigrationController()
+        try controller.setParameter(.downtimeLimit, to: .unsigned(0))
+        let log = EventLog()
+        try controller.migrate(uri: tcpURI(incoming), machine: source, events: log.record)
+        XCTAssertEqual(controller.waitForCompletion(), .completed)
+        _ = try receiving.wait().get()
+
+        XCTAssertTrue(source.ramEquals(destination), "a write made just before its chunk was re-armed was lost")
+        let passes = log.passes
+        XCTAssertEqual(passes.map(\.pagesSent), [1324, laterWrites.count, 0],
+                       "pass 2 sends the later writes only: what pass 1 re-armed and read is not sent again")
+        let rearms = source.rearms.map { "\($0.region):\($0.firstPage)+\($0.pageCount)" }
+        XCTAssertEqual(rearms, ["0:0+256", "0:256+256", "0:512+256", "0:768+256", "1:0+256", "1:256+44",
+                                "0:0+256", "0:256+256", "0:512+256"])
+    }
+
     func testLayoutMismatchIsRefusedAndNamesTheDifference() throws {
         let source = FakeMachine(regionSizes: [8 << 20])
         let destination = FakeMachine(regionSizes: [4 << 20], running: false)

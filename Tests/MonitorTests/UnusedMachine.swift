@@ -13,6 +13,8 @@ final class UnusedMachine: MigratableMachine {
     func startDirtyLogging() throws { throw NotHere() }
     func stopDirtyLogging() {}
     func collectDirtyPages() throws -> [[UInt64]] { throw NotHere() }
+    var dirtyLogRearmChunkPages: Int? { nil }
+    func rearmDirtyLog(region: Int, firstPage: Int, pageCount: Int, bitmap: ArraySlice<UInt64>) throws { throw NotHere() }
     func saveState() throws -> MachineState { throw NotHere() }
     func loadState(_ state: MachineState) throws { throw NotHere() }
     func setCPUThrottle(percent: Int) {}

@@ -64,9 +64,9 @@ public enum BootError: Error, CustomStringConvertible, Equatable, WrappingError 
         n % (1 << 20) == 0 ? "\(n >> 20) MiB" : "\(n) bytes (\(n >> 20).\((n & 0xf_ffff) * 10 >> 20) MiB)"
     }
 
-    static func readFile(_ path: String, limit: Int) throws -> [UInt8] {
+    static func readContents(_ path: String, limit: Int) throws -> FileContents {
         do {
-            return try HostFile.readAll(path, limit: limit)
+            return try FileContents(path: path, limit: limit)
         } catch let e as HostFile.ReadError {
             throw readError(e, path: path)
         }

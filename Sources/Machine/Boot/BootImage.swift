@@ -27,11 +27,11 @@ struct BootImage {
     }
     struct Initrd {
         let path: String
-        let bytes: [UInt8]
+        let bytes: FileContents
         let address: UInt64
     }
     let kind: Kind
-    let bytes: [UInt8]
+    let bytes: FileContents
     let path: String
     let initrd: Initrd?
     let firmware: FirmwareTables?
@@ -57,7 +57,7 @@ struct BootImage {
         memoryMap = map
         switch source {
         case .kernel(let path, let commandLine, let initrdPath):
-            bytes = try BootError.readFile(path, limit: Self.maxImageSize)
+            bytes = try BootError.readContents(path, limit: Self.maxImageSize)
             self.path = path
             let kernelEnd: UInt64
             let initrdLimit: UInt64
@@ -96,7 +96,7 @@ struct BootImage {
                 try Self.placeInitrd(path: $0, above: kernelEnd, below: min(initrdLimit, MemoryMap.lowRAMEnd(ramSize: ramSize)))
             }
         case .bootSector(let path):
-            bytes = try BootError.readFile(path, limit: Self.maxImageSize)
+            bytes = try BootError.readContents(path, limit: Self.maxImageSize)
             self.path = path
             guard bytes.count >= 512 else { throw BootError.bootSectorTooShort(path: path, size: bytes.count) }
             guard bytes[510] == 0x55, bytes[511] == 0xaa else { throw BootError.noBootSignature(path: path) }
@@ -110,9 +110,9 @@ struct BootImage {
     private static func placeInitrd(path: String, above kernelEnd: UInt64, below limit: UInt64) throws -> Initrd {
         let floor = (kernelEnd + pageSize - 1) & ~(pageSize - 1)
         let room = limit > floor ? limit - floor : 0
-        let bytes: [UInt8]
+        let bytes: FileContents
         do {
-            bytes = try HostFile.readAll(path, limit: Int(room))
+            bytes = try FileContents(path: path, limit: Int(room))
         } catch HostFile.ReadError.tooLarge(let size, _) {
             throw BootError.initrdTooBigForRAM(path: path, size: UInt64(size), room: room)
         } catch let e as HostFile.ReadError {
@@ -136,13 +136,13 @@ struct BootImage {
     /// over into RAM.
     func load(into memory: GuestMemory) throws {
         if let firmware { try memory.write(firmware.address, bytes: firmware.bytes) }
-        if let initrd { try memory.write(initrd.address, bytes: initrd.bytes) }
+        if let initrd { try memory.write(initrd.address, contentsOf: initrd.bytes, 0..<initrd.bytes.count) }
         switch kind {
         case .bootSector:
-            try memory.write(Self.bootSectorAddress, bytes: Array(bytes[0..<512]))
+            try memory.write(Self.bootSectorAddress, contentsOf: bytes, 0..<512)
         case .pvh(let elf, let commandLine):
             for s in elf.segments {
-                try memory.write(s.address, bytes: Array(bytes[s.fileOffset..<s.fileOffset + s.fileSize]))
+                try memory.write(s.address, contentsOf: bytes, s.fileOffset..<s.fileOffset + s.fileSize)
                 if s.memorySize > UInt64(s.fileSize) {
                     try memory.write(s.address + UInt64(s.fileSize), zeroes: Int(s.memorySize) - s.fileSize)
                 }
@@ -160,7 +160,7 @@ struct BootImage {
                 moduleListAddress: modules > 0 ? Self.moduleListAddress : 0, moduleCount: UInt32(modules),
                 rsdpAddress: firmware?.rootPointer ?? 0))
         case .linux(let header, let load, let commandLine):
-            try memory.write(load, bytes: Array(bytes[header.kernelOffset...]))
+            try memory.write(load, contentsOf: bytes, header.kernelOffset..<bytes.count)
             try memory.write(Self.linuxCommandLineAddress, bytes: Array(commandLine.utf8) + [0])
             let placement = LinuxBootParams.Placement(
                 commandLineAddress: Self.linuxCommandLineAddress,
@@ -170,6 +170,13 @@ struct BootImage {
             try memory.write(LongModeTables.gdtAddress, bytes: LongModeTables.gdtBytes)
             try memory.write(LongModeTables.pml4Address, bytes: LongModeTables.pageTableBytes)
         }
+    }
+}
+
+extension GuestMemory {
+    /// Copies `range` of a file's contents to guest-physical `address`, with no array between.
+    func write(_ address: UInt64, contentsOf contents: FileContents, _ range: Range<Int>) throws {
+        try contents.withUnsafeBytes(range) { try write(address, raw: $0) }
     }
 }
 

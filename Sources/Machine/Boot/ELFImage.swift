@@ -15,11 +15,11 @@ public struct ELFImage: Equatable {
 
     static let xenPhys32EntryNote: UInt32 = 18
 
-    static func hasMagic(_ bytes: [UInt8]) -> Bool {
+    static func hasMagic<Bytes: RandomAccessCollection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8, Bytes.Index == Int {
         bytes.count >= 4 && bytes[0] == 0x7f && bytes[1] == 0x45 && bytes[2] == 0x4c && bytes[3] == 0x46
     }
 
-    public init(bytes: [UInt8], path: String) throws {
+    public init<Bytes: RandomAccessCollection>(bytes: Bytes, path: String) throws where Bytes.Element == UInt8, Bytes.Index == Int {
         guard bytes.count >= 52, Self.hasMagic(bytes) else {
             if bytes.count >= 512, bytes[510] == 0x55, bytes[511] == 0xaa { throw BootError.looksLikeBootSector(path: path) }
             throw BootError.notKernel(path: path)
@@ -82,7 +82,7 @@ public struct ELFImage: Equatable {
     }
 
     /// Walks the notes in one PT_NOTE segment looking for Xen's PHYS32_ENTRY.
-    private static func pvhEntry(in r: ByteView, from start: Int, size: Int) -> UInt32? {
+    private static func pvhEntry<Bytes>(in r: ByteView<Bytes>, from start: Int, size: Int) -> UInt32? {
         var at = start
         let end = start + size
         func align4(_ n: Int) -> Int { (n + 3) & ~3 }
@@ -103,14 +103,14 @@ public struct ELFImage: Equatable {
     }
 }
 
-/// Bounds-checked little-endian reads over a byte array; nil past the end.
-struct ByteView {
-    let bytes: [UInt8]
+/// Bounds-checked little-endian reads over bytes (an array, a file's contents); nil past the end.
+struct ByteView<Bytes: RandomAccessCollection> where Bytes.Element == UInt8, Bytes.Index == Int {
+    let bytes: Bytes
     func u16(_ at: Int) -> UInt16? { le(at, 2).map { UInt16($0) } }
     func u32(_ at: Int) -> UInt32? { le(at, 4).map { UInt32($0) } }
     func u64(_ at: Int) -> UInt64? { le(at, 8) }
-    func bytes(_ at: Int, _ count: Int) -> ArraySlice<UInt8> {
-        guard at >= 0, count >= 0, at <= bytes.count, count <= bytes.count - at else { return [] }
+    func bytes(_ at: Int, _ count: Int) -> Bytes.SubSequence {
+        guard at >= 0, count >= 0, at <= bytes.count, count <= bytes.count - at else { return bytes[bytes.startIndex..<bytes.startIndex] }
         return bytes[at..<at + count]
     }
     private func le(_ at: Int, _ n: Int) -> UInt64? {

@@ -55,12 +55,12 @@ public struct LinuxSetupHeader: Equatable {
     public var headerBytes: [UInt8]
 
     /// True when the bytes carry a setup header at all ("HdrS" at 0x202 behind a boot sector).
-    static func isBzImage(_ bytes: [UInt8]) -> Bool {
+    static func isBzImage<Bytes: RandomAccessCollection>(_ bytes: Bytes) -> Bool where Bytes.Element == UInt8, Bytes.Index == Int {
         let r = ByteView(bytes: bytes)
         return Array(r.bytes(Self.magicOffset, 4)) == Self.magic
     }
 
-    public init(bytes: [UInt8], path: String) throws {
+    public init<Bytes: RandomAccessCollection>(bytes: Bytes, path: String) throws where Bytes.Element == UInt8, Bytes.Index == Int {
         let r = ByteView(bytes: bytes)
         guard Array(r.bytes(Self.magicOffset, 4)) == Self.magic else { throw BootError.notKernel(path: path) }
         guard bytes.count >= Self.minimumHeaderEnd, let version = r.u16(Self.versionOffset) else {

@@ -180,6 +180,7 @@ final class OutgoingMigration: @unchecked Sendable {
             }
             try writer.flush()
         }
+        setupTrace.mark("setup-stream-header")
         let sink: PageSink = mapped ?? writer
         if handsOffRAM, let shared = machine.sharedRAM {
             setupTrace.mark("setup")
@@ -189,6 +190,7 @@ final class OutgoingMigration: @unchecked Sendable {
             throw MigrationError.machine("start dirty page logging", error)
         }
         undo.dirtyLogging = true
+        setupTrace.mark("setup-dirty-logging-on")
         statistics.update { stats in
             stats.status = .active
             stats.transferredBytes = sink.bytesWritten

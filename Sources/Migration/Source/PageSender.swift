@@ -9,6 +9,14 @@ enum PageSelection {
     case union([[UInt64]], [[UInt64]])
 }
 
+/// Manual dirty-log protection: a pass re-arms the log for each chunk of its selection just
+/// before it reads the chunk's first page, so a write the guest makes after the read is
+/// logged and one made before it is not sent twice (MigratableMachine.rearmDirtyLog).
+struct DirtyLogRearm {
+    let chunkPages: Int
+    let rearm: (_ region: Int, _ firstPage: Int, _ pageCount: Int, _ bitmap: ArraySlice<UInt64>) throws -> Void
+}
+
 /// What one pass put on the wire.
 struct PassCounts {
     var pages = 0
@@ -52,10 +60,20 @@ final class PageSender {
     /// How far the current `send` has got: every selected page before (region, page) is sent.
     private(set) var position = (region: 0, page: 0)
 
-    func send(_ selection: PageSelection) throws -> PassCounts {
+    /// Where the current `send` re-arms the dirty log (nil: collecting did it), and the next
+    /// chunk of the current region still to re-arm.
+    private var rearming: (rearm: DirtyLogRearm, selection: PageSelection)?
+    private var nextRearmChunk = 0
+
+    /// Sends `selection`; with `rearm`, each chunk's log is re-armed before its pages are read.
+    /// The switchover's union is sent with the guest paused and needs none.
+    func send(_ selection: PageSelection, rearm: DirtyLogRearm? = nil) throws -> PassCounts {
         position = (0, 0)
+        rearming = rearm.map { ($0, selection) }
+        defer { rearming = nil }
         var total = PassCounts()
         for (index, region) in regions.enumerated() {
+            nextRearmChunk = 0
             switch selection {
             case .all:
                 var page = 0
@@ -74,6 +92,33 @@ final class PageSender {
             }
         }
         return total
+    }
+
+    /// Re-arms every chunk of `region` up to the one holding `lastPage` that the selection
+    /// touches, before any of their pages is read (the residency check included).
+    private func rearmThrough(region index: Int, lastPage: Int) throws {
+        guard let (rearm, selection) = rearming else { return }
+        let pageCount = regions[index].pageCount
+        while nextRearmChunk * rearm.chunkPages <= lastPage {
+            let first = nextRearmChunk * rearm.chunkPages
+            nextRearmChunk += 1
+            let count = min(rearm.chunkPages, pageCount - first)
+            let words = (count + 63) / 64
+            let bitmap: ArraySlice<UInt64>
+            switch selection {
+            case .all:
+                bitmap = ArraySlice(repeating: .max, count: words)
+            case .dirty(let bitmaps):
+                let selected = index < bitmaps.count ? bitmaps[index] : []
+                let start = first / 64, end = min(start + words, selected.count)
+                guard start < end, selected[start..<end].contains(where: { $0 != 0 }) else { continue }
+                bitmap = end - start == words ? selected[start..<end]
+                    : ArraySlice(selected[start..<end] + [UInt64](repeating: 0, count: words - (end - start)))
+            case .union:
+                return
+            }
+            try rearm.rearm(index, first, count, bitmap)
+        }
     }
 
     /// Sends the pages set in `bitmap` or in `other` (either may be shorter, even empty).
@@ -115,6 +160,7 @@ final class PageSender {
     /// copies them.
     private func sendBatch(region index: Int, firstPage: Int, count: Int, total: inout PassCounts) throws {
         try checkpoint()
+        try rearmThrough(region: index, lastPage: firstPage + count - 1)
         let region = regions[index]
         let pageSize = GuestRAMRegion.pageSize
         let normal = StreamFormat.PageKind.normal.rawValue

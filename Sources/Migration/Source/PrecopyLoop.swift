@@ -44,7 +44,7 @@ struct PrecopyLoop {
             let counts: PassCounts
             do {
                 defer { statistics.endPass() }
-                counts = try sender.send(selection)
+                counts = try sender.send(selection, rearm: rearm)
                 writer.writePassEnd(pass)
                 try writer.flush()
             } catch is SwitchNow {
@@ -95,6 +95,13 @@ struct PrecopyLoop {
             earlier.append(report)
             selection = .dirty(dirty)
             pass += 1
+        }
+    }
+
+    /// Manual protect: collecting leaves the log as it is, and each pass re-arms what it sends.
+    private var rearm: DirtyLogRearm? {
+        machine.dirtyLogRearmChunkPages.map { [machine] chunk in
+            DirtyLogRearm(chunkPages: chunk) { try machine.rearmDirtyLog(region: $0, firstPage: $1, pageCount: $2, bitmap: $3) }
         }
     }
 
