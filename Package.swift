@@ -10,6 +10,7 @@ import PackageDescription
 // - Units (size parsing); Migration, Monitor and swiftkvm use it.
 // - Sockets (addresses, the one listener, outgoing connects): Migration's transports and
 //   Monitor's QMP, monitor and serial servers share it. It uses SystemSupport.
+// - CZstd (libzstd): Migration's compressed RAM batches.
 // - TLS (OpenSSL sessions over a socket, the -object credentials), over COpenSSL; Migration's
 //   stream wraps it.
 let package = Package(
@@ -27,10 +28,12 @@ let package = Package(
         // OpenSSL 3 (libssl-dev): TLS for migration, with kernel TLS offload where the kernel has it.
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .target(name: "TLS", dependencies: ["COpenSSL", "SystemSupport", "Units"]),
+        // libzstd (libzstd-dev): multifd-compression zstd for migration's RAM batches.
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
         .target(name: "KVM", dependencies: ["CKVM", "CSystemSupport", "SystemSupport"]),
         .target(name: "Devices"),
         .target(name: "Machine", dependencies: ["KVM", "Devices", "SystemSupport"]),
-        .target(name: "Migration", dependencies: ["Machine", "Units", "Sockets", "TLS", "SystemSupport"]),
+        .target(name: "Migration", dependencies: ["Machine", "Units", "Sockets", "TLS", "SystemSupport", "CZstd"]),
         .target(name: "Monitor", dependencies: ["Migration", "Machine", "Units", "Sockets", "TLS", "SystemSupport", "CReadline"]),
         .executableTarget(name: "swiftkvm", dependencies: ["Monitor", "Migration", "Machine", "Units", "Sockets", "TLS", "SystemSupport"]),
 
@@ -42,7 +45,7 @@ let package = Package(
         .testTarget(name: "KVMTests", dependencies: ["KVM", "SystemSupport"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "Devices", "KVM", "CKVM", "SystemSupport"]),
-        .testTarget(name: "MigrationTests", dependencies: ["Migration", "Machine", "KVM", "SystemSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "MigrationTests", dependencies: ["Migration", "Machine", "KVM", "SystemSupport", "CZstd"], exclude: ["Fixtures"]),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "SystemSupport", "TestSupport"]),
         .testTarget(name: "CommandLineTests", dependencies: ["swiftkvm", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["swiftkvm", "TestSupport"]),

@@ -18,12 +18,16 @@ TLS (--tls): also run each VMM with `-object tls-creds-x509` on both sides and `
 (certificates made once by the openssl command), as VMMs swiftkvm-tls and qemu-tls in the same
 rotation, and report TLS throughput as a share of the same VMM's plain TCP.
 
+Compression (--zstd): also run each VMM with multifd and multifd-compression zstd (level 1, the
+default; QEMU with its default 2 channels) on both sides, as VMMs swiftkvm-zstd and qemu-zstd, and
+report the compression figures of `info migrate`. Results then go to bench/results/<date>-zstd/<link>/.
+
 Links (--link): loopback (default), or veth1g: one network namespace per VMM joined by a veth
 pair shaped to 1 Gbit/s (bench/link.py). Every migration also reports the CPU seconds each
 VMM spent outside its vCPU threads while it ran, and the bytes moved per such CPU-second.
 
 Usage: python3 bench/migration.py [--scenarios a,b,c,d,e,f,g] [--reps 3] [--quick] [--vmms swiftkvm,qemu]
-                                  [--link loopback|veth1g] [--baseline OLDER_SWIFTKVM_BINARY] [--tls]
+                                  [--link loopback|veth1g] [--baseline OLDER_SWIFTKVM_BINARY] [--tls] [--zstd]
 Writes bench/results/<date>/results.md (+ results.json, + chart.png when matplotlib is present)."""
 
 import argparse
@@ -106,8 +110,12 @@ SCENARIOS = {
     "b8g": filled("b8g", "8G"),
 }
 GROUPS = {"d": ["a4g", "b4g", "a8g", "b8g"]}
-# baseline: another swiftkvm binary (--baseline), for before/after; NAME-tls: that VMM over TLS (--tls).
-VMMS = ("swiftkvm", "qemu", "baseline", "swiftkvm-tls", "qemu-tls")
+# baseline: another swiftkvm binary (--baseline), for before/after; NAME-tls: that VMM over TLS (--tls);
+# NAME-zstd: that VMM with multifd and multifd-compression zstd (--zstd).
+VMMS = ("swiftkvm", "qemu", "baseline", "swiftkvm-tls", "qemu-tls", "swiftkvm-zstd", "qemu-zstd")
+# What each VMM is told on both sides, before `migrate`, for compression.
+ZSTD_SETTINGS = ("migrate_set_capability multifd on", "migrate_set_parameter multifd-compression zstd")
+ZSTD_CHANNELS = [None]  # --zstd-channels: multifd-channels for both VMMs (None: their default, 2)
 FIELDS = [  # (info migrate key, label, unit)
     ("total time", "total time", "ms"),
     ("downtime", "downtime", "ms"),
@@ -128,7 +136,10 @@ def make_tls_credentials(folder):
 
 
 def base_vmm(vmm):
-    return vmm[:-len("-tls")] if vmm.endswith("-tls") else vmm
+    for suffix in ("-tls", "-zstd"):
+        if vmm.endswith(suffix):
+            return vmm[:-len(suffix)]
+    return vmm
 
 
 def vmm_argv(vmm, swiftkvm_path, scenario, monitor_path, incoming=None):
@@ -144,7 +155,7 @@ def vmm_argv(vmm, swiftkvm_path, scenario, monitor_path, incoming=None):
     if vmm.endswith("-tls"):
         endpoint = "server" if incoming is not None else "client"
         common += ["-object", f"tls-creds-x509,id=tls0,dir={TLS_DIR[0]},endpoint={endpoint}"]
-        vmm = base_vmm(vmm)
+    vmm = base_vmm(vmm)
     if vmm == "swiftkvm":
         return [swiftkvm_path] + common
     if vmm == "baseline":
@@ -262,6 +273,16 @@ def migrate_once(vmm, swiftkvm_path, scenario, link, log):
                         if out:
                             return {"error": f"migrate_set_parameter {line} refused: {' / '.join(out)}"}
                 params.append("tls-creds tls0 (x509, verify-peer on), tls-hostname localhost")
+            if vmm.endswith("-zstd"):
+                # As QEMU requires: the destination gets the same before the source connects.
+                settings = ZSTD_SETTINGS + ((f"migrate_set_parameter multifd-channels {ZSTD_CHANNELS[0]}",)
+                                            if ZSTD_CHANNELS[0] else ())
+                for mon in (dst_mon, src_mon):
+                    for line in settings:
+                        out = mon.command(line)
+                        if out:
+                            return {"error": f"{line} refused: {' / '.join(out)}"}
+                params.append(f"multifd on, multifd-compression zstd (level 1, channels {ZSTD_CHANNELS[0] or 2})")
             if scenario.sweeps:
                 time.sleep(3.0)  # a clean 3 s window of sweep markers before migrating
             else:
@@ -298,6 +319,8 @@ def migrate_once(vmm, swiftkvm_path, scenario, link, log):
             result["setup"] = number(info.get("setup"))
             result["duplicate pages"] = number(info.get("duplicate"))
             result["normal pages"] = number(info.get("normal"))
+            result["compression pages"] = number(info.get("compression pages"))
+            result["compressed size"] = number(info.get("compressed size"))
             result["boot_to_ready_s"] = t_ready - t_launch
             result["parameters"] = params
             result["passes_seen"] = passes_seen
@@ -388,7 +411,7 @@ def run(args, swiftkvm_path, link, log=print):
             order = args.vmms if rep % 2 == 0 else list(reversed(args.vmms))
             for vmm in order:
                 runs = results[vmm].setdefault(name, [])
-                if name == "e" and vmm in ("baseline", "swiftkvm-tls", "qemu-tls"):
+                if name == "e" and vmm not in ("swiftkvm", "qemu"):
                     continue
                 if name == "e":
                     r = startup.measure_startup(vmm, swiftkvm_path)
@@ -417,6 +440,10 @@ def run(args, swiftkvm_path, link, log=print):
                         f"passes {fmt(r.get('dirty sync count'))}, VMM CPU source {fmt(r.get('source_vmm_cpu_s'), 2)} s "
                         f"destination {fmt(r.get('destination_vmm_cpu_s'), 2)} s, "
                         f"{fmt(r.get('mib_per_vmm_cpu_s'))} MiB per VMM CPU-second{extra}")
+                    info = r.get("info", {})
+                    if "compression pages" in info:
+                        log(f"    compression: {info['compression pages']}, busy {info.get('compression busy')}, "
+                            f"{info.get('compressed size')}, rate {info.get('compression rate')}; plain: {info.get('compression plain batches')}")
     return results
 
 
@@ -429,7 +456,8 @@ def ok_values(runs, key):
 
 
 COLUMN_TITLES = {"swiftkvm": "swiftkvm", "qemu": "QEMU", "baseline": "baseline",
-                 "swiftkvm-tls": "swiftkvm TLS", "qemu-tls": "QEMU TLS"}
+                 "swiftkvm-tls": "swiftkvm TLS", "qemu-tls": "QEMU TLS",
+                 "swiftkvm-zstd": "swiftkvm zstd", "qemu-zstd": "QEMU zstd"}
 
 
 def table_columns(vmms):
@@ -437,7 +465,9 @@ def table_columns(vmms):
     columns = [v for v in VMMS if v in vmms]
     wanted = [("swiftkvm/QEMU", "swiftkvm", "qemu"), ("swiftkvm/baseline", "swiftkvm", "baseline"),
               ("swiftkvm TLS/swiftkvm", "swiftkvm-tls", "swiftkvm"), ("QEMU TLS/QEMU", "qemu-tls", "qemu"),
-              ("swiftkvm TLS/QEMU TLS", "swiftkvm-tls", "qemu-tls")]
+              ("swiftkvm TLS/QEMU TLS", "swiftkvm-tls", "qemu-tls"),
+              ("swiftkvm zstd/swiftkvm", "swiftkvm-zstd", "swiftkvm"), ("QEMU zstd/QEMU", "qemu-zstd", "qemu"),
+              ("swiftkvm zstd/QEMU zstd", "swiftkvm-zstd", "qemu-zstd"), ("swiftkvm zstd/QEMU", "swiftkvm-zstd", "qemu")]
     return columns, [r for r in wanted if r[1] in columns and r[2] in columns]
 
 
@@ -466,6 +496,8 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
             fields = [("first_byte_ms", "first serial byte", " ms", 1), ("overhead", "VmRSS beyond guest RAM", " KiB", 0)]
         else:
             fields = [(key, label, f" {unit}" if unit else "", 1 if unit == "mbps" else 0) for key, label, unit in FIELDS]
+            if any(v.endswith("-zstd") for v in columns):
+                fields += [("compression pages", "pages sent compressed (`compression pages`)", "", 0)]
             fields += [("source_vmm_cpu_s", "source CPU outside vCPUs", " s", 2),
                        ("destination_vmm_cpu_s", "destination CPU outside vCPUs", " s", 2),
                        ("mib_per_vmm_cpu_s", "MiB moved per VMM CPU-second", "", 0)]
@@ -503,6 +535,14 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
             "- TLS columns: `-object tls-creds-x509` on both sides (EC P-256 certificates made by the",
             "  openssl command, verify-peer on), `tls-creds tls0` on both and `tls-hostname localhost` on the",
             "  source. swiftkvm uses OpenSSL 3 (TLS 1.3, AES-128-GCM; no kernel TLS on this host), QEMU GnuTLS.",
+        ]
+    if any(v.endswith("-zstd") for v in args.vmms):
+        lines += [
+            "- zstd columns: `migrate_set_capability multifd on` and `migrate_set_parameter multifd-compression",
+            "  zstd` on both sides (level 1 and, for QEMU, 2 channels: the defaults). swiftkvm compresses only",
+            "  while the socket has a backlog (the link is the bottleneck); QEMU 7.2 compresses every page,",
+            "  zero pages included (its multifd has no zero-page detection). QEMU prints no `compression",
+            "  pages` for multifd, so that row is swiftkvm's only.",
         ]
     lines += [""]
     return "\n".join(lines)
@@ -551,6 +591,9 @@ def main():
                         help="also run this swiftkvm binary (an older build) in the same rotation, as VMM 'baseline'")
     parser.add_argument("--tls", action="store_true",
                         help="also run each VMM over TLS (tls-creds-x509 on both sides), as swiftkvm-tls and qemu-tls")
+    parser.add_argument("--zstd", action="store_true",
+                        help="also run each VMM with multifd-compression zstd, as swiftkvm-zstd and qemu-zstd")
+    parser.add_argument("--zstd-channels", type=int, metavar="N", help="with --zstd: multifd-channels N on both VMMs")
     parser.add_argument("--no-write", action="store_true", help="print only; do not write bench/results")
     args = parser.parse_args()
     b.stop_children_on_sigterm()
@@ -570,8 +613,12 @@ def main():
     if args.baseline:
         BASELINE[0] = os.path.abspath(args.baseline)
         args.vmms.append("baseline")
+    ZSTD_CHANNELS[0] = args.zstd_channels
+    plain = [v for v in args.vmms if v in ("swiftkvm", "qemu")]
     if args.tls:
-        args.vmms += [v + "-tls" for v in args.vmms if v in ("swiftkvm", "qemu")]
+        args.vmms += [v + "-tls" for v in plain]
+    if args.zstd:
+        args.vmms += [v + "-zstd" for v in plain]
     if any(v.endswith("-tls") for v in args.vmms):
         TLS_DIR[0] = make_tls_credentials(tempfile.mkdtemp(prefix="bench-tls-", dir="/tmp"))
     if any(v not in VMMS for v in args.vmms) or not args.vmms:
@@ -588,8 +635,11 @@ def main():
     print(text)
     if not args.no_write:
         # A smoke run or a TLS run must not overwrite the day's full run.
-        folder = os.path.join(b.RESULTS, b.today() + ("" if args.link == "loopback" else "-" + args.link)
-                              + ("-tls" if args.tls else "") + ("-quick" if args.quick else ""))
+        if args.zstd:
+            folder = os.path.join(b.RESULTS, b.today() + "-zstd" + ("-quick" if args.quick else ""), args.link)
+        else:
+            folder = os.path.join(b.RESULTS, b.today() + ("" if args.link == "loopback" else "-" + args.link)
+                                  + ("-tls" if args.tls else "") + ("-quick" if args.quick else ""))
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "results.md"), "w") as f:
             f.write(text)

@@ -39,6 +39,10 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible, WrappingE
     case snapshotCorrupt(path: String, what: String)
     /// Capabilities and a URI that do not go together (mapped-ram without file:, ...).
     case unsupportedCombination(String)
+    /// A compressed RAM batch (stream 1.5) whose frame is not exactly its pages.
+    case corruptCompressedBatch(batch: String, reason: String)
+    /// libzstd could not set up (out of memory).
+    case compressionUnavailable(String)
     /// The TLS layer failed (a certificate, a key, a peer that does not speak TLS).
     case tls(during: String, reason: String)
     /// `tls-creds` and friends do not fit this migration (a missing object, the wrong endpoint).
@@ -113,6 +117,10 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible, WrappingE
             return "\(path) is not a swiftkvm snapshot (it does not start with a migration stream header)"
         case .snapshotCorrupt(let path, let what):
             return "snapshot \(path) is corrupt: \(what); the guest was not started"
+        case .corruptCompressedBatch(let batch, let reason):
+            return "migration stream is corrupt: the compressed RAM batch for \(batch) was refused: \(reason)"
+        case .compressionUnavailable(let reason):
+            return "migration compression: \(reason)"
         case .unsupportedCombination(let what):
             return what
         case .tls(let during, let reason):

@@ -31,11 +31,15 @@ final class MigrationFormattingTests: XCTestCase {
         let parameters = MigrationParameters()
         XCTAssertEqual(MigrationParameter.all.map(\.name), [
             "throttle-trigger-threshold", "cpu-throttle-initial", "cpu-throttle-increment", "max-cpu-throttle",
-            "tls-creds", "tls-hostname", "max-bandwidth", "downtime-limit", "tls-authz",
+            "tls-creds", "tls-hostname", "max-bandwidth", "downtime-limit", "multifd-channels", "multifd-compression",
+            "multifd-zstd-level", "tls-authz",
         ])
         XCTAssertEqual(MigrationParameter.all.map { parameters[$0] },
                        [.unsigned(50), .unsigned(20), .unsigned(10), .unsigned(99), .string(""), .string(""),
-                        .unsigned(134_217_728), .unsigned(300), .string("")])
+                        .unsigned(134_217_728), .unsigned(300), .unsigned(2), .string("none"), .unsigned(1), .string("")])
+        XCTAssertEqual(parameters.multifdChannels, 2)
+        XCTAssertFalse(parameters.compressesWithZstd)
+        XCTAssertEqual(parameters.multifdZstdLevel, 1)
         XCTAssertEqual([parameters.tlsCreds, parameters.tlsHostname, parameters.tlsAuthz], ["", "", ""])
         XCTAssertEqual([parameters.throttleTriggerThreshold, parameters.cpuThrottleInitial, parameters.cpuThrottleIncrement,
                         parameters.maxCPUThrottle], [50, 20, 10, 99])
@@ -56,6 +60,11 @@ final class MigrationFormattingTests: XCTestCase {
         XCTAssertEqual(parameters.maxBandwidth, 0)
         XCTAssertEqual(parameters.downtimeLimitMs, 2_000_000)
         XCTAssertEqual(parameters.throttleTriggerThreshold, 100)
+        try parameters.set([(.multifdChannels, .unsigned(255)), (.multifdCompression, .string("zstd")), (.multifdZstdLevel, .unsigned(20))])
+        XCTAssertEqual([parameters.multifdChannels, parameters.multifdZstdLevel], [255, 20])
+        XCTAssertTrue(parameters.compressesWithZstd)
+        try parameters.set([(.multifdChannels, .unsigned(1)), (.multifdZstdLevel, .unsigned(0))])
+        XCTAssertEqual([parameters.multifdChannels, parameters.multifdZstdLevel], [1, 0])
 
         let refusals: [(MigrationParameter, MigrationParameterValue, String)] = [
             (.maxCPUThrottle, .unsigned(100), "Parameter 'max-cpu-throttle' expects an integer in the range of 1 to 99"),
@@ -65,6 +74,11 @@ final class MigrationFormattingTests: XCTestCase {
             (.maxBandwidth, .unsigned(1 << 63), "Parameter 'max-bandwidth' expects an integer in the range of 0 to 9223372036854775807"),
             (.downtimeLimit, .bool(true), "Parameter 'downtime-limit' expects uint64"),
             (.cpuThrottleInitial, .string("20"), "Parameter 'cpu-throttle-initial' expects uint8"),
+            (.multifdChannels, .unsigned(0), "Parameter 'multifd-channels' expects an integer in the range of 1 to 255"),
+            (.multifdChannels, .unsigned(256), "Parameter 'multifd-channels' expects an integer in the range of 1 to 255"),
+            (.multifdZstdLevel, .unsigned(21), "Parameter 'multifd-zstd-level' expects an integer in the range of 0 to 20"),
+            (.multifdCompression, .string("zlib"), "Parameter 'multifd-compression' value 'zlib' is not supported: swiftkvm builds in only none and zstd"),
+            (.multifdCompression, .string("lz4"), "Parameter 'multifd-compression' does not accept value 'lz4'"),
         ]
         for (parameter, value, message) in refusals {
             XCTAssertThrowsError(try parameters.set(parameter, to: value)) { XCTAssertEqual("\($0)", message) }
@@ -77,8 +91,9 @@ final class MigrationFormattingTests: XCTestCase {
 
     func testParametersAreFoundByName() throws {
         XCTAssertEqual(try MigrationParameter.named("downtime-limit"), .downtimeLimit)
-        XCTAssertThrowsError(try MigrationParameter.named("multifd-channels")) {
-            XCTAssertEqual("\($0)", "Parameter 'multifd-channels' is not supported by swiftkvm")
+        XCTAssertEqual(try MigrationParameter.named("multifd-zstd-level"), .multifdZstdLevel)
+        XCTAssertThrowsError(try MigrationParameter.named("multifd-zlib-level")) {
+            XCTAssertEqual("\($0)", "Parameter 'multifd-zlib-level' is not supported by swiftkvm")
         }
         XCTAssertThrowsError(try MigrationParameter.named("no-such-thing")) {
             XCTAssertEqual("\($0)", "invalid parameter value: no-such-thing")
@@ -101,20 +116,32 @@ final class MigrationFormattingTests: XCTestCase {
         var capabilities = MigrationCapabilities()
         XCTAssertEqual(MigrationCapability.all.count, 22)
         XCTAssertEqual(MigrationCapability.all.prefix(3).map(\.name), ["xbzrle", "rdma-pin-all", "auto-converge"])
-        XCTAssertEqual(Set(MigrationCapability.all.filter(\.isSupported)), [.autoConverge, .events, .returnPath, .postcopyRAM, .postcopyBlocktime, .ignoreShared, .mappedRAM])
+        XCTAssertEqual(Set(MigrationCapability.all.filter(\.isSupported)), [.autoConverge, .events, .returnPath, .postcopyRAM, .postcopyBlocktime, .multifd, .ignoreShared, .mappedRAM])
         XCTAssertTrue(MigrationCapability.all.allSatisfy { !capabilities.isOn($0) }, "all off by default, as in QEMU")
         try capabilities.set(.autoConverge, on: true)
         try capabilities.set(.events, on: true)
         try capabilities.set(.returnPath, on: true)
         try capabilities.set(try MigrationCapability.named("xbzrle"), on: false)
         XCTAssertTrue(capabilities.autoConverge && capabilities.events && capabilities.returnPath)
-        XCTAssertThrowsError(try capabilities.set(try MigrationCapability.named("multifd"), on: true)) {
-            XCTAssertEqual("\($0)", "Capability 'multifd' is not supported by swiftkvm")
+        XCTAssertThrowsError(try capabilities.set(try MigrationCapability.named("xbzrle"), on: true)) {
+            XCTAssertEqual("\($0)", "Capability 'xbzrle' is not supported by swiftkvm")
         }
         XCTAssertThrowsError(try MigrationCapability.named("warp-drive")) {
             XCTAssertEqual("\($0)", "invalid parameter value: warp-drive")
         }
-        XCTAssertThrowsError(try capabilities.set([(.events, false), (try MigrationCapability.named("multifd"), true)]))
+        XCTAssertThrowsError(try capabilities.set([(.events, false), (try MigrationCapability.named("xbzrle"), true)]))
         XCTAssertTrue(capabilities.events, "a refused set changes nothing")
+    }
+
+    func testMappedRAMRefusesCompression() throws {
+        var capabilities = MigrationCapabilities()
+        try capabilities.set([(.mappedRAM, true), (.multifd, true)])
+        var parameters = MigrationParameters()
+        let file = try MigrationURI.parse("file:/tmp/snapshot")
+        XCTAssertNoThrow(try MigrationController.check(capabilities, parameters, with: file))
+        try parameters.set(.multifdCompression, to: .string("zstd"))
+        XCTAssertThrowsError(try MigrationController.check(capabilities, parameters, with: file)) {
+            XCTAssertEqual("\($0)", "mapped-ram is incompatible with multifd-compression zstd: set multifd-compression none")
+        }
     }
 }

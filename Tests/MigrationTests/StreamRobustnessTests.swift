@@ -110,7 +110,7 @@ final class StreamRobustnessTests: XCTestCase {
         let destination = FakeMachine(regionSizes: [4096], running: false)
         let (result, reply) = receive(stream, into: destination)
         guard case .failure(let error) = result else { return XCTFail("accepted") }
-        XCTAssertEqual("\(error)", "migration stream: format version 2.3 is newer than this swiftkvm supports (1.4); upgrade the destination")
+        XCTAssertEqual("\(error)", "migration stream: format version 2.3 is newer than this swiftkvm supports (1.5); upgrade the destination")
         XCTAssertEqual(reply, .error("\(error)"))
     }
 

@@ -66,7 +66,9 @@ func socketPair() -> (Int32, Int32) {
 /// Everything a source with `machine`'s RAM and state would send (one pass, then state),
 /// produced by the real writer and sender, captured as bytes.
 /// `runState` adds the migration's run-state section (nil: a stream without it, as 1.0 wrote).
-func captureStream(of machine: FakeMachine, runState: RunState? = nil, extraSections: [StateSection] = []) throws -> [UInt8] {
+/// `configure` runs right after the layout (compression: `startCompression`).
+func captureStream(of machine: FakeMachine, runState: RunState? = nil, extraSections: [StateSection] = [],
+                   configure: (StreamWriter) -> Void = { _ in }) throws -> [UInt8] {
     let (sendFD, receiveFD) = socketPair()
     let collector = Background { () -> [UInt8] in
         var bytes: [UInt8] = []
@@ -83,6 +85,7 @@ func captureStream(of machine: FakeMachine, runState: RunState? = nil, extraSect
     let writer = StreamWriter(socket: socket)
     writer.writeHeader()
     writer.writeLayout(machine.layout)
+    configure(writer)
     let sender = PageSender(writer: writer, regions: machine.ramRegions, limiter: BandwidthLimiter(bytesPerSecond: 0),
                             checkpoint: {}, shouldStop: { false }, progress: { _ in })
     _ = try sender.send(.all)

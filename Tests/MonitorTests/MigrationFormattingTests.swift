@@ -79,11 +79,14 @@ final class MigrationFormattingTests: XCTestCase {
             tls-hostname: ''
             max-bandwidth: 134217728 bytes/second
             downtime-limit: 300 ms
+            multifd-channels: 2
+            multifd-compression: none
+            multifd-zstd-level: 1
             tls-authz: ''
 
             """)
         try parameters.set([(.maxBandwidth, .unsigned(0)), (.downtimeLimit, .unsigned(20)), (.tlsCreds, .string("tls0"))])
-        XCTAssertTrue(MigrationInfoFormatter.parameters(parameters).hasSuffix("max-bandwidth: 0 bytes/second\ndowntime-limit: 20 ms\ntls-authz: ''\n"))
+        XCTAssertTrue(MigrationInfoFormatter.parameters(parameters).hasSuffix("max-bandwidth: 0 bytes/second\ndowntime-limit: 20 ms\nmultifd-channels: 2\nmultifd-compression: none\nmultifd-zstd-level: 1\ntls-authz: ''\n"))
         XCTAssertTrue(MigrationInfoFormatter.parameters(parameters).contains("tls-creds: 'tls0'\n"))
     }
 

@@ -87,12 +87,16 @@ final class MigrationParameterCommandTests: XCTestCase {
             ("cpu-throttle-increment 0x5", .cpuThrottleIncrement, 5),
             ("max-cpu-throttle 80", .maxCPUThrottle, 80),
             ("throttle-trigger-threshold 100", .throttleTriggerThreshold, 100),
+            ("multifd-channels 8", .multifdChannels, 8),
+            ("multifd-zstd-level 3", .multifdZstdLevel, 3),
         ]
         for (arguments, parameter, expected) in cases {
             XCTAssertEqual(run("migrate_set_parameter \(arguments)"), "")
             XCTAssertEqual(controller.parameters[parameter], .unsigned(expected), arguments)
         }
-        XCTAssertTrue(run("info migrate_parameters").hasSuffix("max-cpu-throttle: 80\ntls-creds: ''\ntls-hostname: ''\nmax-bandwidth: 0 bytes/second\ndowntime-limit: 1024 ms\ntls-authz: ''\n"))
+        XCTAssertTrue(run("info migrate_parameters").hasSuffix("max-cpu-throttle: 80\ntls-creds: ''\ntls-hostname: ''\nmax-bandwidth: 0 bytes/second\ndowntime-limit: 1024 ms\nmultifd-channels: 8\nmultifd-compression: none\nmultifd-zstd-level: 3\ntls-authz: ''\n"))
+        XCTAssertEqual(run("migrate_set_parameter multifd-compression zstd"), "")
+        XCTAssertTrue(run("info migrate_parameters").contains("multifd-compression: zstd\n"))
         XCTAssertEqual(run("migrate_set_parameter tls-hostname dst.example.com"), "")
         XCTAssertEqual(controller.parameters.tlsHostname, "dst.example.com")
     }
@@ -113,7 +117,12 @@ final class MigrationParameterCommandTests: XCTestCase {
             ("max-bandwidth 8E", "Error: Invalid size 8E"),
             ("max-bandwidth 16E", "Error: Invalid size 16E"),
             ("max-bandwidth \" 1\"", "Error: Invalid size  1"),
-            ("multifd-channels 4", "Error: Parameter 'multifd-channels' is not supported by swiftkvm"),
+            ("multifd-channels 0", "Error: Parameter 'multifd-channels' expects an integer in the range of 1 to 255"),
+            ("multifd-channels 256", "Error: Parameter 'multifd-channels' expects uint8_t"),
+            ("multifd-zstd-level 21", "Error: Parameter 'multifd-zstd-level' expects an integer in the range of 0 to 20"),
+            ("multifd-compression zlib", "Error: Parameter 'multifd-compression' value 'zlib' is not supported: swiftkvm builds in only none and zstd"),
+            ("multifd-compression lz4", "Error: Parameter 'multifd-compression' does not accept value 'lz4'"),
+            ("multifd-zlib-level 4", "Error: Parameter 'multifd-zlib-level' is not supported by swiftkvm"),
         ]
         for (arguments, message) in refusals {
             XCTAssertEqual(error("migrate_set_parameter \(arguments)"), message)
@@ -144,7 +153,9 @@ final class MigrationParameterCommandTests: XCTestCase {
         XCTAssertTrue(controller.capabilities.events)
         XCTAssertTrue(run("info migrate_capabilities").contains("\nevents: on\n"))
         XCTAssertEqual(error("migrate_set_capability warp-drive on"), "Error: invalid parameter value: warp-drive")
-        XCTAssertEqual(error("migrate_set_capability multifd on"), "Error: Capability 'multifd' is not supported by swiftkvm")
+        XCTAssertEqual(error("migrate_set_capability zero-copy-send on"), "Error: Capability 'zero-copy-send' is not supported by swiftkvm")
+        XCTAssertEqual(run("migrate_set_capability multifd on"), "")
+        XCTAssertTrue(run("info migrate_capabilities").contains("\nmultifd: on\n"))
         XCTAssertEqual(error("migrate_set_capability events maybe"),
                        "expected 'on' or 'off', got 'maybe'\nTry \"help migrate_set_capability\" for more information")
         XCTAssertTrue(controller.capabilities.events)
@@ -161,7 +172,7 @@ final class MigrationParameterCommandTests: XCTestCase {
         XCTAssertEqual(complete("migrate_set_parameter d"), ["downtime-limit"])
         XCTAssertEqual(complete("migrate_set_parameter cpu-throttle-i"), ["cpu-throttle-increment", "cpu-throttle-initial"])
         XCTAssertEqual(complete("migrate_set_parameter downtime-limit "), [])
-        XCTAssertEqual(complete("migrate_set_capability "), ["auto-converge", "events", "mapped-ram", "postcopy-blocktime", "postcopy-ram", "return-path", "x-ignore-shared"])
+        XCTAssertEqual(complete("migrate_set_capability "), ["auto-converge", "events", "mapped-ram", "multifd", "postcopy-blocktime", "postcopy-ram", "return-path", "x-ignore-shared"])
         XCTAssertEqual(complete("migrate_set_capability events o"), ["off", "on"])
     }
 

@@ -56,7 +56,9 @@ final class QMPMigrationCommandTests: XCTestCase {
             ("throttle-trigger-threshold", .integer(50)), ("cpu-throttle-initial", .integer(20)),
             ("cpu-throttle-increment", .integer(10)), ("max-cpu-throttle", .integer(80)),
             ("tls-creds", .string("")), ("tls-hostname", .string("")),
-            ("max-bandwidth", .integer(1_000_000)), ("downtime-limit", .integer(1500)), ("tls-authz", .string("")),
+            ("max-bandwidth", .integer(1_000_000)), ("downtime-limit", .integer(1500)),
+            ("multifd-channels", .integer(2)), ("multifd-compression", .string("none")), ("multifd-zstd-level", .integer(1)),
+            ("tls-authz", .string("")),
         ]))
         // QAPI StrOrNull: a string sets TLS credentials, null clears them.
         XCTAssertEqual(try run(#"{"execute": "migrate-set-parameters", "arguments": {"tls-creds": "tls0", "tls-authz": "auth0"}}"#), .object([("return", .emptyObject)]))
@@ -84,7 +86,7 @@ final class QMPMigrationCommandTests: XCTestCase {
                        .object([("return", .emptyObject)]))
         XCTAssertTrue(controller.capabilities.events)
         XCTAssertTrue(controller.capabilities.autoConverge)
-        XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": false}, {"capability": "multifd", "state": true}]}}"#)["error"])
+        XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": false}, {"capability": "xbzrle", "state": true}]}}"#)["error"])
         XCTAssertTrue(controller.capabilities.events, "a refused set changes nothing")
         XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": {"capability": "events"}}}"#)["error"])
         XCTAssertNotNil(try run(#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": "on"}]}}"#)["error"])

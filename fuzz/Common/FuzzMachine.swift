@@ -47,6 +47,9 @@ final class FuzzMachine: MigratableMachine {
     func collectDirtyPages() throws -> [[UInt64]] {
         ramRegions.map { [UInt64](repeating: 0, count: ($0.pageCount + 63) / 64) }
     }
+    /// Collecting re-arms the whole log (nothing is ever dirty here), so no rearm calls come.
+    var dirtyLogRearmChunkPages: Int? { nil }
+    func rearmDirtyLog(region: Int, firstPage: Int, pageCount: Int, bitmap: ArraySlice<UInt64>) throws {}
     func saveState() throws -> MachineState { MachineState(sections: sections) }
     func loadState(_ newState: MachineState) throws { loads += 1 }
     func setCPUThrottle(percent: Int) {}

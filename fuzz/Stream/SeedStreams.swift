@@ -4,20 +4,22 @@ import Machine
 
 /// Real streams, produced by the real writer and page sender from a small source machine,
 /// as the fuzzer's starting corpus: one pass of everything, a second pass of a few pages, a
-/// machine of only zero pages, and state sections of several sizes.
+/// machine of only zero pages, state sections of several sizes, and compressed batches
+/// (multifd-compression zstd) of text-like pages mixed with random ones.
 enum SeedStreams {
     static func write(to directory: String) {
         mkdir(directory, 0o755)
-        let scenarios: [(String, (FuzzMachine) -> Void, Bool, [StateSection])] = [
-            ("one-pass", { fill($0, seed: 11, zeroEvery: 3) }, false, standardSections),
-            ("two-passes", { fill($0, seed: 5, zeroEvery: 2) }, true, standardSections),
-            ("all-zero", { _ in }, false, [StateSection(name: "vm", version: 1, bytes: [])]),
-            ("no-state", { fill($0, seed: 9, zeroEvery: 4) }, false, []),
+        let scenarios: [(String, (FuzzMachine) -> Void, Bool, [StateSection], Bool)] = [
+            ("one-pass", { fill($0, seed: 11, zeroEvery: 3) }, false, standardSections, false),
+            ("two-passes", { fill($0, seed: 5, zeroEvery: 2) }, true, standardSections, false),
+            ("all-zero", { _ in }, false, [StateSection(name: "vm", version: 1, bytes: [])], false),
+            ("no-state", { fill($0, seed: 9, zeroEvery: 4) }, false, [], false),
+            ("compressed", { fillText($0, randomEvery: 5) }, true, standardSections, true),
         ]
-        for (name, prepare, secondPass, sections) in scenarios {
+        for (name, prepare, secondPass, sections, compressed) in scenarios {
             let machine = FuzzMachine(running: true, sections: sections)
             prepare(machine)
-            guard let bytes = try? capture(machine, secondPass: secondPass) else {
+            guard let bytes = try? capture(machine, secondPass: secondPass, compressed: compressed) else {
                 fputs("could not capture \(name)\n", stderr)
                 exit(1)
             }
@@ -48,7 +50,22 @@ enum SeedStreams {
         }
     }
 
-    private static func capture(_ machine: FuzzMachine, secondPass: Bool) throws -> [UInt8] {
+    /// Text-like pages, which zstd shrinks, with every `randomEvery`-th page random, which it
+    /// does not, and every third page zero.
+    private static func fillText(_ machine: FuzzMachine, randomEvery: Int) {
+        fill(machine, seed: 21, zeroEvery: 3)
+        let text = Array("the guest's page cache holds text like this; ".utf8)
+        for region in machine.ramRegions {
+            for page in 0..<region.pageCount where page % 3 != 0 && page % randomEvery != 0 {
+                let base = region.host + page * GuestRAMRegion.pageSize
+                for offset in 0..<GuestRAMRegion.pageSize {
+                    base.storeBytes(of: text[(offset + page) % text.count], toByteOffset: offset, as: UInt8.self)
+                }
+            }
+        }
+    }
+
+    private static func capture(_ machine: FuzzMachine, secondPass: Bool, compressed: Bool = false) throws -> [UInt8] {
         var fds: [Int32] = [0, 0]
         _ = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
         var size: Int32 = 16 << 20
@@ -57,6 +74,10 @@ enum SeedStreams {
         let writer = StreamWriter(socket: socket)
         writer.writeHeader()
         writer.writeLayout(machine.layout)
+        if compressed {
+            guard writer.startCompression(level: 1) else { throw MigrationError.compressionUnavailable("no zstd context") }
+            writer.compressionPolicy.alwaysTry = true
+        }
         let sender = PageSender(writer: writer, regions: machine.ramRegions, limiter: BandwidthLimiter(bytesPerSecond: 0),
                                 checkpoint: {}, shouldStop: { false }, progress: { _ in })
         _ = try sender.send(.all)

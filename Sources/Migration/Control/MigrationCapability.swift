@@ -35,6 +35,12 @@ public struct MigrationCapability: Hashable, Sendable {
         "mapped-ram", supported: true,
         "Write file: snapshots with each page at a fixed offset (zero pages as holes), restorable by mapping the file")
 
+    /// QEMU's multifd: in swiftkvm the stream stays one connection, and this switches on
+    /// multifd-compression (compressed in up to multifd-channels threads).
+    public static let multifd = MigrationCapability(
+        "multifd", supported: true,
+        "Use multifd-compression: RAM batches are compressed (by multifd-channels threads) where that is faster; one connection")
+
     /// Every capability QEMU 7.2 lists, in its order, then QEMU 9.0's mapped-ram.
     public static let all: [MigrationCapability] = [
         MigrationCapability("xbzrle", "Send pages as XOR-encoded differences from a cache"),
@@ -49,7 +55,7 @@ public struct MigrationCapability: Hashable, Sendable {
         MigrationCapability("block", "Migrate block devices too"),
         returnPath,
         MigrationCapability("pause-before-switchover", "Pause before switching over, until told to go on"),
-        MigrationCapability("multifd", "Send pages over several connections"),
+        multifd,
         MigrationCapability("dirty-bitmaps", "Migrate block dirty bitmaps"),
         postcopyBlocktime,
         MigrationCapability("late-block-activate", "Activate block devices only when the guest starts"),
@@ -99,4 +105,5 @@ public struct MigrationCapabilities: Equatable, Sendable {
     public var postcopyBlocktime: Bool { isOn(.postcopyBlocktime) }
     public var mappedRAM: Bool { isOn(.mappedRAM) }
     public var ignoreShared: Bool { isOn(.ignoreShared) }
+    public var multifd: Bool { isOn(.multifd) }
 }

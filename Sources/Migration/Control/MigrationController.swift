@@ -65,7 +65,7 @@ public final class MigrationController: @unchecked Sendable {
     public func migrate(uri: String, machine: MigratableMachine,
                         events: @escaping (MigrationEvent) -> Void = { _ in }) throws {
         let target = try MigrationURI.parse(uri)
-        try Self.check(capabilities, with: target)
+        try Self.check(capabilities, parameters, with: target)
         let tls = try MigrationTLS.resolve(parameters, objects: tlsObjects, endpoint: .client, uri: target)
         if tls != nil, capabilities.postcopyRAM { throw MigrationError.unsupportedCombination(MigrationError.postcopyOverTLS) }
         if tls == nil, case .tcp(let host, _) = target, !HostPort.isLoopback(host) {
@@ -88,9 +88,13 @@ public final class MigrationController: @unchecked Sendable {
     }
 
     /// Refuses capabilities that cannot work over `target`, before anything starts.
-    static func check(_ capabilities: MigrationCapabilities, with target: MigrationURI) throws {
+    static func check(_ capabilities: MigrationCapabilities, _ parameters: MigrationParameters, with target: MigrationURI) throws {
         if case .file = target {} else if capabilities.mappedRAM {
             throw MigrationError.unsupportedCombination("mapped-ram migration needs a file: URI")
+        }
+        // As QEMU: mapped-ram's pages have fixed places in the file, a compressed page has none.
+        if capabilities.mappedRAM && capabilities.multifd && parameters.compressesWithZstd {
+            throw MigrationError.unsupportedCombination("mapped-ram is incompatible with multifd-compression zstd: set multifd-compression none")
         }
     }
 

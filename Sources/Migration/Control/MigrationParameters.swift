@@ -32,6 +32,11 @@ public struct MigrationParameters: Equatable, Sendable {
     public var cpuThrottleIncrement: Int { Int(unsigned(.cpuThrottleIncrement)) }
     public var maxCPUThrottle: Int { Int(unsigned(.maxCPUThrottle)) }
 
+    public var multifdChannels: Int { Int(unsigned(.multifdChannels)) }
+    /// True for multifd-compression zstd (it counts only with the multifd capability on).
+    public var compressesWithZstd: Bool { string(.multifdCompression) == "zstd" }
+    public var multifdZstdLevel: Int { Int(unsigned(.multifdZstdLevel)) }
+
     public var tlsCreds: String { string(.tlsCreds) }
     public var tlsHostname: String { string(.tlsHostname) }
     public var tlsAuthz: String { string(.tlsAuthz) }

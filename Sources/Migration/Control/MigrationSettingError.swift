@@ -9,6 +9,8 @@ public enum MigrationSettingError: Error, Equatable, CustomStringConvertible {
     case wrongType(parameter: String, expected: String)
     case outOfRange(parameter: String, expected: String)
     case notAChoice(parameter: String, value: String)
+    /// A value QEMU has that swiftkvm does not (multifd-compression zlib).
+    case valueNotSupported(parameter: String, value: String, reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum MigrationSettingError: Error, Equatable, CustomStringConvertible {
         case .wrongType(let name, let expected), .outOfRange(let name, let expected):
             return "Parameter '\(name)' expects \(expected)"
         case .notAChoice(let name, let value): return "Parameter '\(name)' does not accept value '\(value)'"
+        case .valueNotSupported(let name, let value, let reason):
+            return "Parameter '\(name)' value '\(value)' is not supported: \(reason)"
         }
     }
 }

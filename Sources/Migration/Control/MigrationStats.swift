@@ -31,6 +31,8 @@ public struct MigrationStats: Equatable, Sendable {
     /// Pages the guest dirtied per second during the last pass; 0 until measured.
     public var dirtyPagesRate: UInt64 = 0
     public var passes: Int = 0
+    /// Set once a migration with multifd-compression zstd sends RAM.
+    public var compression: CompressionCounts?
     /// Transfer rate over the migration so far, in megabits per second (QEMU's `throughput`).
     public var throughputMbps: Double = 0
     /// The pre-copy pass being sent right now; nil between passes and when none runs.

@@ -84,6 +84,8 @@ enum StreamReceiver {
         let residency = PageResidency()
         var received = ReceivedPages(regions: regions)
         var trace = SwitchoverTrace(side: "destination")
+        /// Set by a RAM coding record: compressed batches may follow.
+        var compressed: CompressedBatchInput?
 
         while true {
             socket.noteProgress()
@@ -104,10 +106,25 @@ enum StreamReceiver {
                 for index in regions.indices { received.mark(region: index, pages: 0..<regions[index].pageCount) }
                 report.sharedRAM = true
                 trace.mark("adopt-shared-ram")
-            case .ramBatch:
+            case .ramCoding:
+                guard report.passes == 0, sections.isEmpty, !received.any, compressed == nil else {
+                    throw MigrationError.malformedStream("a RAM coding record after RAM pages or state, or a second one")
+                }
+                let coding = try reader.readU8()
+                guard coding == StreamFormat.RAMCoding.zstd.rawValue else {
+                    throw MigrationError.malformedStream("RAM coding \(coding) (this swiftkvm decodes 1, zstd)")
+                }
+                guard let input = CompressedBatchInput() else {
+                    throw MigrationError.compressionUnavailable("could not make a zstd decompression context")
+                }
+                compressed = input
+            case .ramBatch, .compressedBatch:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("RAM after device state") }
-                try receiveBatch(reader, regions: regions, kinds: kinds, prefaulter: prefaulter,
-                                 residency: residency, received: &received, report: &report)
+                if tag == .compressedBatch && compressed == nil {
+                    throw MigrationError.malformedStream("a compressed RAM batch in a stream without a RAM coding record")
+                }
+                try receiveBatch(reader, regions: regions, kinds: kinds, compressed: tag == .compressedBatch ? compressed : nil,
+                                 prefaulter: prefaulter, residency: residency, received: &received, report: &report)
             case .passEnd:
                 guard sections.isEmpty else { throw MigrationError.malformedStream("a pass after device state") }
                 let pass = Int(try reader.readU32())
@@ -215,8 +232,9 @@ enum StreamReceiver {
         if reader.isEncrypted && version.minor >= StreamFormat.unhashedOverTLS.minor { reader.checksDigest = false }
     }
 
+    /// `compressed`: the batch's normal pages come as one zstd frame (record 0x0C).
     private static func receiveBatch(_ reader: StreamReader, regions: [GuestRAMRegion], kinds: UnsafeMutableRawPointer,
-                                     prefaulter: RAMPrefaulter?, residency: PageResidency,
+                                     compressed: CompressedBatchInput?, prefaulter: RAMPrefaulter?, residency: PageResidency,
                                      received: inout ReceivedPages, report: inout IncomingReport) throws {
         let regionIndex = Int(try reader.readU32())
         let firstPage = try reader.readU64()
@@ -232,6 +250,18 @@ enum StreamReceiver {
             throw MigrationError.malformedStream("RAM batch for pages \(firstPage)+\(count) of region \(regionIndex), which has \(region.pageCount)")
         }
         try reader.readPayload(into: kinds, count: count)
+        let batchName = { "pages \(firstPage)+\(count) of region \(regionIndex)" }
+        if let compressed {
+            let normal = (0..<count).reduce(0) { $0 + (kinds.load(fromByteOffset: $1, as: UInt8.self) == StreamFormat.PageKind.normal.rawValue ? 1 : 0) }
+            let frameLength = Int(try reader.readU32())
+            // Checked before anything is read: the frame lands in a buffer of one batch's pages.
+            guard frameLength > 0, frameLength < normal * GuestRAMRegion.pageSize else {
+                throw MigrationError.corruptCompressedBatch(
+                    batch: batchName(), reason: "its frame claims \(frameLength) bytes for \(normal) normal pages (\(normal * GuestRAMRegion.pageSize) bytes); a compressed frame must be smaller")
+            }
+            try reader.readPayload(into: compressed.frame, count: frameLength)
+            compressed.decoder.begin(UnsafeRawBufferPointer(start: compressed.frame, count: frameLength))
+        }
         let published = prefaulter?.sync(passOnePosition: report.passes == 0 ? (regionIndex, Int(firstPage)) : nil) ?? 0
         let pageSize = GuestRAMRegion.pageSize
         // Read only when a zero page needs it; nil until then.
@@ -268,11 +298,22 @@ enum StreamReceiver {
                     index += 1
                 }
                 prefaulter?.markWritten(region: regionIndex, firstPage: Int(firstPage) + runStart, count: index - runStart)
-                try reader.readPayload(into: page, count: (index - runStart) * pageSize)
+                if let compressed {
+                    do { try compressed.decoder.fill(page, count: (index - runStart) * pageSize) } catch {
+                        throw MigrationError.corruptCompressedBatch(batch: batchName(), reason: "\(error)")
+                    }
+                } else {
+                    try reader.readPayload(into: page, count: (index - runStart) * pageSize)
+                }
                 if anySkipped { received.mark(region: regionIndex, pages: (Int(firstPage) + runStart)..<(Int(firstPage) + index)) }
                 report.normalPages += index - runStart
             case nil:
                 throw MigrationError.malformedStream("page kind \(kind) in a RAM batch")
+            }
+        }
+        if let compressed {
+            do { try compressed.decoder.finish() } catch {
+                throw MigrationError.corruptCompressedBatch(batch: batchName(), reason: "\(error)")
             }
         }
         // Most batches skip nothing: mark them whole, a word at a time. A batch with skipped
@@ -341,4 +382,19 @@ enum StreamReceiver {
         // cannot hold this destination here.
         socket.discardInput(maxBytes: TransportLimits.drainMaxBytes, seconds: TransportLimits.drainSeconds)
     }
+}
+
+/// The destination's side of compressed batches: one decompression context and one buffer
+/// for a frame, which is always smaller than one batch's pages.
+final class CompressedBatchInput {
+    let decoder: BatchDecompressor
+    let frame: UnsafeMutableRawPointer
+
+    init?() {
+        guard let decoder = BatchDecompressor() else { return nil }
+        self.decoder = decoder
+        frame = .allocate(byteCount: StreamFormat.maxBatchPages * GuestRAMRegion.pageSize, alignment: 16)
+    }
+
+    deinit { frame.deallocate() }
 }

@@ -169,14 +169,20 @@ final class OutgoingMigration: @unchecked Sendable {
             mapped = try MappedRAMWriter(file: snapshot.file, regions: machine.ramRegions)
         }
         let writer = StreamWriter(socket: socket)
+        let handsOffRAM = capabilities.ignoreShared && machine.sharedRAM != nil
         if mapped == nil {
             writer.writeHeader()
             writer.writeLayout(machine.layout)
+            let settings = parameters()
+            if capabilities.multifd && settings.compressesWithZstd && !handsOffRAM
+                && !writer.startCompression(level: settings.multifdZstdLevel, threads: settings.multifdChannels) {
+                throw MigrationError.compressionUnavailable("could not make a zstd compression context")
+            }
             try writer.flush()
         }
         setupTrace.mark("setup-stream-header")
         let sink: PageSink = mapped ?? writer
-        if capabilities.ignoreShared, let shared = machine.sharedRAM {
+        if handsOffRAM, let shared = machine.sharedRAM {
             setupTrace.mark("setup")
             return try handOff(shared, link: link, writer: writer, undo: &undo)
         }
@@ -199,8 +205,10 @@ final class OutgoingMigration: @unchecked Sendable {
                 if lock.withLock({ postcopyRequested }) { throw PrecopyLoop.SwitchNow() }
             },
             shouldStop: { [self] in lock.withLock { cancelRequested || postcopyRequested } },
-            progress: { [statistics] batch in
+            progress: { [statistics, writer] batch in
+                let compression = writer.isCompressing ? writer.compression : nil
                 statistics.update { stats in
+                    if compression != nil { stats.compression = compression }
                     stats.transferredBytes += batch.bytes
                     stats.duplicatePages += UInt64(batch.zeroPages)
                     stats.normalPages += UInt64(batch.pages - batch.zeroPages)
@@ -426,7 +434,12 @@ final class OutgoingMigration: @unchecked Sendable {
     /// The destination's error message, if it sent one before closing.
     private func destinationReason(_ socket: MigrationStream) -> MigrationError? {
         switch try? ReturnPath.readReply(from: socket) {
-        case .error(let message)?: return .destinationFailed(message)
+        case .error(let message)?:
+            // A destination older than stream 1.5 stops at the RAM coding record (tag 0x0B).
+            if message.hasSuffix("unknown record tag 0x\(String(StreamFormat.Tag.ramCoding.rawValue, radix: 16))") {
+                return .destinationFailed(message + "; its swiftkvm predates compressed migration (stream format 1.5): upgrade it, or set multifd-compression none")
+            }
+            return .destinationFailed(message)
         case .ack?: return .malformedStream("the destination acknowledged before the stream ended")
         case nil: return nil
         }

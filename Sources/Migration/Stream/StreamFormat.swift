@@ -1,6 +1,6 @@
 import Machine
 
-/// The swiftkvm migration stream, version 1.4. Every integer is little-endian.
+/// The swiftkvm migration stream, version 1.5. Every integer is little-endian.
 ///
 /// Source to destination:
 ///
@@ -12,10 +12,18 @@ import Machine
 ///                tag 0x0A, region count u32 (= the layout's), per region: offset u64 in the memfd
 ///                that travels with this record's first byte (SCM_RIGHTS); the destination maps it
 ///                in place of its own RAM, and no RAM batches follow
+///     RAM coding (only with multifd-compression zstd, once, right after the layout, since 1.5)
+///                tag 0x0B, coding u8 (1 = zstd): compressed batches may follow
 ///     then, any number of times:
 ///     RAM batch  tag 0x02, region index u32, first page u64, page count u32 (1...1024),
 ///                one kind byte per page (0 = not in this batch, 1 = zero page, 2 = normal page),
 ///                then the 4096 bytes of each normal page in page order; zero pages carry no payload
+///     compressed RAM batch (only after a RAM coding record)
+///                tag 0x0C, region index u32, first page u64, page count u32 (1...1024), one
+///                kind byte per page as above, frame length u32 (less than the normal pages'
+///                bytes), then one zstd frame that decompresses to exactly the normal pages'
+///                bytes in page order; a reader caps zstd's window at 4 MiB and trusts no
+///                size the frame claims
 ///     pass end   tag 0x03, pass number u32 (1, 2, 3, ... without gaps)
 ///     then, after the last pass:
 ///     state      tag 0x04, name length u16 (1...256), UTF-8 name, version u32, length u32
@@ -46,7 +54,10 @@ import Machine
 /// an unchecked value. A reader refuses a newer major version, naming both; a minor version
 /// bump may only add what older readers of the same major version can do without.
 ///
-/// History: 1.4 stopped hashing streams carried by TLS (the digest is 0 there). This breaks
+/// History: 1.5 added compressed RAM batches (records 0x0B and 0x0C), sent only when the user
+/// turns on multifd with multifd-compression zstd; the coding record comes before any RAM, so
+/// an older reader refuses such a stream by its tag at once (the source then says the
+/// destination predates compression), and a stream without it is 1.4's. 1.4 stopped hashing streams carried by TLS (the digest is 0 there). This breaks
 /// the minor-version rule for one case only: a 1.3 destination with tls-creds refuses a 1.4
 /// TLS stream as a digest mismatch (1.3's TLS was never released). 1.3 added the shared RAM
 /// record (tag 0x0A), sent only when the user turns x-ignore-shared on with memfd RAM over
@@ -58,7 +69,7 @@ import Machine
 /// A snapshot file can also be in the mapped-ram layout (MappedRAMFormat.swift).
 enum StreamFormat {
     static let magic: [UInt8] = Array("SKVM".utf8)
-    static let version = StreamVersion(major: 1, minor: 4)
+    static let version = StreamVersion(major: 1, minor: 5)
     /// From this version on a TLS stream carries no digest.
     static let unhashedOverTLS = StreamVersion(major: 1, minor: 4)
 
@@ -83,6 +94,13 @@ enum StreamFormat {
         case postcopyEnd = 0x08
         case postcopyResume = 0x09
         case sharedRAM = 0x0A
+        case ramCoding = 0x0B
+        case compressedBatch = 0x0C
+    }
+
+    /// How a RAM coding record says batches may be coded.
+    enum RAMCoding: UInt8 {
+        case zstd = 1
     }
 
     enum PageKind: UInt8 {

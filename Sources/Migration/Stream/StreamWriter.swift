@@ -1,5 +1,6 @@
 import Glibc
 import Machine
+import SystemSupport
 
 /// Encodes the stream described in StreamFormat.swift onto a socket, feeding the digest with
 /// every byte in order. Control records collect in a small buffer; RAM batches go out with one
@@ -27,6 +28,13 @@ final class StreamWriter {
     var pagesAreStable = false
     /// Bytes put on the wire so far (`transferred ram` counts these).
     private(set) var bytesWritten: UInt64 = 0
+    /// Set by `startCompression`: batches whose pages shrink go as zstd frames, compressed on
+    /// the pool's threads and written back here in order.
+    private var pool: CompressionPool?
+    /// Replaceable so tests can compress regardless of the link.
+    var compressionPolicy = CompressionPolicy()
+    /// How compression went so far.
+    private(set) var compression = CompressionCounts()
 
     init(socket: MigrationStream) {
         self.socket = socket
@@ -37,6 +45,7 @@ final class StreamWriter {
     }
 
     deinit {
+        pool?.stop()
         vectors.deallocate()
         bounce?.deallocate()
     }
@@ -66,6 +75,19 @@ final class StreamWriter {
         put32(UInt32(truncatingIfNeeded: layout.vcpuCount))
         put32(UInt32(truncatingIfNeeded: layout.devices.count))
         for device in layout.devices { putName(device) }
+    }
+
+    var isCompressing: Bool { pool != nil }
+
+    /// multifd-compression zstd: the RAM coding record, after which batches may go compressed
+    /// (StreamFormat.swift), on up to `threads` threads. Must come right after the layout.
+    /// False when libzstd could not make its contexts or a thread could not start.
+    func startCompression(level: Int, threads: Int = 1) -> Bool {
+        guard let created = CompressionPool(threads: threads, level: level) else { return false }
+        pool = created
+        put8(StreamFormat.Tag.ramCoding.rawValue)
+        put8(StreamFormat.RAMCoding.zstd.rawValue)
+        return true
     }
 
     func writePassEnd(_ pass: Int) {
@@ -112,6 +134,7 @@ final class StreamWriter {
 
     /// Writes the end marker and the digest of everything before it, then flushes.
     func writeEnd() throws {
+        try drainCompressed()
         put8(StreamFormat.Tag.end.rawValue)
         digest.update(buffer)
         var value = (digest.isOn ? digest.value : 0).littleEndian
@@ -128,9 +151,16 @@ final class StreamWriter {
     @discardableResult
     func writeBatch(region: Int, firstPage: Int, kinds: UnsafeMutableBufferPointer<UInt8>,
                     regionBase: UnsafeMutableRawPointer) throws -> Int {
-        let before = bytesWritten + UInt64(buffer.count)
         let pageSize = GuestRAMRegion.pageSize
         let normal = StreamFormat.PageKind.normal.rawValue
+        if let pool {
+            let wrote = bytesWritten
+            if try submitCompressed(pool, region: region, firstPage: firstPage, kinds: kinds, regionBase: regionBase) {
+                return Int(bytesWritten - wrote)
+            }
+            try drainCompressed()
+        }
+        let before = bytesWritten + UInt64(buffer.count)
         var vectorCount = 1
         var payloadBytes = 0
         if !pagesAreStable {
@@ -187,6 +217,110 @@ final class StreamWriter {
         return Int(bytesWritten - before)
     }
 
+    /// Copies the batch's normal pages into a free slot (finding zero pages as the bounce copy
+    /// does) and hands it to a compression thread, when the policy says the link has time for
+    /// it. False: the batch goes plain (the policy said no, or it holds only zero pages).
+    private func submitCompressed(_ pool: CompressionPool, region: Int, firstPage: Int,
+                                  kinds: UnsafeMutableBufferPointer<UInt8>, regionBase: UnsafeMutableRawPointer) throws -> Bool {
+        let pageSize = GuestRAMRegion.pageSize
+        let normal = StreamFormat.PageKind.normal.rawValue
+        let normalPages = kinds.reduce(0) { $0 + ($1 == normal ? 1 : 0) }
+        guard normalPages > 0 else { return false }
+        switch compressionPolicy.decide(backlog: socket.unsentBytes, written: bytesWritten,
+                                        now: MonotonicClock.nanoseconds(), plainBytes: normalPages * pageSize) {
+        case .tryIt: break
+        case .linkKeepsUp:
+            compression.notTried += 1
+            return false
+        case .notASample:
+            compression.notSampled += 1
+            return false
+        }
+        let slot = try pool.freeSlot { try writeSlot($0) }
+        var payloadBytes = 0
+        for index in 0..<kinds.count where kinds[index] == normal {
+            // SAFETY: the caller built `kinds` for pages inside this region, and a slot holds
+            // maxBatchPages pages.
+            let copy = slot.pages + payloadBytes
+            copy.copyMemory(from: regionBase + (firstPage + index) * pageSize, byteCount: pageSize)
+            if !pagesAreStable && isZeroPage(copy) {
+                kinds[index] = StreamFormat.PageKind.zero.rawValue
+            } else {
+                payloadBytes += pageSize
+            }
+        }
+        guard payloadBytes > 0 else {
+            pool.giveBack(slot)
+            return false
+        }
+        slot.plainBytes = payloadBytes
+        slot.prefix = buffer
+        buffer.removeAll(keepingCapacity: true)
+        slot.region = region
+        slot.firstPage = firstPage
+        slot.kinds = Array(kinds)
+        pool.submit(slot)
+        return true
+    }
+
+    /// Writes every batch still with the compression threads, in order; before anything else
+    /// goes on the wire.
+    private func drainCompressed() throws {
+        guard let pool, pool.hasInFlight else { return }
+        try pool.drain { try writeSlot($0) }
+    }
+
+    /// One compressed slot's batch, after the records buffered before it: as a zstd frame with
+    /// its header right in front (one write), or plain when the frame was not clearly smaller.
+    private func writeSlot(_ slot: CompressionPool.Slot) throws {
+        compressionPolicy.record(shrank: slot.frameLength != nil, plainBytes: slot.plainBytes, nanoseconds: slot.nanoseconds)
+        var header = slot.prefix
+        header.reserveCapacity(header.count + 32 + slot.kinds.count)
+        let put = { (value: UInt64, bytes: Int) in withUnsafeBytes(of: value.littleEndian) { header += $0.prefix(bytes) } }
+        header.append((slot.frameLength == nil ? StreamFormat.Tag.ramBatch : StreamFormat.Tag.compressedBatch).rawValue)
+        put(UInt64(slot.region), 4)
+        put(UInt64(slot.firstPage), 8)
+        put(UInt64(slot.kinds.count), 4)
+        header += slot.kinds
+        let before = bytesWritten
+        guard let frameLength = slot.frameLength else {
+            compression.didNotShrink += 1
+            try writeRun(header: header, payload: UnsafeRawBufferPointer(start: slot.pages, count: slot.plainBytes))
+            return
+        }
+        put(UInt64(frameLength), 4)
+        try writeRun(header: header, payload: UnsafeRawBufferPointer(start: slot.compressor.frame, count: frameLength),
+                     room: BatchCompressor.headerRoom)
+        compression.batches += 1
+        compression.pages += UInt64(slot.plainBytes / GuestRAMRegion.pageSize)
+        compression.frameBytes += UInt64(frameLength)
+        compression.wireBytes += bytesWritten - before
+    }
+
+    /// `header`, then `payload`: in one write from just before `payload` when `room` bytes in
+    /// front of it are free and enough, else in two. Both are digested in order.
+    private func writeRun(header: [UInt8], payload: UnsafeRawBufferPointer, room: Int = 0) throws {
+        guard let base = payload.baseAddress else { return }
+        if header.count <= room {
+            let start = UnsafeMutableRawPointer(mutating: base) - header.count
+            // SAFETY: the caller owns `room` bytes before `payload` in the same allocation.
+            header.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            let wire = UnsafeRawBufferPointer(start: start, count: header.count + payload.count)
+            digest.update(wire)
+            try socket.writeAll(wire, operation: "sending RAM")
+            bytesWritten += UInt64(wire.count)
+            return
+        }
+        try header.withUnsafeBytes { bytes in
+            digest.update(bytes)
+            digest.update(payload)
+            vectors[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
+            vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: payload.count)
+            try socket.writeAll(vectors: UnsafeMutableBufferPointer(rebasing: vectors[0..<2]), operation: "sending RAM")
+        }
+        bytesWritten += UInt64(header.count + payload.count)
+    }
+
     /// Sends `buffer` and the first `payloadBytes` of the bounce buffer as one run of bytes,
     /// copying `buffer` into the room just before the pages.
     private func writeInFrontOfBounce(payloadBytes: Int) throws {
@@ -225,6 +359,7 @@ final class StreamWriter {
     /// guest is paused here, so the vector points straight into its memory. Not digested: the
     /// digest ended with the end marker.
     func writePostcopyPages(region: Int, firstPage: Int, count: Int, regionBase: UnsafeMutableRawPointer) throws {
+        try drainCompressed()
         put8(StreamFormat.Tag.postcopyPages.rawValue)
         put32(UInt32(region))
         put64(UInt64(firstPage))
@@ -246,11 +381,13 @@ final class StreamWriter {
     }
 
     func flush() throws {
+        try drainCompressed()
         digest.update(buffer)
         try sendBuffer()
     }
 
     private func sendBuffer() throws {
+        try drainCompressed()
         try buffer.withUnsafeBytes { try socket.writeAll($0, operation: "sending the migration stream") }
         bytesWritten += UInt64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
@@ -266,3 +403,4 @@ final class StreamWriter {
         buffer += bytes
     }
 }
+

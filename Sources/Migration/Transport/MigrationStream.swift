@@ -144,6 +144,17 @@ final class MigrationStream {
         setTimeout(seconds: timeoutSeconds)
     }
 
+    /// Bytes written to a socket that it has not yet sent and had acknowledged (SIOCOUTQ),
+    /// or nil for a pipe or file, which cannot say. Compression asks it to tell whether the
+    /// link is the bottleneck.
+    var unsentBytes: Int? {
+        guard writeIsSocket, writeFD >= 0 else { return nil }
+        var queued: Int32 = 0
+        // SIOCOUTQ is TIOCOUTQ (0x5411) for sockets.
+        guard ioctl(writeFD, UInt(TIOCOUTQ), &queued) == 0 else { return nil }
+        return Int(queued)
+    }
+
     /// Postcopy: a page a vCPU waits for queues behind whatever is already in the send buffer,
     /// so a smaller buffer bounds that wait (at the cost of more wake-ups for bulk pages).
     func limitSendBuffer(bytes: Int32) {

@@ -37,7 +37,7 @@ enum MigrationInfoFormatter {
         lines.append("normal bytes: \(stats.normalBytes / 1024) kbytes")
         lines.append("dirty sync count: \(stats.dirtySyncCount)")
         lines.append("page size: \(GuestRAMRegion.pageSize / 1024) kbytes")
-        lines.append("multifd bytes: 0 kbytes")
+        lines.append("multifd bytes: \((stats.compression?.wireBytes ?? 0) / 1024) kbytes")
         lines.append("pages-per-second: \(stats.pagesPerSecond)")
         if stats.dirtyPagesRate > 0 && stats.status != .completed {
             lines.append("dirty pages rate: \(stats.dirtyPagesRate) pages")
@@ -48,6 +48,16 @@ enum MigrationInfoFormatter {
             lines.append("postcopy request count: \(stats.postcopyRequests)")
         }
         if stats.postcopyBytes > 0 { lines.append("postcopy ram: \(stats.postcopyBytes / 1024) kbytes") }
+        if let compression = stats.compression {
+            // QEMU's block for compressed pages, after the RAM figures.
+            lines.append("compression pages: \(compression.pages) pages")
+            lines.append("compression busy: \(compression.notTried)")
+            lines.append("compression busy rate: \(formatFixed(compression.busyRate, decimals: 2))")
+            lines.append("compressed size: \(compression.frameBytes / 1024) kbytes")
+            lines.append("compression rate: \(formatFixed(compression.rate, decimals: 2))")
+            // swiftkvm's own: why the other batches went plain.
+            lines.append("compression plain batches: \(compression.didNotShrink) did not shrink, \(compression.notSampled) not sampled")
+        }
         if let faults = stats.postcopyFaults, showBlocktime {
             lines.append("postcopy blocktime: \(faults.blocktimeMs)")
             lines.append("postcopy vcpu blocktime: [\(faults.blocktimeMs)]")

@@ -151,7 +151,7 @@ public enum QMPMigrationCommands {
             ("page-size", .integer(Int64(GuestRAMRegion.pageSize))),
             ("mbps", .double(stats.throughputMbps)),
             ("pages-per-second", .integer(Int64(clamping: stats.pagesPerSecond))),
-            ("multifd-bytes", .integer(0)),
+            ("multifd-bytes", .integer(Int64(clamping: stats.compression?.wireBytes ?? 0))),
             ("precopy-bytes", .integer(Int64(clamping: stats.precopyBytes))),
             ("downtime-bytes", .integer(Int64(clamping: stats.downtimeBytes))),
             ("postcopy-bytes", .integer(Int64(clamping: stats.postcopyBytes))),
@@ -161,6 +161,15 @@ public enum QMPMigrationCommands {
             ram.append(("dirty-pages-rate", .integer(Int64(clamping: stats.dirtyPagesRate))))
         }
         members.append(("ram", .object(ram)))
+        if let compression = stats.compression {
+            members.append(("compression", .object([
+                ("pages", .integer(Int64(clamping: compression.pages))),
+                ("busy", .integer(Int64(clamping: compression.notTried))),
+                ("busy-rate", .double(compression.busyRate)),
+                ("compressed-size", .integer(Int64(clamping: compression.frameBytes))),
+                ("compression-rate", .double(compression.rate)),
+            ])))
+        }
         if let faults = stats.postcopyFaults {
             members.append(("postcopy-blocktime", .integer(Int64(clamping: faults.blocktimeMs))))
         }

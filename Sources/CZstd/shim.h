@@ -1,0 +1,2 @@
+// libzstd (Debian's libzstd-dev): compressed migration batches (Migration/Stream/BatchCompression.swift).
+#include <zstd.h>
