@@ -153,7 +153,7 @@ final class StreamRobustnessTests: XCTestCase {
 
     /// A well-formed stream whose digest matches, so only the RAM check can refuse it.
     private func sealed(_ records: [UInt8]) -> [UInt8] {
-        var bytes = handmade(records) + [StreamFormat.Tag.end.rawValue]
+        let bytes = handmade(records) + [StreamFormat.Tag.end.rawValue]
         var digest = StreamDigest()
         digest.update(bytes)
         return bytes + le64(digest.value)
