@@ -65,6 +65,11 @@ final class OutgoingMigration: @unchecked Sendable {
 
     private var isCancelled: Bool { lock.withLock { cancelRequested } }
 
+    /// What may still be queued on the socket when the guest pauses: 2 ms at 1 Gbit/s.
+    static let switchoverQueueBytes = 256 * 1024
+    /// How long to wait for the queue to get that short before pausing anyway.
+    static let switchoverQueueWaitNanoseconds: UInt64 = 2_000_000_000
+
     /// `migrate_start_postcopy`: switch to postcopy at the end of the pass being sent.
     func startPostcopy() throws {
         guard capabilities.postcopyRAM else { throw MigrationError.postcopyNotEnabled }
@@ -232,6 +237,11 @@ final class OutgoingMigration: @unchecked Sendable {
             return try switchToPostcopy(precopy: precopy, writer: writer, socket: socket, undo: &undo)
         }
 
+        // Let the link carry what pre-copy queued while the guest still runs; what it dirties
+        // meanwhile joins the final pass. Bounded, for a destination that has stopped reading.
+        socket.waitUntilSent(atMost: Self.switchoverQueueBytes,
+                             deadlineNanoseconds: MonotonicClock.nanoseconds() + Self.switchoverQueueWaitNanoseconds,
+                             shouldStop: { isCancelled })
         // Switchover: from here the guest is paused until the destination resumes it.
         try checkpoint(socket)
         undo.beforeSwitchover = machine.runState
