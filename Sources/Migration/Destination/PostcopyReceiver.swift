@@ -155,8 +155,11 @@ final class PostcopyReceiver: @unchecked Sendable {
     }
 
     private func arrived(region: Int, page: Int) {
-        let now = MonotonicClock.nanoseconds()
         state.withLock {
+            // Read under the lock: the fault thread may record a wait for this page after a
+            // clock read taken outside it, and the difference would go negative (it crashed
+            // a destination once, right after a recovery).
+            let now = MonotonicClock.nanoseconds()
             let bit: UInt64 = 1 << UInt64(page & 63)
             if missing[region][page >> 6] & bit != 0 {
                 missing[region][page >> 6] &= ~bit
