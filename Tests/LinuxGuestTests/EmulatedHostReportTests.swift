@@ -95,4 +95,21 @@ final class DmesgTroubleTests: XCTestCase {
             """)
         XCTAssertEqual(cutShort.hostKernelCrash, "[  338.0] Kernel panic - not syncing: corrupted stack end detected inside scheduler")
     }
+
+    func testOnlyAStepWithoutAnAnswerCountsAsUnanswered() {
+        let unanswered = EmulatedHostReport(console: """
+            @@ step boot ok 10.6
+            @@ step shell start
+            @@ out dmesg
+            (no answer in 600s)
+            @@ end dmesg
+            @@ step shell fail 601.9 no answer to dmesg in 600s
+            """)
+        XCTAssertEqual(LinuxGuestTests.unansweredStep(unanswered), "step shell: no answer to dmesg in 600s")
+        let wrongAnswer = EmulatedHostReport(console: """
+            @@ step migrate start
+            @@ step migrate fail 30.0 migration failed
+            """)
+        XCTAssertNil(LinuxGuestTests.unansweredStep(wrongAnswer))
+    }
 }

@@ -49,25 +49,29 @@ final class LinuxGuestTests: XCTestCase {
         }
     }
 
-    /// Runs L1 once more, and only once, when L1's own kernel crashed: nested SVM under QEMU TCG
-    /// has crashed L1 (a stack guard page hit in kvm_amd's path) in runs whose guest checks had
-    /// all passed. That is the emulation's failure, not swiftkvm's; the first console is printed
-    /// so it is not lost, and a second crash fails the test.
+    /// Runs L1 once more, and only once, when L1's own kernel crashed or a guest command got
+    /// no answer in its time. Nested SVM under QEMU TCG has crashed L1 (a stack guard page hit
+    /// in kvm_amd's path, a corrupted stack in its scheduler) in runs whose guest checks had all
+    /// passed, and once (CI-like run, 2026-12-01) the guest's console slowed to a few lines a
+    /// second in one run of five, the same build passing before and after: `dmesg` got no
+    /// answer in 600 s. Not explained yet (the rate fits Linux's 8250 driver falling back to
+    /// its backup timer); the first console is printed so it is not lost, and a second failure
+    /// of either kind fails the test.
     private func runRetryingAHostCrash(_ host: EmulatedHost) throws -> EmulatedHostReport {
-        var crash: String?
+        var reason: String?
         do {
             let report = try host.run(timeoutSeconds: 1500)
-            crash = report.hostKernelCrash
-            if crash == nil { return report }
+            reason = report.hostKernelCrash.map { "L1's own kernel crashed (\($0))" } ?? Self.unansweredStep(report)
+            if reason == nil { return report }
         } catch {
-            crash = EmulatedHostReport(console: host.console).hostKernelCrash
-            guard crash != nil else {
+            guard let crash = EmulatedHostReport(console: host.console).hostKernelCrash else {
                 print(host.console)
                 throw error
             }
+            reason = "L1's own kernel crashed (\(crash))"
         }
         print(host.console)
-        print("emulated host: L1's own kernel crashed (\(crash ?? "")); booting L1 once more")
+        print("emulated host: \(reason ?? ""); booting L1 once more")
         do {
             let report = try host.run(timeoutSeconds: 1500)
             XCTAssertNil(report.hostKernelCrash, "the emulated host's kernel crashed twice")
@@ -76,6 +80,16 @@ final class LinuxGuestTests: XCTestCase {
             print(host.console)
             throw error
         }
+    }
+
+    /// The first step that failed because a guest command got no answer in its time.
+    static func unansweredStep(_ report: EmulatedHostReport) -> String? {
+        for name in report.stepOrder {
+            if case .failed(let why)? = report.steps[name]?.outcome, why.hasPrefix("no answer to ") {
+                return "step \(name): \(why)"
+            }
+        }
+        return nil
     }
 
     private func checkShell(_ report: EmulatedHostReport) {
