@@ -9,7 +9,8 @@ Scenarios:
   a    idle 1 GiB guest (hello.elf, -m 1G)
   b    1 GiB guest with 900 MiB of non-zero data, then idle (dirty.elf fill=1 sweeps=1)
   c    150 MiB guest dirtying 96 MiB forever (dirty.elf every=64); sweeps/s before and during
-  d    a and b at 4 GiB and 8 GiB (b keeps 900 MiB of data); names a4g b4g a8g b8g
+  d    a and b at 4 GiB and 8 GiB (b keeps 900 MiB of data); names a4g b4g a8g b8g; and at
+       16 and 32 GiB by name only (a16g b16g a32g b32g: untouched RAM costs no host memory)
   e    start-up to the first serial byte (bench/startup.py's measurement)
   f    1 GiB guest, 896 MiB of random data, then an 8 MiB hot set swept forever (dirty.elf hot=8M)
   g    1 GiB guest holding 512 MiB of compressible data (files from /usr loaded as its -initrd)
@@ -108,6 +109,10 @@ SCENARIOS = {
     "b4g": filled("b4g", "4G"),
     "a8g": idle("a8g", "8G"),
     "b8g": filled("b8g", "8G"),
+    "a16g": idle("a16g", "16G"),
+    "b16g": filled("b16g", "16G"),
+    "a32g": idle("a32g", "32G"),
+    "b32g": filled("b32g", "32G"),
 }
 GROUPS = {"d": ["a4g", "b4g", "a8g", "b8g"]}
 # baseline: another swiftkvm binary (--baseline), for before/after; NAME-tls: that VMM over TLS (--tls);
@@ -607,7 +612,7 @@ def main():
         elif token in SCENARIOS or token == "e":
             names.append(token)
         elif token:
-            parser.error(f"unknown scenario {token!r}; use a, b, c, d (a4g, b4g, a8g, b8g), e, f or g")
+            parser.error(f"unknown scenario {token!r}; use a, b, c, d (a4g, b4g, a8g, b8g), a16g, b16g, a32g, b32g, e, f or g")
     args.scenarios = names
     args.vmms = [v.strip() for v in args.vmms.split(",") if v.strip()]
     if args.baseline:
