@@ -20,25 +20,8 @@ public enum HostFile {
 
     /// The file's bytes, refusing files over `limit` bytes before reading them.
     public static func readAll(_ path: String, limit: Int) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ReadError.cannotOpen(errno: errno) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ReadError.readFailed(errno: errno) }
-        if (st.st_mode & S_IFMT) == S_IFDIR { throw ReadError.readFailed(errno: EISDIR) }
-        guard st.st_size <= limit else { throw ReadError.tooLarge(size: Int(st.st_size), limit: limit) }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-        var done = 0
-        while done < bytes.count {
-            // SAFETY: reads into the array's own storage, within its count.
-            let n = bytes.withUnsafeMutableBytes { raw in
-                Errno.retryingInterrupted { read(fd, raw.baseAddress! + done, raw.count - done) }
-            }
-            if n < 0 { throw ReadError.readFailed(errno: errno) }
-            if n == 0 { bytes.removeLast(bytes.count - done); break }
-            done += n
-        }
-        return bytes
+        let contents = try FileContents(path: path, limit: limit)
+        return try contents.withUnsafeBytes(0..<contents.count) { Array($0) }
     }
 }
 
@@ -59,7 +42,7 @@ extension HostFile.ReadError: ErrnoCarrying {
 /// emulated host, where TCG runs the kernel's string copies slowly; mapped, the page cache's
 /// pages are used as they are. A mapped file is read again at each use (a reset reloads the
 /// kernel from it), so what it holds then is what the guest gets, as with QEMU; a file cut
-/// shorter since the start is refused (`readAgain`) rather than read past its end.
+/// shorter since the start is refused (`withUnsafeBytes`) rather than read past its end.
 public final class FileContents: RandomAccessCollection {
     private let base: UnsafeMutableRawPointer?
     private let mapped: Int

@@ -67,7 +67,7 @@ final class EmulatedHost {
 
     /// Runs scripts/emulated-host with stdout and stderr to a file (no pipe to drain).
     private static func script(_ arguments: [String], outputFile: String) throws -> (Int32, String) {
-        FileManager.default.createFile(atPath: outputFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputFile, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputFile))
         defer { try? output.close() }
         let process = Process()

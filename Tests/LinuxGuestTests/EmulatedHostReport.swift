@@ -22,6 +22,7 @@ struct EmulatedHostReport {
     /// page was hit", which nested SVM under TCG has been seen to hit.
     private(set) var hostKernelCrash: String?
     static let hostCrashSignatures = ["BUG: ", "Oops: ", "Kernel panic", "general protection fault"]
+    static func isHostCrash(_ line: String) -> Bool { hostCrashSignatures.contains(where: line.contains) }
 
     init(console: String) {
         var block: (kind: String, name: String, lines: [String])?
@@ -45,7 +46,7 @@ struct EmulatedHostReport {
                 }
                 continue
             }
-            if hostKernelCrash == nil, Self.hostCrashSignatures.contains(where: line.contains) {
+            if hostKernelCrash == nil, Self.isHostCrash(line) {
                 hostKernelCrash = line
             }
             // Kernel messages may share a console line with the driver's: look for the marker.
@@ -65,7 +66,7 @@ struct EmulatedHostReport {
         // A block the console never closed was cut short by L1's end: what it holds after the
         // last output may be L1's own last words, so a crash there is L1's.
         if let open = block, hostKernelCrash == nil {
-            hostKernelCrash = open.lines.first { line in Self.hostCrashSignatures.contains(where: line.contains) }
+            hostKernelCrash = open.lines.first(where: Self.isHostCrash)
         }
     }
 

@@ -69,7 +69,7 @@ final class PageSender {
     /// The switchover's union is sent with the guest paused and needs none.
     func send(_ selection: PageSelection, rearm: DirtyLogRearm? = nil) throws -> PassCounts {
         position = (0, 0)
-        rearming = rearm.map { ($0, selection) }
+        if case .union = selection { rearming = nil } else { rearming = rearm.map { ($0, selection) } }
         defer { rearming = nil }
         var total = PassCounts()
         for (index, region) in regions.enumerated() {
@@ -115,7 +115,7 @@ final class PageSender {
                 bitmap = end - start == words ? selected[start..<end]
                     : ArraySlice(selected[start..<end] + [UInt64](repeating: 0, count: words - (end - start)))
             case .union:
-                return
+                return  // never set for it (send)
             }
             try rearm.rearm(index, first, count, bitmap)
         }

@@ -165,17 +165,7 @@ final class StreamWriter {
         var payloadBytes = 0
         if !pagesAreStable {
             let copy = bounceBuffer
-            for index in 0..<kinds.count where kinds[index] == normal {
-                // SAFETY: the caller built `kinds` for pages inside this region, and at most
-                // maxBatchPages pages go into the bounce buffer, which holds that many.
-                let slot = copy + payloadBytes
-                slot.copyMemory(from: regionBase + (firstPage + index) * pageSize, byteCount: pageSize)
-                if isZeroPage(slot) {
-                    kinds[index] = StreamFormat.PageKind.zero.rawValue
-                } else {
-                    payloadBytes += pageSize
-                }
-            }
+            payloadBytes = Self.copyNormalPages(kinds, firstPage: firstPage, from: regionBase, into: copy, findingZeroPages: true)
             if payloadBytes > 0 {
                 vectors[1] = iovec(iov_base: copy, iov_len: payloadBytes)
                 vectorCount = 2
@@ -237,18 +227,9 @@ final class StreamWriter {
             return false
         }
         let slot = try pool.freeSlot { try writeSlot($0) }
-        var payloadBytes = 0
-        for index in 0..<kinds.count where kinds[index] == normal {
-            // SAFETY: the caller built `kinds` for pages inside this region, and a slot holds
-            // maxBatchPages pages.
-            let copy = slot.pages + payloadBytes
-            copy.copyMemory(from: regionBase + (firstPage + index) * pageSize, byteCount: pageSize)
-            if !pagesAreStable && isZeroPage(copy) {
-                kinds[index] = StreamFormat.PageKind.zero.rawValue
-            } else {
-                payloadBytes += pageSize
-            }
-        }
+        // A paused guest's zero pages were found by the sender already.
+        let payloadBytes = Self.copyNormalPages(kinds, firstPage: firstPage, from: regionBase, into: slot.pages,
+                                                findingZeroPages: !pagesAreStable)
         guard payloadBytes > 0 else {
             pool.giveBack(slot)
             return false
@@ -261,6 +242,29 @@ final class StreamWriter {
         slot.kinds = Array(kinds)
         pool.submit(slot)
         return true
+    }
+
+    /// Copies the batch's normal pages one after another to `destination` (which holds
+    /// maxBatchPages pages) and returns the bytes copied; with `findingZeroPages`, a page that
+    /// turns out zero in the copy is marked so in `kinds` instead of kept. The copy is what is
+    /// sent and digested, so a running guest's later writes cannot make the two differ.
+    private static func copyNormalPages(_ kinds: UnsafeMutableBufferPointer<UInt8>, firstPage: Int,
+                                        from regionBase: UnsafeMutableRawPointer, into destination: UnsafeMutableRawPointer,
+                                        findingZeroPages: Bool) -> Int {
+        let pageSize = GuestRAMRegion.pageSize
+        var copied = 0
+        for index in 0..<kinds.count where kinds[index] == StreamFormat.PageKind.normal.rawValue {
+            // SAFETY: the caller built `kinds` for pages inside this region, and at most
+            // maxBatchPages pages go to `destination`, which holds that many.
+            let page = destination + copied
+            page.copyMemory(from: regionBase + (firstPage + index) * pageSize, byteCount: pageSize)
+            if findingZeroPages && isZeroPage(page) {
+                kinds[index] = StreamFormat.PageKind.zero.rawValue
+            } else {
+                copied += pageSize
+            }
+        }
+        return copied
     }
 
     /// Writes every batch still with the compression threads, in order; before anything else
@@ -300,7 +304,12 @@ final class StreamWriter {
     /// `header`, then `payload`: in one write from just before `payload` when `room` bytes in
     /// front of it are free and enough, else in two. Both are digested in order.
     private func writeRun(header: [UInt8], payload: UnsafeRawBufferPointer, room: Int = 0) throws {
-        guard let base = payload.baseAddress else { return }
+        guard let base = payload.baseAddress, payload.count > 0 else {
+            digest.update(header)
+            try header.withUnsafeBytes { try socket.writeAll($0, operation: "sending RAM") }
+            bytesWritten += UInt64(header.count)
+            return
+        }
         if header.count <= room {
             let start = UnsafeMutableRawPointer(mutating: base) - header.count
             // SAFETY: the caller owns `room` bytes before `payload` in the same allocation.
@@ -324,15 +333,9 @@ final class StreamWriter {
     /// Sends `buffer` and the first `payloadBytes` of the bounce buffer as one run of bytes,
     /// copying `buffer` into the room just before the pages.
     private func writeInFrontOfBounce(payloadBytes: Int) throws {
-        let pages = bounceBuffer
-        let start = pages - buffer.count
-        // SAFETY: buffer.count <= bounceHeaderRoom, so `start` is inside the bounce allocation,
-        // and the pages after it hold `payloadBytes` copied bytes.
-        buffer.withUnsafeBytes { header in start.copyMemory(from: header.baseAddress!, byteCount: header.count) }
-        let wire = UnsafeRawBufferPointer(start: start, count: buffer.count + payloadBytes)
-        digest.update(wire)
-        try socket.writeAll(wire, operation: "sending RAM")
-        bytesWritten += UInt64(wire.count)
+        // The bounce buffer keeps bounceHeaderRoom bytes free before its pages.
+        try writeRun(header: buffer, payload: UnsafeRawBufferPointer(start: bounceBuffer, count: payloadBytes),
+                     room: Self.bounceHeaderRoom)
         buffer.removeAll(keepingCapacity: true)
     }
 
