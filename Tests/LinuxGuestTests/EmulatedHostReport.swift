@@ -23,6 +23,12 @@ struct EmulatedHostReport {
     private(set) var hostKernelCrash: String?
     static let hostCrashSignatures = ["BUG: ", "Oops: ", "Kernel panic", "general protection fault"]
     static func isHostCrash(_ line: String) -> Bool { hostCrashSignatures.contains(where: line.contains) }
+    /// A step's failure reason (tests/linux-host/driver's `why`) that means the guest gave no
+    /// answer in its time, as opposed to a wrong one: "no answer to NAME in Ns" for a command,
+    /// "no \"READY\" in Ns" or "no \"READY\" again in Ns" for a boot or reboot.
+    static func isGuestStall(_ reason: String) -> Bool {
+        reason.hasPrefix("no answer to ") || (reason.hasPrefix("no \"") && reason.hasSuffix("s") && reason.contains("\" "))
+    }
 
     init(console: String) {
         var block: (kind: String, name: String, lines: [String])?
@@ -89,6 +95,39 @@ struct EmulatedHostReport {
         case "skipped": steps[name] = Step(outcome: .skipped, seconds: nil)
         default: break
         }
+    }
+
+    /// What a reader of a failed run needs first, in a few lines meant to come last in the log
+    /// (CI may keep only its tail): each step's outcome, the VMMs' own messages (a triple
+    /// fault, the run state), the end of each guest console, and L1's crash.
+    func failureSummary() -> String {
+        var lines = ["emulated host summary:"]
+        lines.append("  steps: " + stepOrder.map { name in
+            switch steps[name]?.outcome {
+            case .ok?: return "\(name) ok"
+            case .failed(let why)?: return "\(name) FAILED (\(why))"
+            case .skipped?: return "\(name) skipped"
+            case .started?, nil: return "\(name) unfinished"
+            }
+        }.joined(separator: ", "))
+        for log in logs {
+            let kept = log.name.hasPrefix("vmm-")
+                ? log.lines.filter(Self.isVMMStateLine)
+                : log.lines.filter { !$0.isEmpty }
+            for line in kept.suffix(8) { lines.append("  \(log.name): \(line)") }
+        }
+        for (name, value) in results.sorted(by: { $0.key < $1.key }) where name.hasSuffix("-threads") {
+            lines.append("  \(name): \(value)")
+        }
+        if let hostKernelCrash { lines.append("  L1: \(hostKernelCrash)") }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A VMM's line worth a summary: its own messages (not the unknown-port notes), the run
+    /// state, `info cpus` and each vCPU's RIP line of `info registers -a`.
+    static func isVMMStateLine(_ line: String) -> Bool {
+        (line.hasPrefix("swiftkvm: ") && !line.contains("unknown I/O port")) || line.hasPrefix("VM status")
+            || line.hasPrefix("RIP=") || line.hasPrefix("* CPU #") || line.hasPrefix("  CPU #")
     }
 
     /// A result as a number, nil when missing or not a number.

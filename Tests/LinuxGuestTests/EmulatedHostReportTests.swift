@@ -96,7 +96,11 @@ final class DmesgTroubleTests: XCTestCase {
         XCTAssertEqual(cutShort.hostKernelCrash, "[  338.0] Kernel panic - not syncing: corrupted stack end detected inside scheduler")
     }
 
-    func testOnlyAStepWithoutAnAnswerCountsAsUnanswered() {
+}
+
+/// Which failed runs the Linux guest test boots L1 again for, and what it prints of them.
+final class EmulatedHostRetryTests: XCTestCase {
+    func testOnlyAGuestThatGaveNoAnswerOrAnL1CrashIsRunAgain() {
         let unanswered = EmulatedHostReport(console: """
             @@ step boot ok 10.6
             @@ step shell start
@@ -105,11 +109,64 @@ final class DmesgTroubleTests: XCTestCase {
             @@ end dmesg
             @@ step shell fail 601.9 no answer to dmesg in 600s
             """)
-        XCTAssertEqual(LinuxGuestTests.unansweredStep(unanswered), "step shell: no answer to dmesg in 600s")
+        XCTAssertEqual(LinuxGuestTests.retryReason(unanswered), "step shell: no answer to dmesg in 600s")
+        // CI, 2026-12-01: the guest never printed its ready line.
+        let noBoot = EmulatedHostReport(console: """
+            @@ step boot start
+            @@ live vmm-1: swiftkvm: guest read from unknown I/O port 0xcfe (reported once per port)
+            no "guest-init: ready" in 600s
+            @@ step boot fail 600.4 no "guest-init: ready" in 600s
+            @@ step shell skipped after boot
+            @@ live vmm-1: VM status: running
+            """)
+        XCTAssertEqual(LinuxGuestTests.retryReason(noBoot), "step boot: no \"guest-init: ready\" in 600s")
+        let noReboot = EmulatedHostReport(console: """
+            @@ step reboot fail 240.1 no "guest-init: ready" again in 240s
+            """)
+        XCTAssertNotNil(LinuxGuestTests.retryReason(noReboot))
         let wrongAnswer = EmulatedHostReport(console: """
             @@ step migrate start
             @@ step migrate fail 30.0 migration failed
             """)
-        XCTAssertNil(LinuxGuestTests.unansweredStep(wrongAnswer))
+        XCTAssertNil(LinuxGuestTests.retryReason(wrongAnswer))
+        // Only the first failure counts: a stall after a wrong answer is not retried.
+        let stallAfterWrong = EmulatedHostReport(console: """
+            @@ step migrate fail 30.0 migration failed
+            @@ step snapshot fail 120.0 no answer to snapshot-before in 120s
+            """)
+        XCTAssertNil(LinuxGuestTests.retryReason(stallAfterWrong))
+        let crash = EmulatedHostReport(console: """
+            [   36.5] Kernel panic - not syncing: softlockup: hung tasks
+            """)
+        XCTAssertEqual(LinuxGuestTests.retryReason(crash), "L1's own kernel crashed ([   36.5] Kernel panic - not syncing: softlockup: hung tasks)")
+    }
+
+    func testTheSummaryNamesTheFailedStepTheVMMsWordsAndTheConsolesEnd() {
+        let report = EmulatedHostReport(console: """
+            @@ step kvm ok 0.9
+            @@ step shell start
+            @@ live vmm-1: swiftkvm: guest read from unknown I/O port 0x2e9 (reported once per port)
+            @@ live console-1: [    0.098540]   node   0: [mem 0x0000000000001000-0x000000000009efff]
+            @@ step shell fail 601.9 no answer to dmesg in 600s
+            @@ live vmm-1: swiftkvm: the guest triple-faulted on CPU #1 (KVM_EXIT_SHUTDOWN) and is stopped; system_reset boots it again
+            @@ live vmm-1: VM status: paused (shutdown)
+            @@ live vmm-1: * CPU #0: thread_id=131 (halted)
+            @@ live vmm-1:   CPU #1: thread_id=132
+            @@ live vmm-1: RAX=000000000001ad40 RBX=0000000000000000
+            @@ live vmm-1: RIP=ffffffff81a189fe RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0
+            @@ result vmm-1-threads swiftkvm:S:do_sys_poll vcpu0:S:kvm_vcpu_block vcpu1:R:0
+            @@ step migrate skipped after shell
+            """)
+        XCTAssertEqual(report.failureSummary(), """
+            emulated host summary:
+              steps: kvm ok, shell FAILED (no answer to dmesg in 600s), migrate skipped
+              vmm-1: swiftkvm: the guest triple-faulted on CPU #1 (KVM_EXIT_SHUTDOWN) and is stopped; system_reset boots it again
+              vmm-1: VM status: paused (shutdown)
+              vmm-1: * CPU #0: thread_id=131 (halted)
+              vmm-1:   CPU #1: thread_id=132
+              vmm-1: RIP=ffffffff81a189fe RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0
+              console-1: [    0.098540]   node   0: [mem 0x0000000000001000-0x000000000009efff]
+              vmm-1-threads: swiftkvm:S:do_sys_poll vcpu0:S:kvm_vcpu_block vcpu1:R:0
+            """)
     }
 }
