@@ -7,9 +7,14 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
+#include <cpuid.h>
 
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
 int ckvm_ioctl_val(int fd, unsigned long request, unsigned long arg) { return ioctl(fd, request, arg); }
+
+void ckvm_host_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4]) {
+    __cpuid_count(leaf, subleaf, regs[0], regs[1], regs[2], regs[3]);
+}
 
 struct ckvm_io_exit ckvm_run_io(const struct kvm_run *run) {
     struct ckvm_io_exit e = { run->io.direction, run->io.size, run->io.port, run->io.count, run->io.data_offset };

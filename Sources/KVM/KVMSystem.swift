@@ -69,6 +69,19 @@ public final class KVMSystem {
         }
     }
 
+    /// The host processor's name, as CPUID leaves 0x80000002-0x80000004 give it (48 bytes of
+    /// ASCII in EAX, EBX, ECX, EDX of each), read with the instruction itself: KVM's supported
+    /// CPUID leaves them zero. Empty where the host has no such leaves.
+    public static func hostBrandLeaves() -> [(eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32)] {
+        func leaf(_ function: UInt32) -> (eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32) {
+            var regs: [UInt32] = [0, 0, 0, 0]
+            ckvm_host_cpuid(function, 0, &regs)
+            return (regs[0], regs[1], regs[2], regs[3])
+        }
+        guard leaf(0x8000_0000).eax >= 0x8000_0004 else { return [] }
+        return (UInt32(0x8000_0002)...0x8000_0004).map(leaf)
+    }
+
     /// MSR indices KVM saves and restores (KVM_GET_MSR_INDEX_LIST).
     public func msrIndexList() throws -> [UInt32] {
         var probe = kvm_msr_list()

@@ -93,6 +93,7 @@ public final class Machine {
             devices = try PlatformDevices(debugExitPorts: configuration.debugExit)
             let supported = try kvm.supportedCPUID()
             let tscDeadline = kvm.checkExtension(Int32(KVM_CAP_TSC_DEADLINE_TIMER)) > 0
+            let hostBrand = KVMSystem.hostBrandLeaves()
             var threads: [VCPUThread] = []
             // KVM creates every vCPU but the first in the wait-for-SIPI state
             // (KVM_MP_STATE_UNINITIALIZED, given the in-kernel irqchip): the guest starts
@@ -101,7 +102,7 @@ public final class Machine {
                 let vcpu = try MachineError.during("create the vCPU", vcpu: index) { [vm] in
                     let vcpu = try vm.createVCPU(id: index)
                     let guest = GuestCPUID.build(supported: supported, tscKHz: (try? vcpu.tscKHz()) ?? 0,
-                                                 tscDeadlineTimer: tscDeadline)
+                                                 tscDeadlineTimer: tscDeadline, hostBrand: hostBrand)
                     try vcpu.setCPUID(CPUIDTopology(vcpuIndex: index, vcpuCount: count).apply(to: guest))
                     return vcpu
                 }

@@ -109,6 +109,9 @@ final class LinuxGuestTests: XCTestCase {
 
     private func checkShell(_ report: EmulatedHostReport) {
         XCTAssertEqual(report.outputs["cpus"], ["\(vcpus)"], "processors in the guest's /proc/cpuinfo")
+        let hostModel = report.results["host-model-name"] ?? ""
+        XCTAssertFalse(hostModel.isEmpty, "L1's /proc/cpuinfo has no model name")
+        XCTAssertEqual(report.outputs["model-name"], [hostModel], "the guest's CPU is not named as L1's")
         XCTAssertTrue(report.outputs["uptime"]?.first?.contains(" up ") ?? false, "uptime: \(report.outputs["uptime"] ?? [])")
         // A 900-character line typed in one go crosses the 16-byte FIFO whole: the 8250
         // driver took every byte from its interrupts (echo's newline makes 901).

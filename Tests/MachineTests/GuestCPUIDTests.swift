@@ -79,6 +79,38 @@ final class GuestCPUIDTests: XCTestCase {
         }
     }
 
+    private func words(_ text: String) -> [(eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32)] {
+        var bytes = Array(text.utf8.prefix(47)) + [UInt8](repeating: 0, count: 48)
+        bytes = Array(bytes.prefix(48))
+        let all = stride(from: 0, to: 48, by: 4).map { i in (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[i + $1]) << (8 * $1) } }
+        return (0..<3).map { (all[4 * $0], all[4 * $0 + 1], all[4 * $0 + 2], all[4 * $0 + 3]) }
+    }
+
+    private func brand(_ entries: [kvm_cpuid_entry2]) -> String {
+        let leaves = (UInt32(0x8000_0002)...0x8000_0004).compactMap { GuestCPUID.entry(entries, function: $0) }
+        let bytes = leaves.flatMap { e in [e.eax, e.ebx, e.ecx, e.edx].flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> (8 * $0)) } } }
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    func testTheHostsProcessorNameFillsTheNameLeavesKVMLeftEmpty() {
+        let host = words("AMD QEMU TCG CPU version 2.5+")
+        // KVM lists the leaves, zeroed (its default case), up to its highest extended leaf.
+        let zeroed = amd + [e(0x8000_0000, 0x8000_0021), e(0x8000_0002), e(0x8000_0003), e(0x8000_0004)]
+        let named = GuestCPUID.build(supported: zeroed, tscKHz: 0, tscDeadlineTimer: false, hostBrand: host)
+        XCTAssertEqual(brand(named), "AMD QEMU TCG CPU version 2.5+")
+        XCTAssertEqual(named.count, GuestCPUID.build(supported: zeroed, tscKHz: 0, tscDeadlineTimer: false).count,
+                       "the leaves are filled, not added twice")
+        // Absent leaves are added as well.
+        let absent = GuestCPUID.withBrand(amd + [e(0x8000_0000, 0x8000_0008)], host: host)
+        XCTAssertEqual(brand(absent), "AMD QEMU TCG CPU version 2.5+")
+        // Not where the guest's highest extended leaf stops short of them, nor over a name KVM gave.
+        XCTAssertEqual(brand(GuestCPUID.withBrand(amd + [e(0x8000_0000, 0x8000_0001)], host: host)), "")
+        let given = amd + [e(0x8000_0000, 0x8000_0008)] + zip(UInt32(0x8000_0002)...0x8000_0004, words("Given by KVM")).map { f, w in e(f, w.eax, w.ebx, w.ecx, w.edx) }
+        XCTAssertEqual(brand(GuestCPUID.withBrand(given, host: host)), "Given by KVM")
+        // A host without the leaves changes nothing.
+        XCTAssertEqual(brand(GuestCPUID.withBrand(zeroed, host: [])), "")
+    }
+
     /// On this host's KVM: each vCPU gets what build() makes of KVM's own list, then its own
     /// topology (APIC ID in leaf 1), so the two steps compose per vCPU.
     func testMachineVCPUsSeeKVMSignatureAndTheirOwnAPICID() throws {
@@ -93,6 +125,11 @@ final class GuestCPUIDTests: XCTestCase {
             XCTAssertEqual((GuestCPUID.entry(cpuid, function: 1)?.ebx ?? 0) >> 24, UInt32(index), "vCPU \(index)'s APIC ID")
             XCTAssertGreaterThan(khz, 0)
             XCTAssertEqual(GuestCPUID.entry(cpuid, function: 0x4000_0010)?.eax, khz)
+            let hostBrand = KVMSystem.hostBrandLeaves()
+            XCTAssertEqual(hostBrand.count, 3, "this host's CPU names itself in CPUID")
+            XCTAssertFalse(brand(cpuid).isEmpty, "vCPU \(index) has no processor name")
+            XCTAssertEqual(brand(cpuid), brand(GuestCPUID.withBrand([e(0x8000_0000, 0x8000_0004)], host: hostBrand)),
+                           "vCPU \(index) is named as the host's CPU")
         }
     }
 }

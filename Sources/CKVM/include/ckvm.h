@@ -76,6 +76,8 @@ static const unsigned long CKVM_TRANSLATE = KVM_TRANSLATE;
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg);
 /// ioctl(2) with an integer argument.
 int ckvm_ioctl_val(int fd, unsigned long request, unsigned long arg);
+/// The host CPU's own CPUID leaf (the instruction, not KVM): EAX, EBX, ECX, EDX into `regs`.
+void ckvm_host_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
 
 // kvm_run's exit payload is an anonymous union, which Swift imports awkwardly;
 // these accessors name the fields the run loop needs.

@@ -22,11 +22,31 @@ public enum GuestCPUID {
 
     /// What every guest gets: KVM's supported leaves with the hypervisor bit, KVM's
     /// paravirtual leaves, and the TSC frequency where KVM knows it.
-    public static func build(supported: [kvm_cpuid_entry2], tscKHz: UInt32, tscDeadlineTimer: Bool) -> [kvm_cpuid_entry2] {
+    public static func build(supported: [kvm_cpuid_entry2], tscKHz: UInt32, tscDeadlineTimer: Bool,
+                             hostBrand: [(eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32)] = []) -> [kvm_cpuid_entry2] {
         var entries = markHypervisor(supported, tscDeadlineTimer: tscDeadlineTimer)
         entries = withKVMLeaves(entries)
         if tscKHz > 0 { entries = withTSCFrequency(entries, khz: tscKHz) }
-        return entries
+        return withBrand(entries, host: hostBrand)
+    }
+
+    /// Leaves 0x80000002-0x80000004: the processor's name, Linux's "model name". KVM reports
+    /// them zero, so a guest would see none (Linux then names an AMD CPU by family: "AMD
+    /// Hammer"); as QEMU's `-cpu host` does, the host's own name goes there. Only where the
+    /// guest's highest extended leaf includes them and KVM left all three empty, so a name KVM
+    /// does give is kept.
+    public static func withBrand(_ entries: [kvm_cpuid_entry2],
+                                 host: [(eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32)]) -> [kvm_cpuid_entry2] {
+        let functions = UInt32(0x8000_0002)...0x8000_0004
+        guard host.count == functions.count, let maxExtended = entry(entries, function: 0x8000_0000)?.eax,
+              maxExtended >= functions.upperBound,
+              functions.allSatisfy({ f in entry(entries, function: f).map { $0.eax | $0.ebx | $0.ecx | $0.edx == 0 } ?? true })
+        else { return entries }
+        var result = entries
+        for (function, words) in zip(functions, host) {
+            result = upserting(result, function: function) { e in (e.eax, e.ebx, e.ecx, e.edx) = words }
+        }
+        return result
     }
 
     public static func markHypervisor(_ entries: [kvm_cpuid_entry2], tscDeadlineTimer: Bool) -> [kvm_cpuid_entry2] {
