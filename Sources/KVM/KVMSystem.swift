@@ -69,11 +69,14 @@ public final class KVMSystem {
         }
     }
 
+    /// A CPUID leaf's four registers.
+    public typealias CPUIDWords = (eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32)
+
     /// The host processor's name, as CPUID leaves 0x80000002-0x80000004 give it (48 bytes of
     /// ASCII in EAX, EBX, ECX, EDX of each), read with the instruction itself: KVM's supported
     /// CPUID leaves them zero. Empty where the host has no such leaves.
-    public static func hostBrandLeaves() -> [(eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32)] {
-        func leaf(_ function: UInt32) -> (eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32) {
+    public static func hostBrandLeaves() -> [CPUIDWords] {
+        func leaf(_ function: UInt32) -> CPUIDWords {
             var regs: [UInt32] = [0, 0, 0, 0]
             ckvm_host_cpuid(function, 0, &regs)
             return (regs[0], regs[1], regs[2], regs[3])

@@ -54,6 +54,12 @@ final class EmulatedHost {
         return EmulatedHostReport(console: output)
     }
 
+    /// L1's console, then the report's summary last: a log cut to its tail still shows why.
+    func printFailedRun(_ report: EmulatedHostReport) {
+        print(console)
+        print(report.failureSummary())
+    }
+
     /// One line with the time of the build, L1's boot and every step, for the log and README.
     func timings(_ report: EmulatedHostReport) -> String {
         var parts = [String(format: "build %.0f s", buildSeconds)]

@@ -12,7 +12,7 @@ final class LinuxGuestTests: XCTestCase {
     /// migration carries every vCPU.
     let vcpus = 2
     /// How long the guest's boot (and reboot) may take: about 10 s here and 30 s in CI; one that
-    /// takes longer has stalled (see `runRetryingAHostCrash`), and waiting longer only delays
+    /// takes longer has stalled (see `runRetryingEmulationFailures`), and waiting longer only delays
     /// the retry.
     let bootTimeoutSeconds = 240
     /// What the driver does, in order (tests/linux-host/driver).
@@ -33,13 +33,9 @@ final class LinuxGuestTests: XCTestCase {
         let host = try EmulatedHost(test: self)
         try host.build(["--guest-kernel", "vmlinuz-cloud", "--smp", "\(vcpus)", "--boot-timeout", "\(bootTimeoutSeconds)",
                         "--dmesg-filter", Self.troubleInDmesg.joined(separator: "|"), "--steps", steps.joined(separator: " ")])
-        let report = try runRetryingAHostCrash(host)
-        // The summary last: a log cut to its tail still shows why.
+        let report = try runRetryingEmulationFailures(host)
         defer {
-            if (testRun?.failureCount ?? 0) > 0 {
-                print(host.console)
-                print(report.failureSummary())
-            }
+            if (testRun?.failureCount ?? 0) > 0 { host.printFailedRun(report) }
         }
         print(host.timings(report))
 
@@ -71,15 +67,14 @@ final class LinuxGuestTests: XCTestCase {
     /// "What the emulated host does differently"): QEMU as the VMM inside L1 deadlocks the
     /// same way. Each failed run's console and summary are printed, so the evidence stays in
     /// the log; the last run's failures fail the test, and a wrong answer is never retried.
-    private func runRetryingAHostCrash(_ host: EmulatedHost) throws -> EmulatedHostReport {
+    private func runRetryingEmulationFailures(_ host: EmulatedHost) throws -> EmulatedHostReport {
         for run in 1...l1Runs {
             let report: EmulatedHostReport
             do {
                 report = try host.run(timeoutSeconds: 1500)
             } catch {
                 let cut = EmulatedHostReport(console: host.console)
-                print(host.console)
-                print(cut.failureSummary())
+                host.printFailedRun(cut)
                 guard run < l1Runs, let crash = cut.hostKernelCrash else { throw error }
                 print("emulated host: run \(run) of \(l1Runs): L1's own kernel crashed (\(crash)); booting L1 again")
                 continue
@@ -88,8 +83,7 @@ final class LinuxGuestTests: XCTestCase {
                 if run == l1Runs { XCTAssertNil(report.hostKernelCrash, "the emulated host's kernel crashed in every run") }
                 return report
             }
-            print(host.console)
-            print(report.failureSummary())
+            host.printFailedRun(report)
             print("emulated host: run \(run) of \(l1Runs): \(reason); booting L1 again")
         }
         preconditionFailure("the last run returns or throws")

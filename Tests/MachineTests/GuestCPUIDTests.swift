@@ -79,7 +79,7 @@ final class GuestCPUIDTests: XCTestCase {
         }
     }
 
-    private func words(_ text: String) -> [(eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32)] {
+    private func words(_ text: String) -> [KVMSystem.CPUIDWords] {
         var bytes = Array(text.utf8.prefix(47)) + [UInt8](repeating: 0, count: 48)
         bytes = Array(bytes.prefix(48))
         let all = stride(from: 0, to: 48, by: 4).map { i in (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[i + $1]) << (8 * $1) } }

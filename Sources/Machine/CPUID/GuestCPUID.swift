@@ -1,4 +1,5 @@
 import CKVM
+import KVM
 
 /// The CPUID a guest sees, built from KVM_GET_SUPPORTED_CPUID. Each step is a pure function
 /// from entries to entries, so steps compose (per-vCPU topology is another such step, applied
@@ -23,7 +24,7 @@ public enum GuestCPUID {
     /// What every guest gets: KVM's supported leaves with the hypervisor bit, KVM's
     /// paravirtual leaves, and the TSC frequency where KVM knows it.
     public static func build(supported: [kvm_cpuid_entry2], tscKHz: UInt32, tscDeadlineTimer: Bool,
-                             hostBrand: [(eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32)] = []) -> [kvm_cpuid_entry2] {
+                             hostBrand: [KVMSystem.CPUIDWords] = []) -> [kvm_cpuid_entry2] {
         var entries = markHypervisor(supported, tscDeadlineTimer: tscDeadlineTimer)
         entries = withKVMLeaves(entries)
         if tscKHz > 0 { entries = withTSCFrequency(entries, khz: tscKHz) }
@@ -36,7 +37,7 @@ public enum GuestCPUID {
     /// guest's highest extended leaf includes them and KVM left all three empty, so a name KVM
     /// does give is kept.
     public static func withBrand(_ entries: [kvm_cpuid_entry2],
-                                 host: [(eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32)]) -> [kvm_cpuid_entry2] {
+                                 host: [KVMSystem.CPUIDWords]) -> [kvm_cpuid_entry2] {
         let functions = UInt32(0x8000_0002)...0x8000_0004
         guard host.count == functions.count, let maxExtended = entry(entries, function: 0x8000_0000)?.eax,
               maxExtended >= functions.upperBound,
