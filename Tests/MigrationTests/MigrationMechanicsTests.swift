@@ -53,6 +53,25 @@ final class MigrationMechanicsTests: XCTestCase {
         XCTAssertFalse(residency.load(host: host, count: StreamFormat.maxBatchPages + 1), "more than it holds")
     }
 
+    /// Postcopy's switchover leaves pages the host never backed out of the missing set, across
+    /// several pagemap loads and a region that ends inside a word; backed pages stay, zero or not.
+    func testClearingUntouchedPagesKeepsOnlyBackedOnes() throws {
+        let pageCount = StreamFormat.maxBatchPages * 2 + 70
+        let size = pageCount * 4096
+        let host = try XCTUnwrap(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        defer { munmap(host, size) }
+        _ = madvise(host, size, MADV_NOHUGEPAGE)
+        let backed = [0, 63, 64, 1023, 1024, 2047, 2048, pageCount - 1]
+        for page in backed { host.storeBytes(of: page == 64 ? 0 : 7, toByteOffset: page * 4096, as: UInt8.self) }
+        var bitmap = [UInt64](repeating: .max, count: (pageCount + 63) / 64)
+        bitmap[bitmap.count - 1] = (1 << UInt64(pageCount % 64)) - 1
+        bitmap[20] = 0  // pages 1280-1343: not selected, so not loaded either
+        let cleared = PageResidency().clearUntouched(in: &bitmap, host: host, pageCount: pageCount)
+        let kept = (0..<pageCount).filter { bitmap[$0 >> 6] & (1 << UInt64($0 & 63)) != 0 }
+        XCTAssertEqual(kept, backed)
+        XCTAssertEqual(cleared, pageCount - 64 - backed.count)
+    }
+
     private func pass(dirty: Int, expected: UInt64) -> PassReport {
         PassReport(pass: 2, pagesSent: 100, zeroPages: 0, bytesSent: 409_600, durationNs: 1_000_000,
                    bandwidth: 1 << 30, dirtyPages: dirty, expectedDowntimeMs: expected, isSwitchover: false)

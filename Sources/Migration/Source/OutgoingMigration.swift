@@ -363,9 +363,12 @@ final class OutgoingMigration: @unchecked Sendable {
             throw MigrationError.machine("read the dirty page log", error)
         }
         let regions = machine.ramRegions
-        let missing = PageBitmaps.union(precopy.pending, last, regions: regions.count) {
+        var missing = PageBitmaps.union(precopy.pending, last, regions: regions.count) {
             PostcopyProtocol.wordCount(pages: regions[$0].pageCount)
         }
+        writer.pagesAreStable = true
+        let zeroPages = try sendUntouchedAsZero(from: &missing, regions: regions, writer: writer)
+        statistics.update { $0.duplicatePages += UInt64(zeroPages) }
         let state: MachineState
         do { state = try machine.saveState() } catch {
             throw MigrationError.machine("save the machine state", error)
@@ -403,6 +406,42 @@ final class OutgoingMigration: @unchecked Sendable {
         machine.markMigrated(guestRunsElsewhere: true)
         // Recovery connections have writers of their own; the statistics count every one.
         return Summary(downtimeMs: downtimeMs, passes: precopy.passes, bytes: statistics.snapshot.transferredBytes)
+    }
+
+    /// Postcopy's switchover, guest paused: of the pages the destination still lacks, those
+    /// the host never backed go now as zero pages in RAM batches (a byte each) and leave
+    /// `missing`, whose pages the background push sends at 4 KiB apiece. A guest with little
+    /// of its RAM in use (a Linux guest's free memory, pass 1 cut short) otherwise pushed
+    /// mostly zeros: 239 MiB for 82 MiB of data in the Linux test. Returns the pages sent.
+    private func sendUntouchedAsZero(from missing: inout [[UInt64]], regions: [GuestRAMRegion],
+                                     writer: StreamWriter) throws -> Int {
+        let residency = PageResidency()
+        let batch = StreamFormat.maxBatchPages
+        let kinds = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: batch)
+        defer { kinds.deallocate() }
+        var sent = 0
+        for (index, region) in regions.enumerated() where region.untouchedPagesReadAsZero && index < missing.count {
+            let before = missing[index]
+            guard residency.clearUntouched(in: &missing[index], host: region.host, pageCount: region.pageCount) > 0 else { continue }
+            let untouched = zip(before, missing[index]).map { $0 & ~$1 }
+            var first = 0
+            while first < region.pageCount {
+                let count = min(batch, region.pageCount - first)
+                defer { first += count }
+                let words = (first / 64)..<((first + count + 63) / 64)
+                guard let lastWord = words.last(where: { untouched[$0] != 0 }) else { continue }
+                let end = min(lastWord * 64 + 64 - untouched[lastWord].leadingZeroBitCount, first + count)
+                for i in 0..<(end - first) {
+                    let page = first + i
+                    let isUntouched = untouched[page >> 6] & (1 << UInt64(page & 63)) != 0
+                    kinds[i] = (isUntouched ? StreamFormat.PageKind.zero : StreamFormat.PageKind.skipped).rawValue
+                    if isUntouched { sent += 1 }
+                }
+                try writer.writeBatch(region: index, firstPage: first, kinds: UnsafeMutableBufferPointer(rebasing: kinds[0..<(end - first)]),
+                                      regionBase: region.host)
+            }
+        }
+        return sent
     }
 
     private func sendFinalPass(pending: [[UInt64]], pass: Int, sender: PageSender, writer: PageSink,

@@ -43,3 +43,35 @@ final class PageResidency {
         entries[index] & (Self.present | Self.swapped) == 0
     }
 }
+
+extension PageResidency {
+    /// Clears from `bitmap` (one region's pages, mapped at `host`) every page the host never
+    /// backed, and returns how many it cleared. For postcopy's switchover, with the guest
+    /// paused: such a page reads as zero here and so it does on the destination (it was
+    /// never sent there as anything but zero), whose fault handler places a zero page for a
+    /// page it was not told is missing. Pushing them would send 4 KiB of zeros per page.
+    func clearUntouched(in bitmap: inout [UInt64], host: UnsafeRawPointer, pageCount: Int) -> Int {
+        var cleared = 0
+        var first = 0
+        // Whole words per chunk, so that a word's pages are all in one load.
+        let chunk = capacity & ~63
+        while first < pageCount && first / 64 < bitmap.count && chunk > 0 {
+            let count = min(chunk, pageCount - first)
+            let words = (first / 64)..<min((first + count + 63) / 64, bitmap.count)
+            defer { first += count }
+            // SAFETY: pages first..<first+count lie inside the region's mapping at `host`.
+            guard bitmap[words].contains(where: { $0 != 0 }), load(host: host + first * GuestRAMRegion.pageSize, count: count) else { continue }
+            for word in words {
+                var bits = bitmap[word]
+                while bits != 0 {
+                    let page = word * 64 + bits.trailingZeroBitCount
+                    bits &= bits - 1
+                    guard page < first + count, isUntouched(page - first) else { continue }
+                    bitmap[word] &= ~(1 << UInt64(page & 63))
+                    cleared += 1
+                }
+            }
+        }
+        return cleared
+    }
+}
