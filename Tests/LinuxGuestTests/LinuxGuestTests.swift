@@ -11,12 +11,13 @@ final class LinuxGuestTests: XCTestCase {
     /// The guest's vCPUs: more than one, so Linux brings up an AP through INIT/SIPI and the
     /// migration carries every vCPU.
     let vcpus = 2
+    let guestMiB = 256
     /// How long the guest's boot (and reboot) may take: about 10 s here and 30 s in CI; one that
     /// takes longer has stalled (see `runRetryingEmulationFailures`), and waiting longer only delays
     /// the retry.
     let bootTimeoutSeconds = 240
     /// What the driver does, in order (tests/linux-host/driver).
-    let steps = ["kvm", "boot", "shell", "migrate", "snapshot", "pause", "reboot", "poweroff"]
+    let steps = ["kvm", "boot", "shell", "migrate", "postcopy", "snapshot", "pause", "reboot", "poweroff"]
 
     /// Trouble swiftkvm's guest shows today and the emulated host does not, each still printed.
     /// Empty: every kind in `troubleInDmesg` fails the test unless L1's own kernel shows it too.
@@ -29,9 +30,9 @@ final class LinuxGuestTests: XCTestCase {
                                  "clocksource watchdog", "Marking clocksource", "timekeeping watchdog",
                                  "too much work for irq"]
 
-    func testLinuxGuestBootsRunsCommandsMigratesSnapshotsPausesRebootsAndPowersOff() throws {
+    func testLinuxGuestBootsRunsCommandsMigratesPostcopiesSnapshotsPausesRebootsAndPowersOff() throws {
         let host = try EmulatedHost(test: self)
-        try host.build(["--guest-kernel", "vmlinuz-cloud", "--smp", "\(vcpus)", "--boot-timeout", "\(bootTimeoutSeconds)",
+        try host.build(["--guest-kernel", "vmlinuz-cloud", "--smp", "\(vcpus)", "--mem", "\(guestMiB)M", "--boot-timeout", "\(bootTimeoutSeconds)",
                         "--dmesg-filter", Self.troubleInDmesg.joined(separator: "|"), "--steps", steps.joined(separator: " ")])
         let report = try runRetryingEmulationFailures(host)
         defer {
@@ -48,6 +49,7 @@ final class LinuxGuestTests: XCTestCase {
 
         checkShell(report)
         if steps.contains("migrate") { checkMigration(report) }
+        if steps.contains("postcopy") { checkPostcopy(report) }
         if steps.contains("snapshot") { checkSnapshot(report) }
         if steps.contains("pause") { checkPause(report) }
         if steps.contains("reboot") { checkReboot(report) }
@@ -130,11 +132,36 @@ final class LinuxGuestTests: XCTestCase {
         checkDmesg(report, "dmesg-migrated")
     }
 
+    /// Postcopy on a real KVM: the guest moved before its RAM did, pages came after the
+    /// switchover through userfaultfd faults of the guest's vCPUs and the destination's push,
+    /// and the workload found every page as it left it.
+    private func checkPostcopy(_ report: EmulatedHostReport) {
+        let line = report.results["postcopy-line"] ?? ""
+        XCTAssertTrue(line.hasPrefix("migration: completed"), "postcopy migration: \(line)")
+        let destination = report.results["postcopy-destination-line"] ?? ""
+        XCTAssertGreaterThan(Self.count(before: " pages after", in: destination) ?? 0, 0,
+                             "no page came after the switchover: \(destination)")
+        checkWorkload(report, after: "memcheck-postcopied", before: "memcheck-migrated")
+        if let downtime = Self.downtimeSeconds(line) {
+            checkClock(report, "postcopy", slack: downtime + 1)
+        } else {
+            XCTFail("no downtime in \"\(line)\"")
+        }
+        checkDmesg(report, "dmesg-postcopied")
+    }
+
     private func checkSnapshot(_ report: EmulatedHostReport) {
         let line = report.results["snapshot-line"] ?? ""
         XCTAssertTrue(line.hasPrefix("migration: completed"), "snapshot save: \(line)")
-        XCTAssertGreaterThan(report.number("snapshot-bytes") ?? 0, 1_048_576, "the snapshot file is too small")
-        checkWorkload(report, after: "memcheck-restored", before: "memcheck-migrated")
+        // mapped-ram: the file is guest RAM (each page in its place) with a small header and
+        // trailer, and its zero pages take no space.
+        let ramBytes = Double(guestMiB) * 1_048_576
+        let length = report.number("snapshot-bytes") ?? 0
+        XCTAssertTrue(length >= ramBytes && length < ramBytes * 1.01, "the mapped-ram file is \(length) bytes for \(ramBytes) of RAM")
+        let allocated = report.number("snapshot-allocated-bytes") ?? 0
+        XCTAssertGreaterThan(allocated, 1_048_576, "the snapshot file holds too little")
+        XCTAssertLessThan(allocated, ramBytes * 0.8, "the snapshot file's zero pages take disk space")
+        checkWorkload(report, after: "memcheck-restored", before: "memcheck-postcopied")
         checkDmesg(report, "dmesg-restored")
     }
 
@@ -220,6 +247,12 @@ final class LinuxGuestTests: XCTestCase {
             guard kind == "WARNING:", let at = line.range(of: " at ") else { return kind }
             return kind + (line[at.upperBound...].split(separator: " ").first.map { " " + $0 } ?? "")
         }
+    }
+
+    /// The number just before `suffix` in `line` ("12288" for " pages after" in "..., 12288 pages after; ...").
+    static func count(before suffix: String, in line: String) -> Int? {
+        guard let range = line.range(of: suffix) else { return nil }
+        return line[..<range.lowerBound].split(separator: " ").last.flatMap { Int($0) }
     }
 
     /// The downtime of a "migration: completed in T ms, downtime D ms (...)" line, in seconds.
