@@ -208,7 +208,8 @@ public final class VCPU {
 
     // MARK: Whole-CPU state, in the orders kvm-state.md gives
 
-    public func captureState(msrIndices: [UInt32], xsaveSize: Int) throws -> VCPUState {
+    /// `msrs` decides which MSRs go with the CPUID read here.
+    public func captureState(msrs: StateMSRs, xsaveSize: Int) throws -> VCPUState {
         var s = VCPUState()
         try fd.ioctl("KVM_GET_MP_STATE", CKVM_GET_MP_STATE, &s.mpState)
         s.regs = try getRegs()
@@ -224,7 +225,7 @@ public final class VCPU {
         try fd.ioctl("KVM_GET_LAPIC", CKVM_GET_LAPIC, &s.lapic)
         s.tscKHz = UInt32(try fd.ioctl("KVM_GET_TSC_KHZ", CKVM_GET_TSC_KHZ))
         s.cpuid = try getCPUID()
-        s.msrs = try getMSRs(msrIndices)
+        s.msrs = try getMSRs(msrs.indices(cpuid: s.cpuid))
         try fd.ioctl("KVM_GET_VCPU_EVENTS", CKVM_GET_VCPU_EVENTS, &s.events)
         return s
     }

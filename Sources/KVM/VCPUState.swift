@@ -91,15 +91,16 @@ public struct VCPUState {
     /// Whether this state, decoded from a stream, fits the local vCPU: KVM_SET_XSAVE copies
     /// the vCPU's full XSAVE size from the buffer whatever its length, and KVM_SET_MSRS stops
     /// at the first MSR it does not handle. `xsaveSize` is the local size (at least
-    /// `kvm_xsave`'s), `msrIndices` the local KVM_GET_MSR_INDEX_LIST.
-    public func checkFits(xsaveSize: Int, msrIndices: [UInt32]) throws {
+    /// `kvm_xsave`'s); `allowed` the local rule for which MSRs a state holds, applied to this
+    /// state's own CPUID (the one that will be set).
+    public func checkFits(xsaveSize: Int, msrs allowed: StateMSRs) throws {
         let localXSAVE = max(xsaveSize, MemoryLayout<kvm_xsave>.size)
         guard xsave.count == localXSAVE else {
             throw StateFieldError.wrongSize(field: "XSAVE", got: xsave.count, expected: localXSAVE)
         }
-        let known = Set(msrIndices)
+        let known = Set(allowed.indices(cpuid: cpuid))
         if let foreign = msrs.first(where: { !known.contains($0.index) }) {
-            throw StateFieldError.badValue(field: "MSR", detail: "MSR 0x\(String(foreign.index, radix: 16)) is not one this host's KVM saves and restores (KVM_GET_MSR_INDEX_LIST)")
+            throw StateFieldError.badValue(field: "MSR", detail: "MSR 0x\(String(foreign.index, radix: 16)) is not one this host's KVM saves and restores (KVM_GET_MSR_INDEX_LIST, and the MTRRs where CPUID has MTRR)")
         }
         var seen = Set<UInt32>()
         if let twice = msrs.first(where: { !seen.insert($0.index).inserted }) {

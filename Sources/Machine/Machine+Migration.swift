@@ -83,22 +83,33 @@ extension Machine: MigratableMachine {
     /// vCPU n's state travels as section `cpu<n>`, n = 0..<vcpuCount.
     static func vcpuSection(_ index: Int) -> String { "cpu\(index)" }
     static let vmSection = "kvm-vm"
-    static let kvmStateVersion: UInt32 = 1
+    /// The vCPU sections' version rule, as devices have theirs (DeviceState.swift): this build
+    /// writes `vcpuStateVersion` and reads `vcpuStateMinimumVersion` on. The fields are the
+    /// same in both; what differs is which MSRs the MSR field may hold (`StateMSRs`):
+    /// - 1: only those KVM_GET_MSR_INDEX_LIST names. Its vCPUs get their power-on MTRRs
+    ///   (MTRRdefType = write-back, enabled), which their builds never saved.
+    /// - 2: also the MTRRs (MTRRdefType, the variable pairs MTRRcap counts, the fixed ranges)
+    ///   where the section's CPUID has MTRR; saved by name, as QEMU does, since KVM does not
+    ///   list them. A build that reads only 1 refuses a 2 by its version, before any MSR.
+    static let vcpuStateVersion: UInt32 = 2
+    static let vcpuStateMinimumVersion: UInt32 = 1
+    static let vcpuStateVersionWithMTRRs: UInt32 = 2
+    static let vmStateVersion: UInt32 = 1
 
     /// Devices first, then every vCPU, then VM-wide state (kvm-state.md's save order).
     public func saveState() throws -> MachineState {
         try run.withParked {
             var sections = devices.saveSections()
-            let (msrIndices, xsaveSize) = (self.msrIndices, self.xsaveSize)
+            let (stateMSRs, xsaveSize) = (self.stateMSRs, self.xsaveSize)
             for vcpu in vcpus {
                 let cpu = try MachineError.during("save the vCPU state", vcpu: vcpu.index) {
-                    try vcpu.perform { try $0.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize) }
+                    try vcpu.perform { try $0.captureState(msrs: stateMSRs, xsaveSize: xsaveSize) }
                 }
-                sections.append(StateSection(name: Self.vcpuSection(vcpu.index), version: Self.kvmStateVersion,
+                sections.append(StateSection(name: Self.vcpuSection(vcpu.index), version: Self.vcpuStateVersion,
                                              bytes: Self.encode(cpu.encodedFields())))
             }
             let vmState = try MachineError.during("save the VM state (irqchip, PIT, clock)") { try vm.captureState() }
-            sections.append(StateSection(name: Self.vmSection, version: Self.kvmStateVersion, bytes: Self.encode(vmState.encodedFields())))
+            sections.append(StateSection(name: Self.vmSection, version: Self.vmStateVersion, bytes: Self.encode(vmState.encodedFields())))
             return MachineState(sections: sections)
         }
     }
@@ -121,17 +132,20 @@ extension Machine: MigratableMachine {
             return found
         }
         let cpuSections = try cpuNames.map(section), vmSection = try section(Self.vmSection)
-        for s in cpuSections + [vmSection] where s.version != Self.kvmStateVersion {
-            throw MachineError.stateMismatch(section: s.name, detail: "version \(s.version), this build reads version \(Self.kvmStateVersion)")
-        }
+        try Self.checkVersion(vmSection, readable: Self.vmStateVersion...Self.vmStateVersion)
         var cpus: [VCPUState] = []
         for s in cpuSections {
+            try Self.checkVersion(s, readable: Self.vcpuStateMinimumVersion...Self.vcpuStateVersion)
+            var cpu: VCPUState
             do {
-                cpus.append(try VCPUState(fields: Self.decode(s.bytes, section: s.name)))
+                cpu = try VCPUState(fields: Self.decode(s.bytes, section: s.name))
             } catch let e as StateFieldError {
                 throw MachineError.unreadableState(section: s.name, cause: ErrorCause(e))
             }
-            try checkFits(cpus[cpus.count - 1], section: s.name)
+            let carriesMTRRs = s.version >= Self.vcpuStateVersionWithMTRRs
+            try checkFits(cpu, msrs: carriesMTRRs ? stateMSRs : stateMSRs.withoutMTRRs, section: s.name)
+            if !carriesMTRRs && MTRR.advertised(in: cpu.cpuid) { cpu.msrs += PowerOnMSRs.mtrrs(stateMSRs.mtrrs) }
+            cpus.append(cpu)
         }
         let vmState: VMState
         do {
@@ -165,10 +179,17 @@ extension Machine: MigratableMachine {
         }
     }
 
-    /// A received vCPU's state must fit this host's vCPU (XSAVE size, MSR list); per vCPU.
-    func checkFits(_ cpu: VCPUState, section: String) throws {
+    static func checkVersion(_ section: StateSection, readable: ClosedRange<UInt32>) throws {
+        guard readable.contains(section.version) else {
+            throw MachineError.unreadableState(section: section.name, cause: ErrorCause(
+                StateDecodingError.unsupportedVersion(version: section.version, readable: readable)))
+        }
+    }
+
+    /// A received vCPU's state must fit this host's vCPU (XSAVE size, MSRs); per vCPU.
+    func checkFits(_ cpu: VCPUState, msrs: StateMSRs, section: String) throws {
         do {
-            try cpu.checkFits(xsaveSize: xsaveSize, msrIndices: msrIndices)
+            try cpu.checkFits(xsaveSize: xsaveSize, msrs: msrs)
         } catch let e as StateFieldError {
             throw MachineError.unreadableState(section: section, cause: ErrorCause(e))
         }

@@ -19,9 +19,10 @@ public final class Machine {
     private let image: BootImage
 
     /// Captured right after boot setup, one per vCPU; `system_reset` restores these.
-    private var bootVCPUStates: [VCPUState] = []
+    private(set) var bootVCPUStates: [VCPUState] = []
     private var bootVMState = VMState()
-    let msrIndices: [UInt32]
+    /// Which MSRs a vCPU's state holds (KVM's list, and the MTRRs where CPUID has MTRR).
+    let stateMSRs: StateMSRs
     let xsaveSize: Int
 
     let dirty = DirtyTracking()
@@ -111,7 +112,15 @@ public final class Machine {
             trace.mark("create-vcpus")
             run = RunControl(vcpus: threads,
                              initialState: configuration.incoming ? .paused(.inmigrate) : .paused(.prelaunch))
-            msrIndices = try kvm.msrIndexList()
+            let msrs = try Self.stateMSRs(kvm: kvm, vcpu: threads[0].vcpu)
+            stateMSRs = msrs
+            for thread in threads {
+                let vcpu = thread.vcpu
+                try MachineError.during("set the power-on MSRs", vcpu: thread.index) {
+                    try vcpu.setMSRs(PowerOnMSRs.entries(cpuid: try vcpu.getCPUID(), mtrrs: msrs.mtrrs,
+                                                         kvmMiscEnable: try vcpu.getMSRs([PowerOnMSRs.miscEnable]).first?.value))
+                }
+            }
             xsaveSize = Int(kvm.checkExtension(Int32(KVM_CAP_XSAVE2)))
         } catch let e as KVMError {
             throw MachineError.kvm(e, action: "create the virtual machine")
@@ -120,10 +129,10 @@ public final class Machine {
         }
         wireDevices()
         try MachineError.during("set the boot CPU's registers", vcpu: 0) { try setBootRegisters(vcpus[0].vcpu) }
-        let (msrIndices, xsaveSize) = (self.msrIndices, self.xsaveSize)
+        let (stateMSRs, xsaveSize) = (self.stateMSRs, self.xsaveSize)
         for vcpu in vcpus {
             bootVCPUStates.append(try MachineError.during("capture the power-on state", vcpu: vcpu.index) {
-                try vcpu.vcpu.captureState(msrIndices: msrIndices, xsaveSize: xsaveSize)
+                try vcpu.vcpu.captureState(msrs: stateMSRs, xsaveSize: xsaveSize)
             })
         }
         bootVMState = try MachineError.during("capture the power-on state") { try vm.captureState() }
@@ -135,6 +144,12 @@ public final class Machine {
         for vcpu in vcpus {
             try MachineError.during("start the vCPU thread", vcpu: vcpu.index) { try vcpu.start(delegate: self) }
         }
+    }
+
+    /// KVM's MSR list and the MTRRs that MTRRcap counts (KVM answers MTRRcap on every vCPU).
+    private static func stateMSRs(kvm: KVMSystem, vcpu: VCPU) throws -> StateMSRs {
+        let capability = try vcpu.getMSRs([MTRR.capabilityMSR]).first?.value
+        return StateMSRs(listed: try kvm.msrIndexList(), mtrrs: capability.map(MTRR.stateMSRs) ?? [])
     }
 
     private func wireDevices() {

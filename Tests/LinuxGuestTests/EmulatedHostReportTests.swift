@@ -66,6 +66,14 @@ final class DmesgTroubleTests: XCTestCase {
         XCTAssertEqual(LinuxGuestTests.troubleKinds("[ 0.1] clocksource: Switched to clocksource kvm-clock"), [])
     }
 
+    /// What Debian's 6.1 kernel printed under swiftkvm before the vCPUs powered on with MTRRs.
+    func testMTRRsLeftOffAreTrouble() {
+        XCTAssertEqual(LinuxGuestTests.troubleKinds("[ 0.000000] x86/PAT: MTRRs disabled, skipping PAT initialization too."),
+                       ["MTRRs disabled"])
+        XCTAssertEqual(LinuxGuestTests.troubleKinds("[ 0.000000] CPU MTRRs all blank - virtualized system."), ["MTRRs all blank"])
+        XCTAssertEqual(LinuxGuestTests.troubleKinds("[ 0.000000] x86/PAT: Configuration [0-7]: WB  WC  UC- UC  WB  WP  UC- WT  "), [])
+    }
+
     func testDowntimeIsReadFromTheCompletionLine() {
         XCTAssertEqual(LinuxGuestTests.downtimeSeconds("migration: completed in 701 ms, downtime 228 ms (2 passes, 192 MiB sent)"), 0.228)
         XCTAssertNil(LinuxGuestTests.downtimeSeconds("migration: failed after 3 ms: x"))

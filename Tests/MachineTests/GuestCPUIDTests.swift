@@ -34,6 +34,17 @@ final class GuestCPUIDTests: XCTestCase {
         XCTAssertEqual(GuestCPUID.entry(noDeadline, function: 1)!.ecx & (1 << 24), 0)
     }
 
+    /// MTRR (leaf 1 EDX bit 12) passes through as KVM offers it: Linux keeps MTRRs and PAT on.
+    func testMTRRIsAdvertisedExactlyWhereKVMOffersIt() {
+        for supported in [intel, amd] {
+            let built = GuestCPUID.build(supported: supported, tscKHz: 2_000_000, tscDeadlineTimer: true, hostBrand: [])
+            XCTAssertNotEqual(GuestCPUID.entry(built, function: 1)!.edx & (1 << 12), 0)
+            XCTAssertEqual(GuestCPUID.entry(built, function: 1)!.edx, GuestCPUID.entry(supported, function: 1)!.edx, "leaf 1 EDX as KVM's")
+        }
+        let withoutMTRR = amd.map { e -> kvm_cpuid_entry2 in var c = e; if c.function == 1 { c.edx &= ~(1 << 12) }; return c }
+        XCTAssertEqual(GuestCPUID.entry(GuestCPUID.build(supported: withoutMTRR, tscKHz: 0, tscDeadlineTimer: false), function: 1)!.edx & (1 << 12), 0)
+    }
+
     func testKVMLeavesKeepKVMsFeaturesAndAreAddedWhereMissing() {
         let fromIntel = GuestCPUID.withKVMLeaves(intel)
         XCTAssertEqual(signature(GuestCPUID.entry(fromIntel, function: 0x4000_0000)), "KVMKVMKVM")

@@ -30,6 +30,8 @@ import Machine
 ///                (<= 1 MiB), bytes; at most 4096 sections and 64 MiB of state in all
 ///                One section, `run-state`, is the migration's own (RunStateSection.swift): the
 ///                guest's run state when switchover began, so a stopped guest arrives stopped
+///                A section's version is its owner's, not the stream's: devices' in DeviceState.swift,
+///                the vCPUs' and the VM's in Machine+Migration.swift (vCPU version 2 added the MTRRs)
 ///     end        tag 0x05, digest u64: XXH64 (seed 0) of every stream byte before the digest;
 ///                0 and unchecked over TLS (since 1.4), where every record's AEAD tag already
 ///                authenticates the bytes
