@@ -145,6 +145,7 @@ final class LinuxGuestTests: XCTestCase {
         let line = report.results["postcopy-line"] ?? ""
         XCTAssertTrue(line.hasPrefix("migration: completed"), "postcopy migration: \(line)")
         let destination = report.results["postcopy-destination-line"] ?? ""
+        print("postcopy in the emulated host: \(line); \(destination)")
         XCTAssertGreaterThan(Self.count(before: " pages after", in: destination) ?? 0, 0,
                              "no page came after the switchover: \(destination)")
         checkWorkload(report, after: "memcheck-postcopied", before: "memcheck-migrated")
