@@ -11,6 +11,7 @@ import PackageDescription
 // - Sockets (addresses, the one listener, outgoing connects): Migration's transports and
 //   Monitor's QMP, monitor and serial servers share it. It uses SystemSupport.
 // - CZstd (libzstd): Migration's compressed RAM batches.
+// - CXXHash (libxxhash): Migration's stream digest.
 // - TLS (OpenSSL sessions over a socket, the -object credentials), over COpenSSL; Migration's
 //   stream wraps it.
 let package = Package(
@@ -30,10 +31,12 @@ let package = Package(
         .target(name: "TLS", dependencies: ["COpenSSL", "SystemSupport", "Units"]),
         // libzstd (libzstd-dev): multifd-compression zstd for migration's RAM batches.
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        // libxxhash (libxxhash-dev): the migration stream's digest, XXH3 with runtime CPU dispatch.
+        .systemLibrary(name: "CXXHash", path: "Sources/CXXHash"),
         .target(name: "KVM", dependencies: ["CKVM", "CSystemSupport", "SystemSupport"]),
         .target(name: "Devices"),
         .target(name: "Machine", dependencies: ["KVM", "Devices", "SystemSupport"]),
-        .target(name: "Migration", dependencies: ["Machine", "Units", "Sockets", "TLS", "SystemSupport", "CZstd"]),
+        .target(name: "Migration", dependencies: ["Machine", "Units", "Sockets", "TLS", "SystemSupport", "CZstd", "CXXHash"]),
         .target(name: "Monitor", dependencies: ["Migration", "Machine", "Units", "Sockets", "TLS", "SystemSupport", "CReadline"]),
         .executableTarget(name: "swiftkvm", dependencies: ["Monitor", "Migration", "Machine", "Units", "Sockets", "TLS", "SystemSupport"]),
 

@@ -38,8 +38,8 @@ link() {
         -Xcc -fmodule-map-file="$debug/CSystemSupport.build/module.modulemap" \
         -I Sources/CKVM/include -I Sources/CSystemSupport/include \
         -Xcc -fmodule-map-file=Sources/CReadline/module.modulemap -Xcc -fmodule-map-file=Sources/COpenSSL/module.modulemap \
-        -Xcc -fmodule-map-file=Sources/CZstd/module.modulemap \
-        $sources "${objects[@]}" -lreadline -lssl -lcrypto -lzstd -o "$build/$target-fuzzer" \
+        -Xcc -fmodule-map-file=Sources/CZstd/module.modulemap -Xcc -fmodule-map-file=Sources/CXXHash/module.modulemap \
+        $sources "${objects[@]}" -lreadline -lssl -lcrypto -lzstd -lxxhash -o "$build/$target-fuzzer" \
         2> >(grep -v "Cannot export local symbol" >&2)
 }
 below_monitor=(CKVM CSystemSupport SystemSupport KVM Devices Machine Units Sockets TLS Migration)

@@ -94,6 +94,20 @@ final class HostileStreamTests: XCTestCase {
         XCTAssertTrue(outcome.stdout.contains("tick") || outcome.stderr.contains("incoming migration completed"), outcome.stdout + outcome.stderr)
     }
 
+    /// A stream labelled 1.5 and sealed with 1.x's XXH64 runs the guest (old snapshot files,
+    /// older sources); the same bytes sealed with XXH3 are refused as corrupt.
+    func testAVersion1StreamWithItsXXH64DigestStillRunsAndAnXXH3OneDoesNot() throws {
+        var stream = try Self.capturedStream()
+        stream.replaceSubrange(4..<8, with: le16(1) + le16(5))
+        let body = Array(stream.dropLast(8))
+        let outcome = try feed(body + le64(StreamDigest.ofStream(body)))
+        XCTAssertEqual(outcome.reply, [0x10], outcome.stderr)
+        XCTAssertNil(outcome.status, "the destination keeps running the guest: \(outcome.stderr)")
+        let xxh3 = StreamDigest(.xxh3)
+        xxh3.update(body)
+        try assertRefused(body + le64(xxh3.value), "a 1.5 stream with an XXH3 digest", mentioning: "digest")
+    }
+
     func testStreamCutAtEveryBoundaryAndAtRandomOffsetsIsRefused() throws {
         let stream = try Self.capturedStream()
         let records = StreamRecords.parse(stream).records
@@ -160,9 +174,7 @@ final class HostileStreamTests: XCTestCase {
         let endRecord = try XCTUnwrap(records.last)
         bytes += stream[state.endOffset..<endRecord.offset]
         bytes.append(0x05)
-        var digest = StreamDigest()
-        digest.update(bytes)
-        bytes += le64(digest.value)
+        bytes += le64(StreamDigest.ofStream(bytes))
         try assertRefused(bytes, "state section '\(name)' one byte short", mentioning: name)
     }
 
@@ -186,9 +198,7 @@ final class HostileStreamTests: XCTestCase {
         let endRecord = try XCTUnwrap(records.last)
         bytes += stream[state.endOffset..<endRecord.offset]
         bytes.append(0x05)
-        var digest = StreamDigest()
-        digest.update(bytes)
-        return bytes + le64(digest.value)
+        return bytes + le64(StreamDigest.ofStream(bytes))
     }
 
     func testAStreamWithoutRAMIsRefused() throws {
@@ -201,9 +211,7 @@ final class HostileStreamTests: XCTestCase {
             default: bytes += stream[record.offset..<record.endOffset]
             }
         }
-        var digest = StreamDigest()
-        digest.update(bytes)
-        try assertRefused(bytes + le64(digest.value), "layout, state and end marker without pages",
+        try assertRefused(bytes + le64(StreamDigest.ofStream(bytes)), "layout, state and end marker without pages",
                           mentioning: "\((16 << 20) / 4096) pages of guest RAM never arrived")
     }
 
@@ -237,11 +245,11 @@ final class HostileStreamTests: XCTestCase {
         magic[0] = UInt8(ascii: "Q")
         try assertRefused(magic, "wrong magic", mentioning: "not a swiftkvm migration stream")
         var newer = stream
-        newer[4] = 2  // major 2, minor 0 (little-endian u16s after the magic)
+        newer[4] = 3  // major 3, minor 0 (little-endian u16s after the magic)
         newer[5] = 0
         newer[6] = 0
         newer[7] = 0
-        try assertRefused(newer, "newer version", mentioning: "format version 2.0 is newer")
+        try assertRefused(newer, "newer version", mentioning: "format version 3.0 is newer")
         var random = SplitMix64(seed: 3)
         let garbage = (0..<100_000).map { _ in UInt8(truncatingIfNeeded: random.next()) }
         try assertRefused(garbage, "garbage")

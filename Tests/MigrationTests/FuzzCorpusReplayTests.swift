@@ -61,8 +61,6 @@ final class FuzzCorpusReplayTests: XCTestCase {
     private func sealDigest(_ bytes: inout [UInt8]) {
         let count = bytes.count
         guard count >= 9, bytes[count - 9] == StreamFormat.Tag.end.rawValue else { return }
-        var digest = StreamDigest()
-        digest.update(Array(bytes[0..<(count - 8)]))
-        bytes.replaceSubrange((count - 8)..<count, with: le64(digest.value))
+        bytes.replaceSubrange((count - 8)..<count, with: le64(StreamDigest.ofStream(Array(bytes[0..<(count - 8)]))))
     }
 }

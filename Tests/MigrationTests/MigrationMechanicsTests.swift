@@ -5,8 +5,8 @@ import XCTest
 
 /// The pieces under the pre-copy loop: digest, zero-page scan, convergence and auto-converge.
 final class MigrationMechanicsTests: XCTestCase {
-    private func digest(_ bytes: [UInt8], chunks: [Int] = []) -> UInt64 {
-        var d = StreamDigest()
+    private func digest(_ bytes: [UInt8], chunks: [Int] = [], _ algorithm: StreamDigest.Algorithm = .xxh64) -> UInt64 {
+        let d = StreamDigest(algorithm)
         var start = 0
         for size in chunks + [bytes.count] where start < bytes.count {
             let end = min(bytes.count, start + size)
@@ -23,6 +23,22 @@ final class MigrationMechanicsTests: XCTestCase {
         XCTAssertEqual(digest(long), digest(long, chunks: [1, 31, 3, 40]))
         XCTAssertEqual(digest(long), digest(long, chunks: [32, 32]))
         XCTAssertNotEqual(digest(long), digest(long.dropLast() + [0]))
+    }
+
+    /// Stream 2.0's digest, fed in any pieces, and the algorithm each version's header names.
+    func testDigestIsXXH3FromStream2() {
+        XCTAssertEqual(digest([], .xxh3), 0x2D06_8005_38D3_94C2)
+        XCTAssertEqual(digest(Array("abc".utf8), .xxh3), 0x78AF_5F94_892F_3950)
+        let long = [UInt8]((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        XCTAssertEqual(digest(long, .xxh3), digest(long, chunks: [1, 63, 300, 1000], .xxh3))
+        XCTAssertNotEqual(digest(long, .xxh3), digest(long, .xxh64))
+        XCTAssertEqual(StreamDigest().algorithm, .xxh3)
+        XCTAssertEqual(StreamDigest.Algorithm(streamVersion: StreamVersion(major: 1, minor: 5)), .xxh64)
+        XCTAssertEqual(StreamDigest.Algorithm(streamVersion: StreamVersion(major: 2, minor: 0)), .xxh3)
+        let old = StreamFormat.magic + [1, 0, 5, 0, 0x05]
+        XCTAssertEqual(StreamDigest.ofStream(old), digest(old))
+        let new = StreamFormat.magic + [2, 0, 0, 0, 0x05]
+        XCTAssertEqual(StreamDigest.ofStream(new), digest(new, .xxh3))
     }
 
     func testZeroPageDetection() {

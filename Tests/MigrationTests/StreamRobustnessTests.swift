@@ -106,11 +106,11 @@ final class StreamRobustnessTests: XCTestCase {
 
     func testNewerMajorVersionIsRefusedNamingBothVersions() {
         var stream = StreamFormat.magic
-        stream += [2, 0, 3, 0]  // version 2.3
+        stream += [3, 0, 3, 0]  // version 3.3
         let destination = FakeMachine(regionSizes: [4096], running: false)
         let (result, reply) = receive(stream, into: destination)
         guard case .failure(let error) = result else { return XCTFail("accepted") }
-        XCTAssertEqual("\(error)", "migration stream: format version 2.3 is newer than this swiftkvm supports (1.5); upgrade the destination")
+        XCTAssertEqual("\(error)", "migration stream: format version 3.3 is newer than this swiftkvm supports (2.0); upgrade the destination")
         XCTAssertEqual(reply, .error("\(error)"))
     }
 
@@ -154,9 +154,7 @@ final class StreamRobustnessTests: XCTestCase {
     /// A well-formed stream whose digest matches, so only the RAM check can refuse it.
     private func sealed(_ records: [UInt8]) -> [UInt8] {
         let bytes = handmade(records) + [StreamFormat.Tag.end.rawValue]
-        var digest = StreamDigest()
-        digest.update(bytes)
-        return bytes + le64(digest.value)
+        return bytes + le64(StreamDigest.ofStream(bytes))
     }
 
     private func stateRecords() -> [UInt8] {

@@ -48,9 +48,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 func sealDigest(_ bytes: inout [UInt8]) {
     let count = bytes.count
     guard count >= 9, bytes[count - 9] == StreamFormat.Tag.end.rawValue else { return }
-    var digest = StreamDigest()
-    bytes.withUnsafeBytes { digest.update(UnsafeRawBufferPointer(rebasing: $0[0..<(count - 8)])) }
-    withUnsafeBytes(of: digest.value.littleEndian) { bytes.replaceSubrange((count - 8)..<count, with: $0) }
+    let digest = bytes.withUnsafeBytes { StreamDigest.ofStream(UnsafeRawBufferPointer(rebasing: $0[0..<(count - 8)])) }
+    withUnsafeBytes(of: digest.littleEndian) { bytes.replaceSubrange((count - 8)..<count, with: $0) }
 }
 
 /// A unix socket pair whose receive side already holds every input byte and then end of

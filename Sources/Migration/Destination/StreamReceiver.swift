@@ -226,10 +226,13 @@ enum StreamReceiver {
         guard version.major <= StreamFormat.version.major else {
             throw MigrationError.newerVersion(stream: version, supported: StreamFormat.version)
         }
-        guard version.major == StreamFormat.version.major else {
-            throw MigrationError.malformedStream("format version \(version) is older than any this swiftkvm reads (\(StreamFormat.version))")
+        guard version >= StreamFormat.oldestReadable else {
+            throw MigrationError.malformedStream("format version \(version) is older than any this swiftkvm reads (\(StreamFormat.oldestReadable) to \(StreamFormat.version))")
         }
-        if reader.isEncrypted && version.minor >= StreamFormat.unhashedOverTLS.minor { reader.checksDigest = false }
+        // The header is all that was consumed: the digest its version names starts over it.
+        let header = magic + [version.major, version.minor].flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        reader.restartDigest(.init(streamVersion: version), replaying: header)
+        if reader.isEncrypted && version >= StreamFormat.unhashedOverTLS { reader.checksDigest = false }
     }
 
     /// `compressed`: the batch's normal pages come as one zstd frame (record 0x0C).

@@ -23,7 +23,7 @@ import Machine
 ///                 page digests  tag 0x21, region u32, count u32 (= pages set in the map),
 ///                               XXH64 of each such page, in page order
 ///              then the state sections and `run-state`, and the end record with the digest of
-///              every trailer byte before it.
+///              every trailer byte before it (the algorithm its stream header's version names).
 ///
 /// The file is written in place through a temporary file (SnapshotFile): pages go to their
 /// places while pre-copy runs, the trailer and then the header at the end, so a file without a
@@ -101,14 +101,15 @@ enum MappedRAMFormat {
         }
     }
 
+    /// XXH64, as mapped-ram 1.0 defined it (stream 2.0's XXH3 did not change this format).
     static func digest(_ bytes: [UInt8]) -> UInt64 {
-        var digest = StreamDigest()
+        let digest = StreamDigest(.xxh64)
         bytes.withUnsafeBytes { digest.update($0) }
         return digest.value
     }
 
     static func pageDigest(_ page: UnsafeRawPointer) -> UInt64 {
-        var digest = StreamDigest()
+        let digest = StreamDigest(.xxh64)
         digest.update(UnsafeRawBufferPointer(start: page, count: GuestRAMRegion.pageSize))
         return digest.value
     }

@@ -1,6 +1,6 @@
 import Machine
 
-/// The swiftkvm migration stream, version 1.5. Every integer is little-endian.
+/// The swiftkvm migration stream, version 2.0. Every integer is little-endian.
 ///
 /// Source to destination:
 ///
@@ -32,9 +32,9 @@ import Machine
 ///                guest's run state when switchover began, so a stopped guest arrives stopped
 ///                A section's version is its owner's, not the stream's: devices' in DeviceState.swift,
 ///                the vCPUs' and the VM's in Machine+Migration.swift (vCPU version 2 added the MTRRs)
-///     end        tag 0x05, digest u64: XXH64 (seed 0) of every stream byte before the digest;
-///                0 and unchecked over TLS (since 1.4), where every record's AEAD tag already
-///                authenticates the bytes
+///     end        tag 0x05, digest u64: XXH3-64 (seed 0; XXH64 in 1.x streams) of every stream
+///                byte before the digest; 0 and unchecked over TLS (since 1.4), where every
+///                record's AEAD tag already authenticates the bytes
 ///
 /// Postcopy (only with the `postcopy-ram` capability on both sides): the last pass is replaced
 /// by one record, after which state and end follow as above and the guest runs on the
@@ -56,7 +56,11 @@ import Machine
 /// an unchecked value. A reader refuses a newer major version, naming both; a minor version
 /// bump may only add what older readers of the same major version can do without.
 ///
-/// History: 1.5 added compressed RAM batches (records 0x0B and 0x0C), sent only when the user
+/// History: 2.0 replaced the digest's XXH64 by XXH3-64, four times faster here (StreamDigest.swift);
+/// nothing else changed. A new major version, because a 1.x reader would have hashed the whole
+/// stream the old way and refused it only at its end, after loading everything, as corrupt;
+/// this way it refuses at the header, naming both versions. A 2.0 reader takes every 1.x
+/// stream (and snapshot file) by 1.x's rules. 1.5 added compressed RAM batches (records 0x0B and 0x0C), sent only when the user
 /// turns on multifd with multifd-compression zstd; the coding record comes before any RAM, so
 /// an older reader refuses such a stream by its tag at once (the source then says the
 /// destination predates compression), and a stream without it is 1.4's. 1.4 stopped hashing streams carried by TLS (the digest is 0 there). This breaks
@@ -71,7 +75,11 @@ import Machine
 /// A snapshot file can also be in the mapped-ram layout (MappedRAMFormat.swift).
 enum StreamFormat {
     static let magic: [UInt8] = Array("SKVM".utf8)
-    static let version = StreamVersion(major: 1, minor: 5)
+    static let version = StreamVersion(major: 2, minor: 0)
+    /// The oldest version this swiftkvm reads.
+    static let oldestReadable = StreamVersion(major: 1, minor: 0)
+    /// From this version on the end marker's digest is XXH3-64, before it XXH64.
+    static let xxh3Digest = StreamVersion(major: 2, minor: 0)
     /// From this version on a TLS stream carries no digest.
     static let unhashedOverTLS = StreamVersion(major: 1, minor: 4)
 
@@ -120,8 +128,10 @@ enum StreamFormat {
     }
 }
 
-public struct StreamVersion: Equatable, Sendable, CustomStringConvertible {
+public struct StreamVersion: Comparable, Sendable, CustomStringConvertible {
     public var major: UInt16
     public var minor: UInt16
     public var description: String { "\(major).\(minor)" }
+
+    public static func < (a: StreamVersion, b: StreamVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 }

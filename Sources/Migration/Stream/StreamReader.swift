@@ -70,6 +70,16 @@ final class StreamReader {
         set { digest.isOn = newValue }
     }
 
+    /// Replaces the digest by a new one of `algorithm` fed with `consumed`, which must be
+    /// exactly the bytes consumed so far (the stream's header, whose version names the digest).
+    func restartDigest(_ algorithm: StreamDigest.Algorithm, replaying consumed: [UInt8]) {
+        syncDigest()
+        let isOn = digest.isOn
+        digest = StreamDigest(algorithm)
+        digest.isOn = isOn
+        digest.update(consumed)
+    }
+
     /// The digest of everything consumed so far.
     func digestSoFar() -> UInt64 {
         syncDigest()

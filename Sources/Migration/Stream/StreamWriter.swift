@@ -18,7 +18,7 @@ import SystemSupport
 final class StreamWriter {
     private let socket: MigrationStream
     private var buffer: [UInt8] = []
-    private var digest = StreamDigest()
+    private let digest = StreamDigest()
     private let vectors: UnsafeMutableBufferPointer<iovec>
     private var bounce: UnsafeMutableRawPointer?
     /// Room in front of the bounce buffer's pages for what `buffer` holds (the batch header and
