@@ -34,26 +34,36 @@ public final class UserFault {
         try fd.ioctl("UFFDIO_UNREGISTER", CKVM_UFFDIO_UNREGISTER, &range)
     }
 
-    /// Fills the missing page(s) at `destination` with `length` bytes from `source` in one
-    /// step and wakes every thread waiting on them. False when the range was already there
-    /// (filled before, the copy is dropped).
+    /// Fills the missing pages at `destination` with `length` bytes (whole pages) from `source`
+    /// and wakes every thread waiting on them, in one call where it can; a page already there
+    /// (filled before) is skipped and its copy dropped. Returns the bytes placed.
     @discardableResult
-    public func copy(to destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, length: Int) throws -> Bool {
-        while true {
-            var request = uffdio_copy(dst: UInt64(UInt(bitPattern: destination)), src: UInt64(UInt(bitPattern: source)),
-                                      len: UInt64(length), mode: 0, copy: 0)
+    public func copy(to destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, length: Int, pageSize: Int) throws -> Int {
+        var done = 0, placed = 0
+        while done < length {
+            var request = uffdio_copy(dst: UInt64(UInt(bitPattern: destination + done)), src: UInt64(UInt(bitPattern: source + done)),
+                                      len: UInt64(length - done), mode: 0, copy: 0)
             // SAFETY: `request` is the uffdio_copy UFFDIO_COPY reads and updates; the kernel
             // checks both ranges against this process's mappings.
             let result = withUnsafeMutablePointer(to: &request) { ckvm_ioctl_ptr(fd.raw, CKVM_UFFDIO_COPY, $0) }
-            if result == 0 { return true }
-            switch errno {
-            case EEXIST: return false
-            // The address space changed underneath (EAGAIN) or a signal came: nothing was
-            // placed for a single page, so trying again is safe.
+            if result == 0 { return placed + length - done }
+            let failure = errno
+            // The kernel stops at the first page it could not fill and says how far it got
+            // (`copy`, negative when it got nowhere).
+            if request.copy > 0 {
+                done += Int(request.copy)
+                placed += Int(request.copy)
+            }
+            switch failure {
+            // The page at `done` is there already.
+            case EEXIST: done += pageSize
+            // The address space changed underneath (EAGAIN: also a partial copy) or a signal
+            // came: what was not placed is tried again.
             case EAGAIN, EINTR: continue
-            default: throw KVMError.ioctl(call: "UFFDIO_COPY", errno: errno)
+            default: throw KVMError.ioctl(call: "UFFDIO_COPY", errno: failure)
             }
         }
+        return placed
     }
 
     /// Wakes threads waiting on a range that is already filled.

@@ -82,10 +82,20 @@ public final class PostcopyRAM: @unchecked Sendable {
     /// already there. `region` and `page` must lie inside guest RAM (the caller checked).
     @discardableResult
     public func place(region: Int, page: Int, from bytes: UnsafeRawPointer) throws -> Bool {
-        // SAFETY: the caller checked page < pageCount of `region`.
-        let target = regions[region].host + page * GuestRAMRegion.pageSize
+        try place(region: region, firstPage: page, count: 1, from: bytes) > 0
+    }
+
+    /// Puts `count` pages from `bytes` in place from `firstPage` on, in one UFFDIO_COPY where
+    /// none of them is there yet, and wakes whoever waits on them; returns how many were placed
+    /// (a page already there keeps what it has). The run must lie inside guest RAM (the caller
+    /// checked).
+    @discardableResult
+    public func place(region: Int, firstPage: Int, count: Int, from bytes: UnsafeRawPointer) throws -> Int {
+        // SAFETY: the caller checked firstPage + count <= pageCount of `region`.
+        let target = regions[region].host + firstPage * GuestRAMRegion.pageSize
         do {
-            return try faults.copy(to: target, from: bytes, length: GuestRAMRegion.pageSize)
+            return try faults.copy(to: target, from: bytes, length: count * GuestRAMRegion.pageSize,
+                                   pageSize: GuestRAMRegion.pageSize) / GuestRAMRegion.pageSize
         } catch {
             throw Failure.userfaultfd("\(error)")
         }

@@ -78,4 +78,25 @@ final class PostcopyMechanicsTests: XCTestCase {
         XCTAssertEqual(seen, [7, 0x42, 0], "the dropped page reads what was placed, never its old byte")
         ram.finish()
     }
+
+    /// A pushed record goes in with one copy; pages already placed (a request served first)
+    /// keep what they have, wherever they sit in the run.
+    func testARunOfPagesIsPlacedAroundPagesAlreadyThere() throws {
+        let pages = 8, size = pages * 4096
+        guard let raw = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
+            return XCTFail("mmap failed")
+        }
+        defer { munmap(raw, size) }
+        let ram = try PostcopyRAM(regions: [GuestRAMRegion(guestAddress: 0, size: size, host: raw)], missing: [[0xFF]])
+        defer { ram.finish() }
+        for (page, byte) in [(0, UInt8(0xA0)), (3, 0xA3), (7, 0xA7)] {
+            var bytes = [UInt8](repeating: byte, count: 4096)
+            XCTAssertTrue(try bytes.withUnsafeMutableBytes { try ram.place(region: 0, page: page, from: $0.baseAddress!) })
+        }
+        var run = [UInt8](repeating: 0x5E, count: size)
+        XCTAssertEqual(try run.withUnsafeMutableBytes { try ram.place(region: 0, firstPage: 0, count: pages, from: $0.baseAddress!) }, 5)
+        XCTAssertEqual(try run.withUnsafeMutableBytes { try ram.place(region: 0, firstPage: 2, count: 2, from: $0.baseAddress!) }, 0)
+        XCTAssertEqual((0..<pages).map { raw.load(fromByteOffset: $0 * 4096 + 100, as: UInt8.self) },
+                       [0xA0, 0x5E, 0x5E, 0xA3, 0x5E, 0x5E, 0x5E, 0xA7])
+    }
 }
