@@ -231,6 +231,24 @@ def sweep_rates(src_lines, dst_lines, t_start, t_end):
             "during_window_s": (first_after[0][0] - last_before[0][0]) if last_before and first_after else None}
 
 
+def memory_beyond_guest_ram(src_pid, dst_pid, ram):
+    """Each side's resident memory right after the migration, split into guest RAM (its
+    mappings' resident pages) and everything else (the VMM itself, its buffers, page tables it
+    maps: VmRSS less guest RAM), in MiB."""
+    ram_bytes = int(ram[:-1]) << {"M": 20, "G": 30}[ram[-1]]
+    figures = {}
+    for side, pid in (("source", src_pid), ("destination", dst_pid)):
+        try:
+            rss_kib = b.proc_status(pid).get("VmRSS")
+            guest_kib = b.guest_ram_resident_kib(pid, ram_bytes)
+        except OSError:
+            continue
+        if rss_kib is not None:
+            figures[f"{side}_guest_resident_mib"] = guest_kib / 1024
+            figures[f"{side}_beyond_guest_mib"] = (rss_kib - guest_kib) / 1024
+    return figures
+
+
 def guest_pause_ms(src, dst, sweeps_per_s):
     """The guest's own pause at the switchover, as both VMMs' consoles show it: from the source's
     last `sweep` marker to the destination's first, less the time the sweeps between them took
@@ -360,6 +378,7 @@ def migrate_once(vmm, swiftkvm_path, scenario, link, log):
                     break
                 time.sleep(0.02)
             result["destination_running_after_s"] = time.monotonic() - t_seen
+            result.update(memory_beyond_guest_ram(src.pid, dst.pid, scenario.ram))
             result["destination_status"] = dst_status
             if "running" not in dst_status:
                 result["error"] = f"destination not running 10 s after the migration completed: {dst_status!r}"
@@ -516,7 +535,11 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
                 fields += [("compression pages", "pages sent compressed (`compression pages`)", "", 0)]
             fields += [("source_vmm_cpu_s", "source CPU outside vCPUs", " s", 2),
                        ("destination_vmm_cpu_s", "destination CPU outside vCPUs", " s", 2),
-                       ("mib_per_vmm_cpu_s", "MiB moved per VMM CPU-second", "", 0)]
+                       ("mib_per_vmm_cpu_s", "MiB moved per VMM CPU-second", "", 0),
+                       ("source_beyond_guest_mib", "source memory beyond guest RAM, after", " MiB", 1),
+                       ("destination_beyond_guest_mib", "destination memory beyond guest RAM, after", " MiB", 1),
+                       ("source_guest_resident_mib", "source guest RAM resident, after", " MiB", 0),
+                       ("destination_guest_resident_mib", "destination guest RAM resident, after", " MiB", 0)]
             if name in SCENARIOS and SCENARIOS[name].sweeps:
                 fields += [("guest_pause_ms", "guest-visible pause (consoles' sweep markers)", " ms", 0),
                            ("sweeps_per_s_before", "sweeps/s before", "", 1),
@@ -547,6 +570,8 @@ def markdown(args, results, iperf_bps, swiftkvm_path, link):
         "  switchover (either side), so the window spans the whole migration plus at most one marker",
         "  interval; after = the destination's first 3 s. Under the PVM backend each first write to a",
         "  page after a dirty-log clear is a write-protect fault, so the guest slows while logging is on.",
+        "- Memory after the migration (destination running): guest RAM resident = the resident pages of",
+        "  the mappings that hold guest RAM (/proc/PID/smaps); beyond guest RAM = VmRSS less that.",
         "- CPU outside vCPUs: the VMM process's utime+stime (/proc/PID/stat, which keeps the time of",
         "  threads that have ended) minus its vCPU threads' (`vcpuN`, QEMU's `CPU N/KVM`), from `migrate`",
         "  to the end; MiB per VMM CPU-second = transferred ram / (source + destination) of those.",
