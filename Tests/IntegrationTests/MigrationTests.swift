@@ -107,6 +107,23 @@ final class LiveMigrationTests: XCTestCase {
         src.kill(); dst.kill()
     }
 
+    /// The destination commits its RAM ahead of the stream while it waits (RAMPrefaulter);
+    /// once pass 1 shows an idle guest's RAM is zero, that memory goes back: the destination
+    /// ends up holding what the guest uses, not its whole RAM.
+    func testIdleGuestsDestinationGivesBackTheRAMItCommittedAhead() throws {
+        let port = freeLoopbackPort()
+        let args = ["-m", "1G", "-kernel", Paths.guest("hello.elf")]
+        let dst = try SwiftKVMProcess(args + ["-incoming", "tcp:127.0.0.1:\(port)"])
+        let src = try SwiftKVMProcess(args)
+        XCTAssertTrue(src.waitForOutput("tick 1"), src.stdout)
+        XCTAssertTrue(dst.waitFor { _ in dst.residentKiB > 200 << 10 }, "the destination committed no RAM ahead: \(dst.residentKiB) KiB")
+        src.send("migrate tcp:127.0.0.1:\(port)\n")
+        XCTAssertTrue(src.waitForOutput("migration: completed"), src.stdout + src.stderr)
+        XCTAssertTrue(dst.waitForOutput("tick"), dst.stdout)
+        XCTAssertLessThan(dst.residentKiB, 64 << 10, "the destination kept the zero RAM it committed")
+        src.kill(); dst.kill()
+    }
+
     func testTypedInputSurvivesSwitchover() throws {
         let port = freeLoopbackPort()
         let args = ["-m", "64M", "-kernel", Paths.guest("hello.elf")]

@@ -54,7 +54,7 @@ final class SocketServerBoundsTests: XCTestCase {
         defer { vm.kill() }
         let client = try QMPConsolesTests.Client(unix: qmp)
         XCTAssertNotNil(client.negotiate())
-        let before = residentKiB(vm.process.processIdentifier)
+        let before = vm.residentKiB
         // Each reply is about 28 KiB: together about 40 MiB, ten times the queue's 4 MiB cap and
         // well above the growth allowed below, so a server that kept them all would fail.
         let count = 1500
@@ -64,7 +64,7 @@ final class SocketServerBoundsTests: XCTestCase {
             (0..<count).allSatisfy { _ in Loopback.writeAll(fd, command[...]) }
         }
         sleep(3)
-        let during = residentKiB(vm.process.processIdentifier)
+        let during = vm.residentKiB
         var replies = 0
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -174,12 +174,6 @@ final class SocketServerBoundsTests: XCTestCase {
     }
 
     // MARK: - helpers
-
-    private func residentKiB(_ pid: Int32) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-    }
 
     private func cpuTicks(_ pid: Int32) -> Int {
         let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""

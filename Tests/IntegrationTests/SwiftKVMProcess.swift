@@ -37,6 +37,13 @@ enum MigrationSettings {
 
 /// A running `swiftkvm` with its stdin, stdout and stderr on pipes.
 final class SwiftKVMProcess {
+    /// The process's resident memory now (VmRSS), in KiB; 0 once it has gone.
+    var residentKiB: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
     let process = Process()
     private let stdinPipe = Pipe()
     private let stdoutPipe = Pipe()

@@ -49,6 +49,34 @@ final class RAMPrefaulterTests: XCTestCase {
                        "committing memory never changes it")
     }
 
+    /// Committed chunks that stayed zero and unwritten go back to the host, in two regions and
+    /// up to a limit; a chunk the receiver wrote, or one holding data, keeps its memory.
+    func testZeroChunksAreReleasedAndWrittenOrNonZeroOnesKept() {
+        let first = region(pages: 1024), second = region(pages: 1024 + 100)
+        _ = madvise(first.host, first.size, MADV_NOHUGEPAGE)
+        _ = madvise(second.host, second.size, MADV_NOHUGEPAGE)
+        second.host.storeBytes(of: 0xAB, toByteOffset: 10 * GuestRAMRegion.pageSize, as: UInt8.self)
+        let prefaulter = RAMPrefaulter(regions: [first, second], yieldsToEverything: false)
+        prefaulter.start()
+        XCTAssertEqual(waitForAllChunks(prefaulter, chunks: 5), 5)
+        prefaulter.stop()
+        prefaulter.markWritten(region: 0, firstPage: 600, count: 1)
+        XCTAssertEqual(prefaulter.releaseZeroChunks(below: prefaulter.chunk(region: 1, page: 0)), 1, "only chunk 0 below region 1")
+        // Chunks 0 (released) and 1 (written) of region 0; 2 (data), 3 and 4 (short) of region 1.
+        XCTAssertEqual(prefaulter.releaseZeroChunks(below: prefaulter.allChunks), 2)
+        let residency = PageResidency()
+        func untouched(_ r: GuestRAMRegion, _ page: Int) -> Bool {
+            residency.load(host: r.host + page * GuestRAMRegion.pageSize, count: 1) && residency.isUntouched(0)
+        }
+        XCTAssertTrue(untouched(first, 0) && untouched(first, 511), "chunk 0 was given back")
+        XCTAssertFalse(untouched(first, 512), "chunk 1 holds a page the receiver wrote")
+        XCTAssertFalse(untouched(second, 0), "chunk 2 holds data")
+        XCTAssertEqual(second.host.load(fromByteOffset: 10 * GuestRAMRegion.pageSize, as: UInt8.self), 0xAB)
+        XCTAssertTrue(untouched(second, 512) && untouched(second, 1024 + 99), "chunks 3 and 4 were given back")
+        XCTAssertTrue(prefaulter.isKnownZero(region: 0, page: 5, published: 5), "a released chunk still reads zero")
+        XCTAssertEqual(prefaulter.releaseZeroChunks(below: prefaulter.allChunks), 0, "each chunk once")
+    }
+
     func testChunksPassOneHasPassedAreLeftAlone() {
         let ram = region(pages: 2048)
         let prefaulter = RAMPrefaulter(regions: [ram], yieldsToEverything: false)

@@ -10,7 +10,8 @@ import SystemSupport
 ///
 /// Cost: the destination's RAM is committed up front, like QEMU's `-mem-prealloc`, except for
 /// chunks the receiver has already passed in pass 1 (their zero pages need no memory), and
-/// only while the host keeps 1/8 of its memory free. Once
+/// only while the host keeps 1/8 of its memory free; the chunks pass 1 leaves all zero are
+/// given back as it passes them (`releaseZeroChunks`). Once
 /// pages arrive it runs at SCHED_IDLE, using only CPU time nothing else wants. It stops for
 /// good when the receiver outpaces it, and the receiver stops it (waiting) when
 /// pass 1 ends:
@@ -142,6 +143,47 @@ final class RAMPrefaulter {
         let bits = written[region]
         for page in firstPage..<(firstPage + count) { bits[page / 64] |= 1 << UInt64(page % 64) }
     }
+
+    /// Gives back the memory of committed chunks that pass 1 left all zero (verified zero when
+    /// committed, none of their pages written since), up to global chunk `limit`: committing
+    /// ahead of the stream must not leave an idle guest's destination holding its whole RAM
+    /// (measured: 1.9 GiB resident for an idle 4 GiB guest whose source holds 2 MiB). Called
+    /// on the receiving thread for the chunks pass 1 has left behind (pass 1 goes in address
+    /// order and never comes back, the thread commits only chunks ahead of the receiver, and
+    /// only the receiver writes guest RAM), and for the rest once pass 1 ended and the thread
+    /// stopped: never in the switchover, where releasing 3.4 GiB took 13 ms. A zero page
+    /// that arrives later for a released chunk still reads as zero; data commits its page
+    /// again. Returns the chunks released.
+    @discardableResult
+    func releaseZeroChunks(below limit: Int) -> Int {
+        let end = min(limit, lock.withLock { published })
+        let pageSize = GuestRAMRegion.pageSize
+        var released = 0
+        var region = 0
+        while releaseCursor < end {
+            let chunk = releaseCursor
+            releaseCursor += 1
+            guard verifiedZero[chunk] else { continue }
+            while region + 1 < firstChunk.count && firstChunk[region + 1] <= chunk { region += 1 }
+            let page = (chunk - firstChunk[region]) * Self.chunkPages
+            let count = min(Self.chunkPages, regions[region].pageCount - page)
+            let bits = written[region]
+            // A chunk is 512 pages: eight whole words of `written`.
+            guard !(page / 64..<((page + count + 63) / 64)).contains(where: { bits[$0] != 0 }) else { continue }
+            // SAFETY: page + count <= pageCount, so the range lies inside the region's mapping.
+            if madvise(regions[region].host + page * pageSize, count * pageSize, MADV_DONTNEED) == 0 { released += 1 }
+        }
+        return released
+    }
+
+    /// The first chunk `releaseZeroChunks` has not looked at (receiving thread only).
+    private var releaseCursor = 0
+
+    /// Global index of the chunk holding `page` of `region`.
+    func chunk(region: Int, page: Int) -> Int { firstChunk[region] + page / Self.chunkPages }
+
+    /// Every chunk there is, for `releaseZeroChunks` after pass 1.
+    var allChunks: Int { chunkCount }
 
     /// Committing RAM early must not push the host into swapping or the OOM killer for pages
     /// that may arrive as zero anyway: it stops once free memory falls under 1/8 of the total.

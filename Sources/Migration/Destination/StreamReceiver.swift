@@ -140,6 +140,8 @@ enum StreamReceiver {
                     trace.mark("pass-1")
                     prefaulter?.stop()
                     trace.mark("stop-prefaulter")
+                    let released = prefaulter.map { $0.releaseZeroChunks(below: $0.allChunks) } ?? 0
+                    trace.mark("release-zero-chunks(\(released))")
                 }
                 if pass > 1 { trace.mark("pass-\(pass)") }
             case .postcopy:
@@ -266,6 +268,10 @@ enum StreamReceiver {
             compressed.decoder.begin(UnsafeRawBufferPointer(start: compressed.frame, count: frameLength))
         }
         let published = prefaulter?.sync(passOnePosition: report.passes == 0 ? (regionIndex, Int(firstPage)) : nil) ?? 0
+        if let prefaulter, report.passes == 0 {
+            // Pass 1 has left every chunk before this batch's for good.
+            prefaulter.releaseZeroChunks(below: prefaulter.chunk(region: regionIndex, page: Int(firstPage)))
+        }
         let pageSize = GuestRAMRegion.pageSize
         // Read only when a zero page needs it; nil until then.
         var residencyKnown: Bool?
