@@ -484,10 +484,8 @@ final class OutgoingMigration: @unchecked Sendable {
     private func destinationReason(_ socket: MigrationStream) -> MigrationError? {
         switch try? ReturnPath.readReply(from: socket) {
         case .error(let message)?:
-            // A destination older than stream 1.5 stops at the RAM coding record (tag 0x0B).
-            if message.hasSuffix("unknown record tag 0x\(String(StreamFormat.Tag.ramCoding.rawValue, radix: 16))") {
-                return .destinationFailed(message + "; its swiftkvm predates compressed migration (stream format 1.5): upgrade it, or set multifd-compression none")
-            }
+            // A destination older than this stream's format refuses its header, naming both
+            // versions (StreamFormat.swift), before anything else it might not know.
             return .destinationFailed(message)
         case .ack?: return .malformedStream("the destination acknowledged before the stream ended")
         case nil: return nil
