@@ -125,36 +125,38 @@ final class LinuxGuestTests: XCTestCase {
     }
 
     private func checkMigration(_ report: EmulatedHostReport) {
-        let line = report.results["migrate-line"] ?? ""
-        XCTAssertTrue(line.hasPrefix("migration: completed"), "migration: \(line)")
-        checkWorkload(report, after: "memcheck-migrated", before: "memcheck-start")
-        // The guest's clock neither stalls nor jumps: it moves as the host's did, within the
-        // downtime and a second (the console round trips cost the same on both sides).
-        if let downtime = Self.downtimeSeconds(line) {
-            checkClock(report, "migrate", slack: downtime + 1)
-        } else {
-            XCTFail("no downtime in \"\(line)\"")
-        }
-        checkDmesg(report, "dmesg-migrated")
+        checkLiveMigration(report, step: "migrate", workload: "memcheck-migrated", after: "memcheck-start", dmesg: "dmesg-migrated")
     }
 
     /// Postcopy on a real KVM: the guest moved before its RAM did, pages came after the
     /// switchover through userfaultfd faults of the guest's vCPUs and the destination's push,
     /// and the workload found every page as it left it.
     private func checkPostcopy(_ report: EmulatedHostReport) {
-        let line = report.results["postcopy-line"] ?? ""
-        XCTAssertTrue(line.hasPrefix("migration: completed"), "postcopy migration: \(line)")
+        let line = checkLiveMigration(report, step: "postcopy", workload: "memcheck-postcopied", after: "memcheck-migrated",
+                                      dmesg: "dmesg-postcopied")
         let destination = report.results["postcopy-destination-line"] ?? ""
         print("postcopy in the emulated host: \(line); \(destination)")
         XCTAssertGreaterThan(Self.count(before: " pages after", in: destination) ?? 0, 0,
                              "no page came after the switchover: \(destination)")
-        checkWorkload(report, after: "memcheck-postcopied", before: "memcheck-migrated")
+    }
+
+    /// A live migration step (`step`-line is the source's end line): it completed, the workload
+    /// kept running and found nothing wrong, the guest's clock neither stalled nor jumped (it
+    /// moved as the host's did, within the downtime and a second: the console round trips cost
+    /// the same on both sides), and the kernel log is clean. Returns the end line.
+    @discardableResult
+    private func checkLiveMigration(_ report: EmulatedHostReport, step: String, workload: String, after earlier: String,
+                                    dmesg: String) -> String {
+        let line = report.results["\(step)-line"] ?? ""
+        XCTAssertTrue(line.hasPrefix("migration: completed"), "\(step): \(line)")
+        checkWorkload(report, after: workload, before: earlier)
         if let downtime = Self.downtimeSeconds(line) {
-            checkClock(report, "postcopy", slack: downtime + 1)
+            checkClock(report, step, slack: downtime + 1)
         } else {
             XCTFail("no downtime in \"\(line)\"")
         }
-        checkDmesg(report, "dmesg-postcopied")
+        checkDmesg(report, dmesg)
+        return line
     }
 
     private func checkSnapshot(_ report: EmulatedHostReport) {

@@ -48,6 +48,31 @@ final class MTRRMachineTests: XCTestCase {
         try m.vcpus[cpu].perform { try $0.setMSRs(values) }
     }
 
+    /// Both vCPUs get `guestWritten`.
+    private func writeGuestMTRRs(_ m: Machine) throws {
+        for cpu in 0..<2 { try write(guestWritten(m, cpu: cpu), m, cpu: cpu) }
+    }
+
+    /// The smp guest, run until both vCPUs are up, paused for `reason`, with `guestWritten` MTRRs.
+    private func pausedSMPMachineWithGuestMTRRs(reason: PauseReason?) throws -> Machine {
+        let m = try makeMachine(smp())
+        do {
+            m.start()
+            let console = ConsoleCollector(m)
+            XCTAssertTrue(console.waitFor("smp: all 2 cpus up"), console.text)
+            try m.pause(reason: reason)
+            try writeGuestMTRRs(m)
+            return m
+        } catch {
+            m.shutdownThreads()
+            throw error
+        }
+    }
+
+    private func assertPowerOnMTRRs(_ m: Machine, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        try assertMTRRs(m, { _ in PowerOnMSRs.mtrrs(m.stateMSRs.mtrrs) }, what, file: file, line: line)
+    }
+
     private func assertMTRRs(_ m: Machine, _ expected: (Int) -> [(index: UInt32, value: UInt64)], _ what: String,
                              file: StaticString = #filePath, line: UInt = #line) throws {
         for cpu in 0..<2 {
@@ -77,21 +102,16 @@ final class MTRRMachineTests: XCTestCase {
     }
 
     func testSystemResetAndAGuestsOwnResetPutThePowerOnMTRRsBack() throws {
-        let m = try makeMachine(smp())
+        let m = try pausedSMPMachineWithGuestMTRRs(reason: nil)
         defer { m.shutdownThreads() }
-        m.start()
-        let console = ConsoleCollector(m)
-        XCTAssertTrue(console.waitFor("smp: all 2 cpus up"), console.text)
-        try m.pause(reason: nil)
-        for cpu in 0..<2 { try write(guestWritten(m, cpu: cpu), m, cpu: cpu) }
         try assertMTRRs(m, { self.guestWritten(m, cpu: $0) }, "written")
         try m.systemReset()
-        try assertMTRRs(m, { _ in PowerOnMSRs.mtrrs(m.stateMSRs.mtrrs) }, "after system_reset")
+        try assertPowerOnMTRRs(m, "after system_reset")
 
         // The guest resets itself through the keyboard controller, again after each boot.
         let resetting = try makeMachine(config("faults.elf", "mode=reset"))
         defer { resetting.shutdownThreads() }
-        for cpu in 0..<2 { try write(guestWritten(resetting, cpu: cpu), resetting, cpu: cpu) }
+        try writeGuestMTRRs(resetting)
         let resets = ConditionCounter()
         resetting.guestResetObservers.add { resets.increment() }
         resetting.start()
@@ -99,23 +119,18 @@ final class MTRRMachineTests: XCTestCase {
         XCTAssertTrue(resetConsole.waitFor("faults: reset via i8042 now", count: 2), resetConsole.text)
         try resetting.pause(reason: nil)
         XCTAssertGreaterThanOrEqual(resets.value, 1)
-        try assertMTRRs(resetting, { _ in PowerOnMSRs.mtrrs(resetting.stateMSRs.mtrrs) }, "after the guest's reset")
+        try assertPowerOnMTRRs(resetting, "after the guest's reset")
     }
 
     func testMTRRsSetOnTheSourceArriveOnTheDestination() throws {
-        let a = try makeMachine(smp())
+        let a = try pausedSMPMachineWithGuestMTRRs(reason: .finishMigrate)
         defer { a.shutdownThreads() }
-        a.start()
-        let console = ConsoleCollector(a)
-        XCTAssertTrue(console.waitFor("smp: all 2 cpus up"), console.text)
-        try a.pause(reason: .finishMigrate)
-        for cpu in 0..<2 { try write(guestWritten(a, cpu: cpu), a, cpu: cpu) }
         let state = try a.saveState()
         XCTAssertEqual(state.sections.filter { $0.name.hasPrefix("cpu") }.map(\.version), [2, 2])
 
         let b = try makeMachine(smp(incoming: true))
         defer { b.shutdownThreads() }
-        try assertMTRRs(b, { _ in PowerOnMSRs.mtrrs(b.stateMSRs.mtrrs) }, "the destination before the state")
+        try assertPowerOnMTRRs(b, "the destination before the state")
         for (ra, rb) in zip(a.ramRegions, b.ramRegions) { rb.host.copyMemory(from: ra.host, byteCount: ra.size) }
         try b.loadState(state)
         try assertMTRRs(b, { self.guestWritten(b, cpu: $0) }, "the destination")
@@ -125,7 +140,7 @@ final class MTRRMachineTests: XCTestCase {
         // The destination's own power-on state is what its reset restores.
         try b.pause(reason: nil)
         try b.systemReset()
-        try assertMTRRs(b, { _ in PowerOnMSRs.mtrrs(b.stateMSRs.mtrrs) }, "the destination after system_reset")
+        try assertPowerOnMTRRs(b, "the destination after system_reset")
     }
 
     /// A state from a build before the MTRRs were saved: vCPU sections of version 1, whose MSR
@@ -133,7 +148,7 @@ final class MTRRMachineTests: XCTestCase {
     func testAnOlderStateWithoutMTRRsLoadsWithThePowerOnMTRRsAndOthersAreRefused() throws {
         let a = try makeMachine(smp())
         defer { a.shutdownThreads() }
-        for cpu in 0..<2 { try write(guestWritten(a, cpu: cpu), a, cpu: cpu) }
+        try writeGuestMTRRs(a)
         let state = try a.saveState()
         let mtrrs = Set(a.stateMSRs.mtrrs)
         func rewritingCPUs(version: UInt32, dropMTRRs: Bool) throws -> MachineState {
@@ -150,9 +165,9 @@ final class MTRRMachineTests: XCTestCase {
         let b = try makeMachine(smp(incoming: true))
         defer { b.shutdownThreads() }
         // Not what it powered on with, so that the load must set them.
-        for cpu in 0..<2 { try write(guestWritten(b, cpu: cpu), b, cpu: cpu) }
+        try writeGuestMTRRs(b)
         try b.loadState(try rewritingCPUs(version: 1, dropMTRRs: true))
-        try assertMTRRs(b, { _ in PowerOnMSRs.mtrrs(b.stateMSRs.mtrrs) }, "after loading a version 1 state")
+        try assertPowerOnMTRRs(b, "after loading a version 1 state")
 
         XCTAssertThrowsError(try b.loadState(try rewritingCPUs(version: 1, dropMTRRs: false))) { error in
             XCTAssertTrue("\(error)".hasPrefix("state section 'cpu0': bad MSR state: MSR 0x2ff is not one"), "\(error)")

@@ -82,10 +82,12 @@ final class MigrationMechanicsTests: XCTestCase {
         var bitmap = [UInt64](repeating: .max, count: (pageCount + 63) / 64)
         bitmap[bitmap.count - 1] = (1 << UInt64(pageCount % 64)) - 1
         bitmap[20] = 0  // pages 1280-1343: not selected, so not loaded either
+        let before = bitmap
         let cleared = PageResidency().clearUntouched(in: &bitmap, host: host, pageCount: pageCount)
         let kept = (0..<pageCount).filter { bitmap[$0 >> 6] & (1 << UInt64($0 & 63)) != 0 }
         XCTAssertEqual(kept, backed)
-        XCTAssertEqual(cleared, pageCount - 64 - backed.count)
+        XCTAssertEqual(PageBitmaps.count(cleared), pageCount - 64 - backed.count)
+        XCTAssertEqual(zip(before, bitmap).map { $0 & ~$1 }, cleared, "what it returns is what it cleared")
     }
 
     private func pass(dirty: Int, expected: UInt64) -> PassReport {

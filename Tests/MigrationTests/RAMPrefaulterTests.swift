@@ -63,7 +63,7 @@ final class RAMPrefaulterTests: XCTestCase {
         prefaulter.markWritten(region: 0, firstPage: 600, count: 1)
         XCTAssertEqual(prefaulter.releaseZeroChunks(below: prefaulter.chunk(region: 1, page: 0)), 1, "only chunk 0 below region 1")
         // Chunks 0 (released) and 1 (written) of region 0; 2 (data), 3 and 4 (short) of region 1.
-        XCTAssertEqual(prefaulter.releaseZeroChunks(below: prefaulter.allChunks), 2)
+        XCTAssertEqual(prefaulter.releaseZeroChunks(below: prefaulter.chunkCount), 2)
         let residency = PageResidency()
         func untouched(_ r: GuestRAMRegion, _ page: Int) -> Bool {
             residency.load(host: r.host + page * GuestRAMRegion.pageSize, count: 1) && residency.isUntouched(0)
@@ -74,7 +74,7 @@ final class RAMPrefaulterTests: XCTestCase {
         XCTAssertEqual(second.host.load(fromByteOffset: 10 * GuestRAMRegion.pageSize, as: UInt8.self), 0xAB)
         XCTAssertTrue(untouched(second, 512) && untouched(second, 1024 + 99), "chunks 3 and 4 were given back")
         XCTAssertTrue(prefaulter.isKnownZero(region: 0, page: 5, published: 5), "a released chunk still reads zero")
-        XCTAssertEqual(prefaulter.releaseZeroChunks(below: prefaulter.allChunks), 0, "each chunk once")
+        XCTAssertEqual(prefaulter.releaseZeroChunks(below: prefaulter.chunkCount), 0, "each chunk once")
     }
 
     func testChunksPassOneHasPassedAreLeftAlone() {

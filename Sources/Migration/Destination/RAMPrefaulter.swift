@@ -32,7 +32,8 @@ final class RAMPrefaulter {
     private let regions: [GuestRAMRegion]
     /// Global index of each region's first chunk.
     private let firstChunk: [Int]
-    private let chunkCount: Int
+    /// Chunks in all regions.
+    let chunkCount: Int
     /// Per chunk: committed and found all zero. Final once the chunk is below `published`.
     private let verifiedZero: UnsafeMutablePointer<Bool>
     /// Pages the receiver wrote, one bit each, per region (receiving thread only).
@@ -181,9 +182,6 @@ final class RAMPrefaulter {
 
     /// Global index of the chunk holding `page` of `region`.
     func chunk(region: Int, page: Int) -> Int { firstChunk[region] + page / Self.chunkPages }
-
-    /// Every chunk there is, for `releaseZeroChunks` after pass 1.
-    var allChunks: Int { chunkCount }
 
     /// Committing RAM early must not push the host into swapping or the OOM killer for pages
     /// that may arrive as zero anyway: it stops once free memory falls under 1/8 of the total.

@@ -140,7 +140,7 @@ enum StreamReceiver {
                     trace.mark("pass-1")
                     prefaulter?.stop()
                     trace.mark("stop-prefaulter")
-                    let released = prefaulter.map { $0.releaseZeroChunks(below: $0.allChunks) } ?? 0
+                    let released = prefaulter.map { $0.releaseZeroChunks(below: $0.chunkCount) } ?? 0
                     trace.mark("release-zero-chunks(\(released))")
                 }
                 if pass > 1 { trace.mark("pass-\(pass)") }

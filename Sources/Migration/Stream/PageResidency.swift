@@ -46,12 +46,12 @@ final class PageResidency {
 
 extension PageResidency {
     /// Clears from `bitmap` (one region's pages, mapped at `host`) every page the host never
-    /// backed, and returns how many it cleared. For postcopy's switchover, with the guest
-    /// paused: such a page reads as zero here and so it does on the destination (it was
-    /// never sent there as anything but zero), whose fault handler places a zero page for a
-    /// page it was not told is missing. Pushing them would send 4 KiB of zeros per page.
-    func clearUntouched(in bitmap: inout [UInt64], host: UnsafeRawPointer, pageCount: Int) -> Int {
-        var cleared = 0
+    /// backed, and returns those pages as a bitmap of the same length. For postcopy's
+    /// switchover, with the guest paused: such a page reads as zero here and so it does on the
+    /// destination (it was never sent there as anything but zero). Pushing them would send
+    /// 4 KiB of zeros per page.
+    func clearUntouched(in bitmap: inout [UInt64], host: UnsafeRawPointer, pageCount: Int) -> [UInt64] {
+        var cleared = [UInt64](repeating: 0, count: bitmap.count)
         var first = 0
         // Whole words per chunk, so that a word's pages are all in one load.
         let chunk = capacity & ~63
@@ -68,7 +68,7 @@ extension PageResidency {
                     bits &= bits - 1
                     guard page < first + count, isUntouched(page - first) else { continue }
                     bitmap[word] &= ~(1 << UInt64(page & 63))
-                    cleared += 1
+                    cleared[word] |= 1 << UInt64(page & 63)
                 }
             }
         }
