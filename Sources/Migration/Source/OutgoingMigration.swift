@@ -274,7 +274,14 @@ final class OutgoingMigration: @unchecked Sendable {
             try writer.writeEnd()
         }
         trace.mark("write-state-end-digest")
-        statistics.update { $0.transferredBytes = sink.bytesWritten; $0.downtimeBytes = sink.bytesWritten - precopyBytes }
+        // The batches still with the compression threads when the last pass ended were written
+        // by the flush and the end marker, after the last progress report: count them too.
+        let compression = writer.isCompressing ? writer.compression : nil
+        statistics.update { stats in
+            stats.transferredBytes = sink.bytesWritten
+            stats.downtimeBytes = sink.bytesWritten - precopyBytes
+            if compression != nil { stats.compression = compression }
+        }
 
         // The destination's acknowledgement, or (a file) the data safely on disk.
         try link.commit()
